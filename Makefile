@@ -1,0 +1,61 @@
+# riskgrid: `make demo` to try it, `make test` to check it. See README.md.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PG_MAJOR ?= 15
+SYSTEM_PACKAGES := postgresql-$(PG_MAJOR) postgresql-$(PG_MAJOR)-postgis-3
+
+.PHONY: setup system-packages demo test lint format bench clean
+
+setup: system-packages $(STAMP)
+
+# PostGIS comes from Debian's packages: installed when run as root, else the exact command.
+system-packages:
+	@command -v dpkg >/dev/null || { echo "riskgrid needs Debian/Ubuntu packages: $(SYSTEM_PACKAGES)"; exit 1; }
+	@missing=""; for p in $(SYSTEM_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing system packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "missing system packages:$$missing"; \
+	    echo "run: sudo apt-get install -y$$missing   (then run make again)"; exit 1; \
+	  fi; \
+	fi
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "riskgrid needs Python 3.11"' \
+	  || { echo "set PYTHON=/path/to/python3.11"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[test]"
+	@touch $(STAMP)
+
+demo: setup
+	$(BIN)/riskgrid db up
+	$(BIN)/riskgrid demo
+	$(BIN)/riskgrid serve --host 127.0.0.1 --port 8000
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check geo api boundaries web riskgrid tests bench
+	$(BIN)/mypy
+
+format: setup
+	$(BIN)/ruff format geo api boundaries web riskgrid tests bench
+	$(BIN)/ruff check --fix .
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+bench: setup
+	$(BIN)/python -m bench.foundation
+
+clean:
+	-$(BIN)/riskgrid db down
+	rm -rf $(VENV) .riskgrid .pytest_cache .ruff_cache .mypy_cache tests/artifacts bench/results

@@ -1,0 +1,44 @@
+"""The FastAPI application: built by a factory, one engine per process opened in the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from api import errors
+from api.routers import areas, campaigns, grids, health
+from geo.db import make_engine
+from geo.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    """Return the riskgrid app; pass `engine` to share one (tests), else it is made at startup."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = engine is None
+        app.state.engine = engine or make_engine(settings)
+        try:
+            yield
+        finally:
+            if own:
+                app.state.engine.dispose()
+
+    app = FastAPI(
+        title="riskgrid",
+        version="0.1.0",
+        description="Geospatial risk mapping for grid-based public-safety work (网格化管理).",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    errors.install(app)
+    for router in (health.router, grids.router, areas.router, campaigns.router):
+        app.include_router(router)
+    return app
+
+
+app = create_app()

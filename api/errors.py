@@ -1,0 +1,72 @@
+"""Map riskgrid's exceptions to HTTP answers: JSON `{"detail": ...}` a person can act on."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+
+from geo.errors import Conflict, InvalidInput, NotFound, RiskgridError, SetupError
+
+log = logging.getLogger("riskgrid.api")
+
+STATUS: dict[type[RiskgridError], int] = {
+    NotFound: 404,
+    InvalidInput: 422,
+    Conflict: 409,
+    SetupError: 503,
+}
+
+
+def _status(exc: RiskgridError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]  # type: ignore[index]
+    return 500
+
+
+def _describe(err: dict) -> str:
+    loc = [str(p) for p in err.get("loc", ()) if p not in ("query", "path", "body", "header")]
+    where = ".".join(loc) or "request"
+    msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+    if "input" in err and err.get("type") not in ("missing",):
+        return f"{where}: {msg} (got {err['input']!r})"
+    return f"{where}: {msg}"
+
+
+def install(app: FastAPI) -> None:
+    """Install the exception handlers on `app`."""
+
+    @app.exception_handler(RiskgridError)
+    async def riskgrid_error(_: Request, exc: RiskgridError) -> JSONResponse:
+        status = _status(exc)
+        if status >= 500 and not isinstance(exc, SetupError):
+            log.exception("internal error", exc_info=exc)
+            return JSONResponse({"detail": "internal error"}, status_code=status)
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        detail = "; ".join(_describe(e) for e in errors) or "invalid request"
+        safe = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
+            for e in errors
+        ]
+        return JSONResponse({"detail": detail, "errors": safe}, status_code=422)
+
+    @app.exception_handler(OperationalError)
+    async def database_down(_: Request, exc: OperationalError) -> JSONResponse:
+        log.error("database unavailable: %s", type(exc.orig).__name__)
+        return JSONResponse(
+            {"detail": "the database is unavailable; try again shortly"}, status_code=503
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # Never echo str(exc): it can hold SQL, paths or data.
+        log.exception("unhandled error", exc_info=exc)
+        return JSONResponse({"detail": "internal error"}, status_code=500)

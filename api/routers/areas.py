@@ -1,0 +1,25 @@
+"""The administrative hierarchy: city → district/county → street/township → community."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+from fastapi.responses import Response
+
+from api.deps import ConnDep
+from geo import areas
+
+router = APIRouter(prefix="/api/v1/areas", tags=["areas"])
+
+
+@router.get("", summary="The area hierarchy with grid counts (no geometry)")
+def area_tree(conn: ConnDep) -> list[dict]:
+    return areas.tree(conn)
+
+
+@router.get("/{code}", summary="One area as a GeoJSON Feature with its children's codes")
+def get_area(
+    conn: ConnDep, code: Annotated[str, Path(max_length=32, pattern=r"^[0-9A-Za-z_-]+$")]
+) -> Response:
+    return Response(content=areas.feature_json(conn, code), media_type="application/geo+json")

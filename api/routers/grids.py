@@ -1,0 +1,62 @@
+"""Grids: list by bbox/kind/district, one by code, and the point lookup assignment uses."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
+
+from api.deps import ConnDep, SettingsDep, parse_bbox
+from geo import grids
+
+router = APIRouter(prefix="/api/v1/grids", tags=["grids"])
+GEOJSON = "application/geo+json"
+CODE = r"^[0-9A-Za-z_-]+$"
+
+
+def _geojson(body: str) -> Response:
+    return Response(content=body, media_type=GEOJSON)
+
+
+@router.get("", summary="Grids as a GeoJSON FeatureCollection")
+def list_grids(
+    conn: ConnDep,
+    settings: SettingsDep,
+    bbox: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="minlon,minlat,maxlon,maxlat",
+            examples=["125.0,46.55,125.1,46.62"],
+        ),
+    ] = None,
+    kind: Literal["comprehensive", "exclusive"] | None = None,
+    district: Annotated[str | None, Query(max_length=32, pattern=CODE)] = None,
+    community: Annotated[str | None, Query(max_length=32, pattern=CODE)] = None,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> Response:
+    lim = settings.limits
+    if limit is None:
+        limit = lim.default_page_size
+    if limit > lim.max_page_size:
+        from geo.errors import InvalidInput
+
+        raise InvalidInput(f"limit must be at most {lim.max_page_size}; page with offset")
+    f = grids.GridFilter(parse_bbox(bbox, lim.max_bbox_deg2), kind, district, community)
+    return _geojson(grids.list_json(conn, f, limit, offset))
+
+
+@router.get("/lookup", summary="Grids covering a point (exclusive first)")
+def lookup(
+    conn: ConnDep,
+    lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False, description="WGS-84")],
+    lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False, description="WGS-84")],
+) -> Response:
+    return _geojson(grids.lookup_json(conn, lon, lat))
+
+
+@router.get("/{code}", summary="One grid as a GeoJSON Feature")
+def get_grid(conn: ConnDep, code: Annotated[str, Path(max_length=32, pattern=CODE)]) -> Response:
+    return _geojson(grids.feature_json(conn, code))

@@ -1,0 +1,40 @@
+"""Liveness and readiness: database reachable, PostGIS version, schema revision, counts."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
+
+from geo import grids, migrate
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", summary="Database reachable, PostGIS version and row counts")
+def health(request: Request) -> JSONResponse:
+    engine = request.app.state.engine
+    try:
+        with engine.connect() as conn:
+            body = {
+                "status": "ok",
+                "database": "reachable",
+                "postgis": grids.postgis_version(conn),
+                "counts": grids.counts(conn),
+            }
+        body["schema"] = migrate.current(engine)
+        body["schema_head"] = migrate.head()
+        if body["schema"] != body["schema_head"]:
+            body["status"] = "degraded"
+            body["detail"] = "database schema is behind: run `riskgrid db upgrade`"
+        return JSONResponse(body)
+    except SQLAlchemyError as exc:
+        return JSONResponse(
+            {
+                "status": "error",
+                "database": "unreachable",
+                "detail": f"cannot reach the database ({type(exc).__name__}); "
+                "is it running? `riskgrid db status` tells",
+            },
+            status_code=503,
+        )

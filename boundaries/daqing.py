@@ -1,0 +1,190 @@
+"""Facts about Daqing used by the demo: divisions, streets and townships, the 创安 campaigns."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+CITY = ("230600", "大庆市")
+
+DIVISIONS: dict[str, str] = {
+    "230602": "萨尔图区",
+    "230603": "龙凤区",
+    "230604": "让胡路区",
+    "230605": "红岗区",
+    "230606": "大同区",
+    "230621": "肇州县",
+    "230622": "肇源县",
+    "230623": "林甸县",
+    "230624": "杜尔伯特蒙古族自治县",
+}
+
+# Comprehensive grids per division: small grids in the four urban districts, large ones in the
+# counties. Sums to the 4,880 comprehensive grids of Daqing's 创安 platform.
+GRID_COUNTS: dict[str, int] = {
+    "230602": 980,
+    "230603": 700,
+    "230604": 820,
+    "230605": 520,
+    "230606": 440,
+    "230621": 380,
+    "230622": 400,
+    "230623": 310,
+    "230624": 330,
+}
+
+URBAN = frozenset({"230602", "230603", "230604", "230605"})
+
+# Streets (街道) and townships (镇/乡) per division. Names are those of Daqing's divisions; their
+# outlines in the demo are generated, not surveyed.
+STREETS: dict[str, list[str]] = {
+    "230602": [
+        "萨尔图街道",
+        "会战街道",
+        "铁人街道",
+        "友谊街道",
+        "富强街道",
+        "拥军街道",
+        "东风街道",
+        "火炬街道",
+        "东安街道",
+        "大庆新村街道",
+    ],
+    "230603": [
+        "龙凤街道",
+        "兴化街道",
+        "湿地街道",
+        "三永街道",
+        "东光街道",
+        "黎明街道",
+        "卧里屯街道",
+        "龙凤镇",
+    ],
+    "230604": [
+        "让胡路街道",
+        "西宾街道",
+        "奋斗街道",
+        "乘风街道",
+        "银浪街道",
+        "庆新街道",
+        "龙岗街道",
+        "旭园街道",
+        "喇嘛甸镇",
+    ],
+    "230605": ["红岗街道", "八百垧街道", "解放街道", "创业城街道", "杏树岗镇"],
+    "230606": [
+        "庆葡街道",
+        "新华街道",
+        "大同镇",
+        "高台子镇",
+        "太阳升镇",
+        "林源镇",
+        "祝三乡",
+        "八井子乡",
+        "双榆树乡",
+        "老山头乡",
+    ],
+    "230621": [
+        "肇州镇",
+        "永乐镇",
+        "丰乐镇",
+        "朝阳沟镇",
+        "兴城镇",
+        "二井镇",
+        "双发乡",
+        "托古乡",
+        "朝阳乡",
+        "永胜乡",
+        "榆树乡",
+        "新福乡",
+    ],
+    "230622": [
+        "肇源镇",
+        "三站镇",
+        "二站镇",
+        "茂兴镇",
+        "古龙镇",
+        "新站镇",
+        "头台镇",
+        "古恰镇",
+        "福兴乡",
+        "薄荷台乡",
+        "和平乡",
+        "超等乡",
+        "民意乡",
+        "义顺乡",
+        "浩德乡",
+        "大兴乡",
+    ],
+    "230623": ["林甸镇", "红旗镇", "花园镇", "四季青镇", "东兴乡", "宏伟乡", "四合乡"],
+    "230624": [
+        "泰康镇",
+        "胡吉吐莫镇",
+        "烟筒屯镇",
+        "他拉哈镇",
+        "一心乡",
+        "克尔台乡",
+        "白音诺勒乡",
+        "敖林西伯乡",
+        "巴彦查干乡",
+        "腰新乡",
+        "江湾乡",
+    ],
+}
+
+# Communities (社区) and villages (村) the brief's real cases name, placed in their street.
+NAMED_COMMUNITIES: dict[str, list[str]] = {
+    "太阳升镇": ["太阳升村", "九间村"],
+    "旭园街道": ["旭园社区"],
+    "湿地街道": ["湿地社区"],
+}
+
+# Exclusive (专属) grids: kind → (name stem, how many). 84 in all.
+EXCLUSIVE_KINDS: dict[str, tuple[str, int]] = {
+    "school": ("学校", 24),
+    "hospital": ("医院", 14),
+    "oilfield": ("油田作业区", 18),
+    "market": ("农贸市场", 16),
+    "industrial_park": ("工业园区", 12),
+}
+
+POPULATION = 2_780_000  # Daqing's resident population, spread over the grids.
+
+
+def _campaign(code: str, name: str, theme: str, starts: date, days: int, note: str) -> dict:
+    return {
+        "code": code,
+        "name": name,
+        "theme": theme,
+        "starts_on": starts,
+        "ends_on": starts + timedelta(days=days - 1),
+        "description": note,
+    }
+
+
+# 一号, 二号, 四号, 六号 and 十号 are known; the others carry plausible themes.
+CAMPAIGNS: list[dict] = [
+    _campaign("CA01", "创安一号", "stability", date(2023, 4, 20), 20, "社会稳定风险隐患排查"),
+    _campaign("CA02", "创安二号", "elderly", date(2023, 5, 15), 30, "走访全市60岁以上老年人56万人"),
+    _campaign("CA03", "创安三号", "gas", date(2023, 6, 20), 25, "城镇燃气安全隐患排查"),
+    _campaign(
+        "CA04",
+        "创安四号",
+        "flood",
+        date(2023, 7, 25),
+        5,
+        "防汛防台风: 5天排查隐患3139处, 转移365户724人",
+    ),
+    _campaign("CA05", "创安五号", "dispute", date(2023, 9, 1), 30, "矛盾纠纷排查化解"),
+    _campaign("CA06", "创安六号", "fire", date(2023, 11, 1), 30, "小作坊小场所火灾隐患排查"),
+    _campaign("CA07", "创安七号", "gas", date(2024, 1, 10), 20, "冬季用气安全"),
+    _campaign("CA08", "创安八号", "fire", date(2024, 3, 1), 30, "春季防火"),
+    _campaign("CA09", "创安九号", "flood", date(2024, 6, 15), 30, "汛前隐患排查"),
+    _campaign(
+        "CA10",
+        "创安十号",
+        "road_safety",
+        date(2024, 8, 22),
+        40,
+        "道路交通安全: 入户走访30.8万次, 排查隐患3247处",
+    ),
+]

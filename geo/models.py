@@ -1,0 +1,173 @@
+"""Table definitions (SQLAlchemy 2 + GeoAlchemy2). Schema changes go through Alembic migrations."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+AREA_LEVELS = ("city", "district", "street", "community")
+GRID_KINDS = ("comprehensive", "exclusive")
+REPORT_STATUSES = (
+    "reported",
+    "dispatched",
+    "in_progress",
+    "resolved",
+    "verified",
+    "rejected",
+    "duplicate",
+)
+ASSIGNMENT_METHODS = ("exclusive", "inside", "nearest", "unassigned")
+RESOLUTION_LEVELS = ("grid", "community", "street", "district", "city")
+
+_naming = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    """Declarative base carrying the constraint naming convention the migrations use."""
+
+    metadata = MetaData(naming_convention=_naming)
+
+
+class BoundaryVersion(Base):
+    """One import that changed the boundaries: what file, when, and what it changed."""
+
+    __tablename__ = "boundary_versions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    layer: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    imported_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    summary: Mapped[dict] = mapped_column(JSONB, default=dict)
+
+
+class Area(Base):
+    """Administrative areas: city → district/county → street/township → community/village."""
+
+    __tablename__ = "areas"
+    __table_args__ = (CheckConstraint(_in("level", AREA_LEVELS), name="level"),)
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    level: Mapped[str] = mapped_column(String(16), index=True)
+    parent_code: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("areas.code", deferrable=True, initially="DEFERRED"), index=True
+    )
+    population: Mapped[int | None] = mapped_column(Integer)
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True), nullable=False)
+    boundary_version: Mapped[int] = mapped_column(ForeignKey("boundary_versions.id"))
+
+
+class Grid(Base):
+    """A grid (网格): comprehensive grids tile the city, exclusive (专属) grids sit on top."""
+
+    __tablename__ = "grids"
+    __table_args__ = (CheckConstraint(_in("kind", GRID_KINDS), name="kind"),)
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16), index=True)
+    category: Mapped[str | None] = mapped_column(String(32))
+    community_code: Mapped[str | None] = mapped_column(String(32), index=True)
+    district_code: Mapped[str | None] = mapped_column(String(32), index=True)
+    population: Mapped[int | None] = mapped_column(Integer)
+    attributes: Mapped[dict] = mapped_column(JSONB, default=dict)
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True), nullable=False)
+    area_m2: Mapped[float] = mapped_column(Float)
+    boundary_version: Mapped[int] = mapped_column(ForeignKey("boundary_versions.id"), index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Campaign(Base):
+    """A 创安 campaign: a themed drive over a date window."""
+
+    __tablename__ = "campaigns"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    theme: Mapped[str] = mapped_column(String(32))
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    description: Mapped[str | None] = mapped_column(Text)
+
+
+class Report(Base):
+    """A grid worker's report of a hazard, event or dispute."""
+
+    __tablename__ = "reports"
+    __table_args__ = (
+        CheckConstraint(_in("status", REPORT_STATUSES), name="status"),
+        CheckConstraint(_in("assignment_method", ASSIGNMENT_METHODS), name="assignment_method"),
+        CheckConstraint(
+            f"resolution_level IS NULL OR {_in('resolution_level', RESOLUTION_LEVELS)}",
+            name="resolution_level",
+        ),
+        Index("ix_reports_theme_reported_at", "theme", "reported_at"),
+    )
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    theme: Mapped[str] = mapped_column(String(32))
+    category: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[int] = mapped_column(Integer, default=2)
+    status: Mapped[str] = mapped_column(String(16), index=True, default="reported")
+    description: Mapped[str | None] = mapped_column(Text)
+    geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=True), nullable=False)
+    source_crs: Mapped[str] = mapped_column(String(16), default="wgs84")
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    grid_code: Mapped[str | None] = mapped_column(
+        ForeignKey("grids.code", ondelete="SET NULL"), index=True
+    )
+    assignment_method: Mapped[str] = mapped_column(String(16))
+    assignment_distance_m: Mapped[float | None] = mapped_column(Float)
+    department: Mapped[str | None] = mapped_column(String(100))
+    resolution_level: Mapped[str | None] = mapped_column(String(16))
+    campaign_code: Mapped[str | None] = mapped_column(ForeignKey("campaigns.code"), index=True)
+    reporter: Mapped[str | None] = mapped_column(String(100))
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ReportEvent(Base):
+    """One step in a report's history: a transition, a reassignment, a note."""
+
+    __tablename__ = "report_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("reports.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    from_grid: Mapped[str | None] = mapped_column(String(32))
+    to_grid: Mapped[str | None] = mapped_column(String(32))
+    actor: Mapped[str | None] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(Text)
+    level: Mapped[str | None] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,0 +1,299 @@
+"""The `riskgrid` command: database, boundary import, demo data and the web service."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from tqdm import tqdm
+
+from geo.errors import ImportRefused, RiskgridError
+from geo.settings import get_settings
+
+app = typer.Typer(
+    help="riskgrid: geospatial risk mapping for grid-based public safety.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="The PostgreSQL + PostGIS database.", no_args_is_help=True)
+boundaries_app = typer.Typer(help="Grid and area boundary files.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(boundaries_app, name="boundaries")
+
+
+def _fail(exc: RiskgridError, code: int = 1) -> None:
+    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _engine():
+    from geo.db import make_engine
+
+    return make_engine(get_settings())
+
+
+@db_app.command("up")
+def db_up() -> None:
+    """Start the project's own PostgreSQL (initdb on first use) and apply migrations."""
+    from geo import migrate
+    from geo.db import make_engine, project_cluster
+
+    settings = get_settings()
+    t0 = time.perf_counter()
+    try:
+        if settings.database_url:
+            url = settings.database_url
+            typer.echo("DATABASE_URL is set: using it, no local cluster started")
+        else:
+            url = project_cluster(settings).up()
+        engine = make_engine(settings, url)
+        rev = migrate.upgrade(engine)
+        engine.dispose()
+    except RiskgridError as exc:
+        _fail(exc)
+    typer.echo(f"database ready at {url} (schema {rev}) in {time.perf_counter() - t0:.2f} s")
+
+
+@db_app.command("down")
+def db_down() -> None:
+    """Stop the project's own PostgreSQL."""
+    from geo.db import project_cluster
+
+    try:
+        stopped = project_cluster(get_settings()).down()
+    except RiskgridError as exc:
+        _fail(exc)
+    typer.echo("stopped" if stopped else "not running")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Say whether the database is up, where, and at which schema revision."""
+    from geo import migrate
+    from geo.db import make_engine, project_cluster
+
+    settings = get_settings()
+    if settings.database_url:
+        typer.echo(f"using DATABASE_URL {settings.database_url}")
+        url = settings.database_url
+    else:
+        st = project_cluster(settings).status()
+        typer.echo(
+            f"cluster: {'running' if st.running else 'stopped'}"
+            f"{'' if st.initialized else ' (not initialised: run `riskgrid db up`)'}"
+        )
+        typer.echo(f"data: {st.data_dir}\nsocket: {st.socket_dir}\nport: {st.port}")
+        if not st.running:
+            raise typer.Exit(3)
+        url = st.url or ""
+    try:
+        engine = make_engine(settings, url)
+        rev, head = migrate.current(engine), migrate.head()
+        engine.dispose()
+    except Exception as exc:
+        typer.secho(f"database unreachable: {type(exc).__name__}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(3) from None
+    typer.echo(
+        f"schema: {rev or 'none'} (head {head})"
+        + ("" if rev == head else " — run `riskgrid db upgrade`")
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply Alembic migrations up to the newest revision."""
+    from geo import migrate
+
+    try:
+        engine = _engine()
+        rev = migrate.upgrade(engine)
+    except RiskgridError as exc:
+        _fail(exc)
+    typer.echo(f"schema at {rev}")
+
+
+def _options(
+    layer,
+    file_layer,
+    crs,
+    encoding,
+    code_field,
+    name_field,
+    kind_field,
+    mapping,
+    strict,
+    prune=False,
+):
+    from boundaries.importer import ImportOptions
+    from boundaries.reader import load_mapping
+
+    fields = load_mapping(mapping) if mapping else {}
+    for role, value in (("code", code_field), ("name", name_field), ("kind", kind_field)):
+        if value:
+            fields[role] = value
+    return ImportOptions(
+        layer=layer,
+        file_layer=file_layer,
+        crs=crs,
+        encoding=encoding,
+        fields=fields,
+        strict=strict,
+        prune=prune,
+    )
+
+
+Layer = Annotated[str, typer.Option(help="what the features are: grids or areas")]
+FileLayer = Annotated[str | None, typer.Option("--file-layer", help="layer inside a GeoPackage")]
+Crs = Annotated[str | None, typer.Option(help="CRS of a file that declares none, e.g. EPSG:4490")]
+Encoding = Annotated[
+    str | None, typer.Option(help="attribute encoding of a shapefile with no .cpg")
+]
+CodeField = Annotated[str | None, typer.Option("--code-field", help="column holding the grid code")]
+NameField = Annotated[str | None, typer.Option("--name-field", help="column holding the name")]
+KindField = Annotated[
+    str | None, typer.Option("--kind-field", help="column: comprehensive/exclusive")
+]
+Mapping = Annotated[Path | None, typer.Option(help='JSON file {"code": "WGBM", "name": "WGMC", …}')]
+Strict = Annotated[bool, typer.Option(help="refuse the whole file on any finding")]
+AsJson = Annotated[bool, typer.Option("--json", help="print the report as JSON")]
+Prune = Annotated[
+    bool, typer.Option(help="the file is the whole layer: remove stored features it lacks")
+]
+
+
+def _emit(outcome, as_json: bool) -> None:
+    from boundaries.importer import format_report
+
+    if as_json:
+        typer.echo(json.dumps(outcome.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        typer.echo(format_report(outcome))
+
+
+@boundaries_app.command("check")
+def boundaries_check(
+    path: Path,
+    layer: Layer = "grids",
+    file_layer: FileLayer = None,
+    crs: Crs = None,
+    encoding: Encoding = None,
+    code_field: CodeField = None,
+    name_field: NameField = None,
+    kind_field: KindField = None,
+    mapping: Mapping = None,
+    strict: Strict = False,
+    as_json: AsJson = False,
+) -> None:
+    """Validate a boundary file and print the report; store nothing."""
+    from boundaries.importer import check_file
+
+    settings = get_settings()
+    try:
+        opts = _options(
+            layer, file_layer, crs, encoding, code_field, name_field, kind_field, mapping, strict
+        )
+        engine = None
+        try:
+            engine = _engine()
+            engine.connect().close()
+        except Exception:
+            engine = None
+            typer.secho(
+                "no database: checks that need district/community outlines skipped", err=True
+            )
+        outcome = check_file(engine, path, opts, settings.imports)
+    except RiskgridError as exc:
+        _fail(exc)
+    _emit(outcome, as_json)
+    if strict and outcome.report.findings:
+        raise typer.Exit(2)
+
+
+@boundaries_app.command("import")
+def boundaries_import(
+    path: Path,
+    layer: Layer = "grids",
+    file_layer: FileLayer = None,
+    crs: Crs = None,
+    encoding: Encoding = None,
+    code_field: CodeField = None,
+    name_field: NameField = None,
+    kind_field: KindField = None,
+    mapping: Mapping = None,
+    strict: Strict = False,
+    as_json: AsJson = False,
+    prune: Prune = False,
+) -> None:
+    """Validate and import a boundary file in one transaction (all or nothing)."""
+    from boundaries.importer import ImportOutcome, import_file
+
+    settings = get_settings()
+    try:
+        opts = _options(
+            layer,
+            file_layer,
+            crs,
+            encoding,
+            code_field,
+            name_field,
+            kind_field,
+            mapping,
+            strict,
+            prune,
+        )
+        with tqdm(
+            desc=f"importing {path.name}", unit=" features", disable=as_json, file=sys.stderr
+        ) as bar:
+            outcome = import_file(_engine(), path, opts, settings.imports, progress=bar.update)
+    except ImportRefused as exc:
+        if exc.report is not None:
+            _emit(ImportOutcome(exc.report), as_json)
+        _fail(exc, 2)
+    except RiskgridError as exc:
+        _fail(exc)
+    _emit(outcome, as_json)
+
+
+@app.command("demo")
+def demo(
+    out: Annotated[Path, typer.Option(help="where to write the generated files")] = Path(
+        ".riskgrid/demo"
+    ),
+) -> None:
+    """Generate the seeded Daqing demo (streets, communities, 4,964 grids) and import it."""
+    from boundaries.demo import load_demo
+
+    settings = get_settings()
+    t0 = time.perf_counter()
+    try:
+        summary = load_demo(_engine(), out, settings.imports, echo=typer.echo)
+    except RiskgridError as exc:
+        _fail(exc)
+    typer.echo(f"demo loaded in {time.perf_counter() - t0:.1f} s: {summary}")
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
+    workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+) -> None:
+    """Run the web service (api.app:app) with uvicorn."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "api.app:app",
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        access_log=False,
+    )
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,163 @@
+"""The Daqing demo: invariants the rest of riskgrid relies on."""
+
+import hashlib
+
+import pytest
+from sqlalchemy import text
+
+from boundaries.daqing import DIVISIONS
+from boundaries.demo import generate, load_demo
+
+
+def _one(engine, sql, **params):
+    with engine.connect() as conn:
+        return conn.execute(text(sql), params).one()
+
+
+def test_demo_has_4880_comprehensive_and_84_exclusive_grids(demo_engine):
+    row = _one(
+        demo_engine,
+        "SELECT count(*) FILTER (WHERE kind = 'comprehensive'), "
+        "count(*) FILTER (WHERE kind = 'exclusive') FROM grids",
+    )
+    assert tuple(row) == (4880, 84)
+
+
+def test_demo_import_had_no_findings(demo_database):
+    summary = demo_database[2]["summary"]
+    assert summary["grids"] == {
+        "added": 4964,
+        "changed": 0,
+        "unchanged": 0,
+        "removed": 0,
+        "findings": 0,
+    }
+    assert summary["areas"]["findings"] == 0
+
+
+def test_comprehensive_grids_do_not_overlap(demo_engine):
+    (overlap_m2,) = _one(
+        demo_engine,
+        """
+        SELECT COALESCE(sum(ST_Area(ST_Intersection(a.geom, b.geom)::geography)), 0)
+        FROM grids a JOIN grids b ON a.code < b.code AND ST_Intersects(a.geom, b.geom)
+        WHERE a.kind = 'comprehensive' AND b.kind = 'comprehensive'
+          AND ST_Relate(a.geom, b.geom, '2********')""",
+    )
+    assert overlap_m2 < 1.0  # square metres, over the whole city
+
+
+@pytest.mark.parametrize("district", sorted(DIVISIONS))
+def test_grids_tile_each_district(demo_engine, district):
+    # Stated tolerance: the outline of the union of a district's grids lies within 1 mm of the
+    # district's outline, and their areas agree to 1 part in a million. (A symmetric difference
+    # is no measure here: GEOS's overlay reports ~100 m² of slivers 1e-9 m wide.)
+    off_m, grids_m2, district_m2 = _one(
+        demo_engine,
+        """
+        WITH u AS (SELECT ST_Union(geom) AS g, sum(ST_Area(geom::geography)) AS area
+                   FROM grids WHERE district_code = :d AND kind = 'comprehensive')
+        SELECT ST_HausdorffDistance(ST_Boundary(u.g), ST_Boundary(a.geom)) * 111320,
+               u.area, ST_Area(a.geom::geography)
+        FROM u, areas a WHERE a.code = :d""",
+        d=district,
+    )
+    assert off_m < 0.001
+    assert abs(grids_m2 - district_m2) / district_m2 < 1e-6 and district_m2 > 300e6
+
+
+def test_urban_grids_are_smaller_than_county_grids(demo_engine):
+    urban, county = _one(
+        demo_engine,
+        """
+        SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY area_m2)
+                 FILTER (WHERE district_code IN ('230602','230603','230604','230605')),
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY area_m2)
+                 FILTER (WHERE district_code IN ('230621','230622','230623','230624'))
+        FROM grids WHERE kind = 'comprehensive'""",
+    )
+    assert urban * 5 < county
+
+
+def test_exclusive_grids_lie_inside_their_district_and_community(demo_engine):
+    outside, cross = _one(
+        demo_engine,
+        """
+        SELECT count(*) FILTER (WHERE NOT ST_Covers(ST_Buffer(d.geom, 1e-7), g.geom)),
+               count(*) FILTER (WHERE NOT ST_Covers(ST_Buffer(c.geom, 1e-7), g.geom))
+        FROM grids g JOIN areas d ON d.code = g.district_code
+                     JOIN areas c ON c.code = g.community_code
+        WHERE g.kind = 'exclusive'""",
+    )
+    assert (outside, cross) == (0, 0)
+
+
+def test_codes_are_built_from_division_codes(demo_engine):
+    (bad,) = _one(
+        demo_engine,
+        "SELECT count(*) FROM grids WHERE left(code, 6) <> district_code "
+        "OR left(code, 12) <> community_code OR length(code) <> 15",
+    )
+    assert bad == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "parent"),
+    [
+        ("太阳升镇", "大同区"),
+        ("旭园街道", "让胡路区"),
+        ("湿地街道", "龙凤区"),
+    ],
+)
+def test_named_streets_exist_in_their_district(demo_engine, name, parent):
+    (count,) = _one(
+        demo_engine,
+        """
+        SELECT count(*) FROM areas s JOIN areas d ON d.code = s.parent_code
+        WHERE s.name = :n AND s.level = 'street' AND d.name = :p""",
+        n=name,
+        p=parent,
+    )
+    assert count == 1
+
+
+def test_jiujian_village_is_in_datong(demo_engine):
+    (district,) = _one(
+        demo_engine,
+        """
+        SELECT d.name FROM areas c JOIN areas s ON s.code = c.parent_code
+        JOIN areas d ON d.code = s.parent_code WHERE c.name = '九间村'""",
+    )
+    assert district == "大同区"
+
+
+def test_campaigns_carry_known_themes_and_dates(demo_engine):
+    with demo_engine.connect() as conn:
+        rows = {r.name: r for r in conn.execute(text("SELECT * FROM campaigns"))}
+    assert len(rows) == 10
+    assert rows["创安一号"].theme == "stability" and str(rows["创安一号"].starts_on) == "2023-04-20"
+    assert (rows["创安一号"].ends_on - rows["创安一号"].starts_on).days == 19  # 20 days
+    assert rows["创安二号"].theme == "elderly" and rows["创安四号"].theme == "flood"
+    assert rows["创安六号"].theme == "fire"
+    assert (
+        rows["创安十号"].theme == "road_safety" and str(rows["创安十号"].starts_on) == "2024-08-22"
+    )
+
+
+def test_generation_is_deterministic():
+    def digest(d):
+        h = hashlib.sha256()
+        for frame in (d.areas, d.grids):
+            for code, geom in zip(frame["code"], frame.geometry, strict=True):
+                h.update(code.encode() + geom.wkb)
+        return h.hexdigest()
+
+    assert digest(generate()) == digest(generate())
+    assert digest(generate(seed=1)) != digest(generate())
+
+
+def test_rerunning_the_demo_changes_nothing(demo_database, tmp_path):
+    settings, engine, _ = demo_database
+    summary = load_demo(engine, tmp_path, settings.imports, echo=lambda _: None)
+    assert summary["grids"]["unchanged"] == 4964 and summary["grids"]["added"] == 0
+    assert summary["areas"]["changed"] == 0 and summary["campaigns"] == 0

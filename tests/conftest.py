@@ -1,0 +1,142 @@
+"""Test databases on a real PostGIS.
+
+Without DATABASE_URL the tests start their own cluster under `.riskgrid/test` with the same
+machinery as `riskgrid db up` (fsync off: throwaway data). With DATABASE_URL they create two
+uniquely named databases on that server and drop them afterwards, never touching its others.
+Two databases: `db` is emptied before every test; `demo_engine` holds the Daqing demo, loaded
+once and only read.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from api.app import create_app
+from geo import migrate
+from geo.cluster import Cluster
+from geo.db import make_engine
+from geo.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+TABLES = ("report_events", "reports", "grids", "areas", "campaigns", "boundary_versions")
+
+
+class Server:
+    """Creates and drops databases on the test server."""
+
+    def __init__(self) -> None:
+        url = os.environ.get("DATABASE_URL")
+        self.cluster: Cluster | None = None
+        self.started = False
+        if url:
+            self.base = Settings(database_url=url).database_url or url
+        else:
+            self.cluster = Cluster(ROOT / ".riskgrid" / "test", fast_unsafe=True)
+            self.cluster.check_postgis()
+            self.cluster.init()
+            self.started = not self.cluster.running()
+            self.cluster.start()
+            self.base = self.cluster.url("postgres")
+
+    def create(self, name: str) -> str:
+        if self.cluster is not None:
+            self.cluster.drop_database(name)
+            return self.cluster.ensure_database(name)
+        admin = create_engine(self.base, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        url = make_url(self.base).set(database=name).render_as_string(hide_password=False)
+        eng = create_engine(url, isolation_level="AUTOCOMMIT")
+        with eng.connect() as conn:
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+        eng.dispose()
+        return url
+
+    def drop(self, name: str) -> None:
+        if self.cluster is not None:
+            self.cluster.drop_database(name)
+            return
+        admin = create_engine(self.base, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    def close(self) -> None:
+        if self.cluster is not None and self.started:
+            self.cluster.down()
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[Server]:
+    srv = Server()
+    yield srv
+    srv.close()
+
+
+def _database(server: Server, stem: str) -> Iterator[tuple[Settings, Engine]]:
+    name = f"{stem}_{uuid.uuid4().hex[:8]}"
+    url = server.create(name)
+    settings = Settings(database_url=url)
+    engine = make_engine(settings)
+    migrate.upgrade(engine)
+    yield settings, engine
+    engine.dispose()
+    server.drop(name)
+
+
+@pytest.fixture(scope="session")
+def test_database(server: Server) -> Iterator[tuple[Settings, Engine]]:
+    yield from _database(server, "riskgrid_test")
+
+
+@pytest.fixture
+def db(test_database: tuple[Settings, Engine]) -> Engine:
+    """An engine on a migrated database emptied before this test."""
+    _, engine = test_database
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    return engine
+
+
+@pytest.fixture
+def settings(test_database: tuple[Settings, Engine]) -> Settings:
+    return test_database[0]
+
+
+@pytest.fixture
+def client(db: Engine, settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, engine=db)) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def demo_database(
+    server: Server, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Settings, Engine, dict]]:
+    from boundaries.demo import load_demo
+
+    for settings, engine in _database(server, "riskgrid_demo"):
+        out = tmp_path_factory.mktemp("demo")
+        summary = load_demo(engine, out, settings.imports, echo=lambda _: None)
+        yield settings, engine, {"summary": summary, "dir": out}
+
+
+@pytest.fixture(scope="session")
+def demo_engine(demo_database: tuple[Settings, Engine, dict]) -> Engine:
+    return demo_database[1]
+
+
+@pytest.fixture(scope="session")
+def demo_client(demo_database: tuple[Settings, Engine, dict]) -> Iterator[TestClient]:
+    settings, engine, _ = demo_database
+    with TestClient(create_app(settings, engine=engine)) as c:
+        yield c

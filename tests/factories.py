@@ -1,0 +1,70 @@
+"""Builders for test boundary data: square grids laid out in metres near Daqing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import shapely
+from pyproj import Transformer
+
+ORIGIN = (125.00, 46.60)  # lon, lat in 萨尔图区
+UTM = 32651
+_to_utm = Transformer.from_crs(4326, UTM, always_xy=True)
+_to_ll = Transformer.from_crs(UTM, 4326, always_xy=True)
+
+
+def square_m(x0: float, y0: float, size: float) -> shapely.Polygon:
+    """Return a WGS-84 square whose south-west corner is (x0, y0) metres from ORIGIN."""
+    ox, oy = _to_utm.transform(*ORIGIN)
+    box = shapely.box(ox + x0, oy + y0, ox + x0 + size, oy + y0 + size)
+    return shapely.transform(box, lambda xy: _ll(xy))
+
+
+def _ll(xy):
+    import numpy as np
+
+    lon, lat = _to_ll.transform(xy[:, 0], xy[:, 1])
+    return np.column_stack([lon, lat])
+
+
+def point_m(x: float, y: float) -> tuple[float, float]:
+    """Return the WGS-84 (lon, lat) of a point (x, y) metres from ORIGIN."""
+    ox, oy = _to_utm.transform(*ORIGIN)
+    return _to_ll.transform(ox + x, oy + y)
+
+
+def grid_frame(rows: list[dict], crs: int = 4326) -> gpd.GeoDataFrame:
+    """Return a GeoDataFrame of grid rows ({code, name, kind?, geometry, ...})."""
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=4326).to_crs(crs)
+
+
+def tiled(n: int = 3, size: float = 500.0, prefix: str = "230602001001") -> list[dict]:
+    """Return n×n comprehensive grids tiling a square, codes prefix+001…, community = prefix."""
+    rows = []
+    k = 0
+    for j in range(n):
+        for i in range(n):
+            k += 1
+            rows.append(
+                {
+                    "code": f"{prefix}{k:03d}",
+                    "name": f"测试网格{k}",
+                    "kind": "comprehensive",
+                    "community_code": prefix,
+                    "geometry": square_m(i * size, j * size, size),
+                }
+            )
+    return rows
+
+
+def write(frame: gpd.GeoDataFrame, path: Path, **kwargs) -> Path:
+    """Write `frame` with pyogrio, the driver chosen from the suffix."""
+    drivers = {
+        ".geojson": "GeoJSON",
+        ".gpkg": "GPKG",
+        ".shp": "ESRI Shapefile",
+        ".fgb": "FlatGeobuf",
+    }
+    frame.to_file(path, driver=drivers[path.suffix], engine="pyogrio", **kwargs)
+    return path

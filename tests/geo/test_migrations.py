@@ -1,0 +1,32 @@
+from sqlalchemy import text
+
+from geo import migrate
+
+
+def test_schema_is_at_head_with_srid_4326_and_gist_indexes(db):
+    assert migrate.current(db) == migrate.head()
+    with db.connect() as conn:
+        cols = dict(
+            conn.execute(
+                text(
+                    "SELECT f_table_name || '.' || f_geometry_column, type || ':' || srid "
+                    "FROM geometry_columns"
+                )
+            ).all()
+        )
+        indexes = {
+            r[0]
+            for r in conn.execute(
+                text("SELECT indexname FROM pg_indexes WHERE indexdef LIKE '%USING gist%'")
+            )
+        }
+    assert cols == {
+        "areas.geom": "MULTIPOLYGON:4326",
+        "grids.geom": "MULTIPOLYGON:4326",
+        "reports.geom": "POINT:4326",
+    }
+    assert {"ix_grids_geom", "ix_areas_geom", "ix_reports_geom"} <= indexes
+
+
+def test_upgrade_twice_is_harmless(db):
+    assert migrate.upgrade(db) == migrate.head()
