@@ -28,11 +28,12 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
     "name": ("name", "grid_name", "网格名称", "wgmc", "mc", "名称"),
     "kind": ("kind", "grid_kind", "网格类型", "wglx", "lx", "类型", "type"),
     "category": ("category", "专属类型", "zslx", "subtype"),
-    "community_code": ("community_code", "社区编码", "sqbm", "community"),
-    "district_code": ("district_code", "区县编码", "qxbm", "district"),
+    # Shapefiles cut names to 10 characters: "community_code" comes back as "community_".
+    "community_code": ("community_code", "community_", "社区编码", "sqbm", "community"),
+    "district_code": ("district_code", "district_c", "区县编码", "qxbm", "district"),
     "population": ("population", "人口", "rk", "pop"),
     "level": ("level", "层级", "jb"),
-    "parent_code": ("parent_code", "上级编码", "sjbm", "parent"),
+    "parent_code": ("parent_code", "parent_cod", "上级编码", "sjbm", "parent"),
 }
 REQUIRED = {"grids": ("code", "name"), "areas": ("code", "name", "level")}
 

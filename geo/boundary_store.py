@@ -62,10 +62,13 @@ def _copy_rows(
     raw = conn.connection.driver_connection
     assert raw is not None  # noqa: S101 - psycopg connection behind SQLAlchemy's
     with raw.cursor() as cur, cur.copy(f"COPY stage_raw ({names}, wkb) FROM STDIN") as copy:  # type: ignore[attr-defined]
+        n = 0
         for n, row in enumerate(rows, 1):
             copy.write_row(row)
             if progress and n % 500 == 0:
                 progress(500)
+        if progress:
+            progress(n % 500)
     conn.execute(
         text(
             f"CREATE TEMP TABLE stage ON COMMIT DROP AS SELECT {names}, "

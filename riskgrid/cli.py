@@ -116,38 +116,10 @@ def db_upgrade() -> None:
     typer.echo(f"schema at {rev}")
 
 
-def _options(
-    layer,
-    file_layer,
-    crs,
-    encoding,
-    code_field,
-    name_field,
-    kind_field,
-    mapping,
-    strict,
-    prune=False,
-):
-    from boundaries.importer import ImportOptions
-    from boundaries.reader import load_mapping
-
-    fields = load_mapping(mapping) if mapping else {}
-    for role, value in (("code", code_field), ("name", name_field), ("kind", kind_field)):
-        if value:
-            fields[role] = value
-    return ImportOptions(
-        layer=layer,
-        file_layer=file_layer,
-        crs=crs,
-        encoding=encoding,
-        fields=fields,
-        strict=strict,
-        prune=prune,
-    )
-
-
 Layer = Annotated[str, typer.Option(help="what the features are: grids or areas")]
-FileLayer = Annotated[str | None, typer.Option("--file-layer", help="layer inside a GeoPackage")]
+FileLayer = Annotated[
+    str | None, typer.Option("--file-layer", help="layer in a GeoPackage, or shapefile in a zip")
+]
 Crs = Annotated[str | None, typer.Option(help="CRS of a file that declares none, e.g. EPSG:4490")]
 Encoding = Annotated[
     str | None, typer.Option(help="attribute encoding of a shapefile with no .cpg")
@@ -174,88 +146,82 @@ def _emit(outcome, as_json: bool) -> None:
         typer.echo(format_report(outcome))
 
 
-@boundaries_app.command("check")
-def boundaries_check(
-    path: Path,
-    layer: Layer = "grids",
-    file_layer: FileLayer = None,
-    crs: Crs = None,
-    encoding: Encoding = None,
-    code_field: CodeField = None,
-    name_field: NameField = None,
-    kind_field: KindField = None,
-    mapping: Mapping = None,
-    strict: Strict = False,
-    as_json: AsJson = False,
-) -> None:
-    """Validate a boundary file and print the report; store nothing."""
+def _check(path: Path, opts, as_json: bool) -> None:
     from boundaries.importer import check_file
 
-    settings = get_settings()
     try:
-        opts = _options(
-            layer, file_layer, crs, encoding, code_field, name_field, kind_field, mapping, strict
-        )
+        engine = _engine()
+        engine.connect().close()
+    except Exception:
         engine = None
-        try:
-            engine = _engine()
-            engine.connect().close()
-        except Exception:
-            engine = None
-            typer.secho(
-                "no database: checks that need district/community outlines skipped", err=True
-            )
-        outcome = check_file(engine, path, opts, settings.imports)
-    except RiskgridError as exc:
-        _fail(exc)
+        typer.secho("no database: checks that need district/community outlines skipped", err=True)
+    outcome = check_file(engine, path, opts, get_settings().imports)
     _emit(outcome, as_json)
-    if strict and outcome.report.findings:
+    if opts.strict and outcome.report.findings:
         raise typer.Exit(2)
 
 
-@boundaries_app.command("import")
-def boundaries_import(
-    path: Path,
-    layer: Layer = "grids",
-    file_layer: FileLayer = None,
-    crs: Crs = None,
-    encoding: Encoding = None,
-    code_field: CodeField = None,
-    name_field: NameField = None,
-    kind_field: KindField = None,
-    mapping: Mapping = None,
-    strict: Strict = False,
-    as_json: AsJson = False,
-    prune: Prune = False,
-) -> None:
-    """Validate and import a boundary file in one transaction (all or nothing)."""
+def _import(path: Path, opts, as_json: bool) -> None:
     from boundaries.importer import ImportOutcome, import_file
 
-    settings = get_settings()
     try:
-        opts = _options(
-            layer,
-            file_layer,
-            crs,
-            encoding,
-            code_field,
-            name_field,
-            kind_field,
-            mapping,
-            strict,
-            prune,
-        )
         with tqdm(
             desc=f"importing {path.name}", unit=" features", disable=as_json, file=sys.stderr
         ) as bar:
-            outcome = import_file(_engine(), path, opts, settings.imports, progress=bar.update)
+            outcome = import_file(_engine(), path, opts, get_settings().imports, bar.update)
     except ImportRefused as exc:
         if exc.report is not None:
             _emit(ImportOutcome(exc.report), as_json)
         _fail(exc, 2)
-    except RiskgridError as exc:
-        _fail(exc)
     _emit(outcome, as_json)
+
+
+def _boundary_command(run):
+    """Return a command taking the boundary file options, shared by `check` and `import`."""
+
+    def command(
+        path: Path,
+        layer: Layer = "grids",
+        file_layer: FileLayer = None,
+        crs: Crs = None,
+        encoding: Encoding = None,
+        code_field: CodeField = None,
+        name_field: NameField = None,
+        kind_field: KindField = None,
+        mapping: Mapping = None,
+        strict: Strict = False,
+        prune: Prune = False,
+        as_json: AsJson = False,
+    ) -> None:
+        from boundaries.importer import ImportOptions
+        from boundaries.reader import load_mapping
+
+        try:
+            fields = load_mapping(mapping) if mapping else {}
+            for role, value in (("code", code_field), ("name", name_field), ("kind", kind_field)):
+                if value:
+                    fields[role] = value
+            opts = ImportOptions(
+                layer=layer,
+                file_layer=file_layer,
+                crs=crs,
+                encoding=encoding,
+                fields=fields,
+                strict=strict,
+                prune=prune,
+            )
+            run(path, opts, as_json)
+        except RiskgridError as exc:
+            _fail(exc)
+
+    command.__doc__ = run.__doc__
+    return command
+
+
+_check.__doc__ = "Validate a boundary file and print the report; store nothing."
+_import.__doc__ = "Validate and import a boundary file in one transaction (all or nothing)."
+boundaries_app.command("check")(_boundary_command(_check))
+boundaries_app.command("import")(_boundary_command(_import))
 
 
 @app.command("demo")

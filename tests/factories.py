@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import geopandas as gpd
@@ -66,5 +67,8 @@ def write(frame: gpd.GeoDataFrame, path: Path, **kwargs) -> Path:
         ".shp": "ESRI Shapefile",
         ".fgb": "FlatGeobuf",
     }
-    frame.to_file(path, driver=drivers[path.suffix], engine="pyogrio", **kwargs)
+    with warnings.catch_warnings():
+        # Shapefiles cut column names to 10 characters; the reader knows the cut names.
+        warnings.simplefilter("ignore")
+        frame.to_file(path, driver=drivers[path.suffix], engine="pyogrio", **kwargs)
     return path

@@ -114,3 +114,10 @@ def test_unsupported_and_missing_files_are_refused(tmp_path):
     (tmp_path / "bad.geojson").write_text(json.dumps({"type": "Nonsense"}))
     with pytest.raises(InvalidInput, match="could not read"):
         read_file(tmp_path / "bad.geojson")
+
+
+def test_shapefile_laundered_column_names_are_recognised(tmp_path):
+    path = write(grid_frame(tiled(1)), tmp_path / "g.shp")
+    got = read_file(path)
+    assert "community_" in got.columns
+    assert resolve_columns(got.columns, "grids", {})["community_code"] == "community_"

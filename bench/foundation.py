@@ -1,0 +1,238 @@
+"""Foundation benchmark: `db up` from nothing, demo load, grid lookup and bbox query latency.
+
+Run with `make bench` (or `python -m bench.foundation`). Everything runs against a throwaway
+cluster in a temporary folder, so a developer's `.riskgrid/` is never touched. Latencies are
+reported with a baseline measured in the same run (the bare prepared SQL statement), since
+these machines are shared and noisy.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import psycopg
+
+from geo.cluster import Cluster
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+RISKGRID = str(Path(sys.executable).parent / "riskgrid")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _pct(samples: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(samples) * 1000.0, q))  # ms
+
+
+def _run(cmd: list[str], env: dict) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, env=env, check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def _sample_points(conn: psycopg.Connection, n: int, seed: int = 7) -> list[tuple[float, float]]:
+    # Points inside grids, weighted like reports would be: one random point per sampled grid.
+    rows = conn.execute(
+        "SELECT ST_X(p), ST_Y(p) FROM (SELECT (ST_Dump(ST_GeneratePoints(geom, 1, %s))).geom AS p "
+        "FROM grids WHERE kind = 'comprehensive' ORDER BY code) s",
+        (seed,),
+    ).fetchall()
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(rows), n)
+    return [rows[i] for i in idx]
+
+
+def _bboxes(conn: psycopg.Connection, n: int) -> list[tuple[float, ...]]:
+    """Return n bboxes around urban grids, each grown until it touches about 100 grids."""
+    centres = conn.execute(
+        "SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM grids "
+        "WHERE district_code IN ('230602','230603','230604') AND kind = 'comprehensive' "
+        "ORDER BY code LIMIT %s",
+        (n,),
+    ).fetchall()
+    out = []
+    for x, y in centres:
+        half = 0.005
+        for _ in range(30):
+            env = (x - half, y - half, x + half, y + half)
+            k = conn.execute(
+                "SELECT count(*) FROM grids WHERE geom && ST_MakeEnvelope(%s,%s,%s,%s,4326) "
+                "AND ST_Intersects(geom, ST_MakeEnvelope(%s,%s,%s,%s,4326))",
+                env + env,
+            ).fetchone()[0]
+            if k >= 100:
+                break
+            half *= 1.15
+        out.append(env)
+    return out
+
+
+def _http_latencies(port: int, paths: list[str]) -> list[float]:
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    out = []
+    for p in paths:
+        t0 = time.perf_counter()
+        conn.request("GET", p)
+        resp = conn.getresponse()
+        resp.read()
+        out.append(time.perf_counter() - t0)
+        if resp.status != 200:
+            raise RuntimeError(f"{p}: HTTP {resp.status}")
+    conn.close()
+    return out
+
+
+def _sql_latencies(conn: psycopg.Connection, sql: str, params: list[tuple]) -> list[float]:
+    out = []
+    for p in params:
+        t0 = time.perf_counter()
+        conn.execute(sql, p, prepare=True).fetchall()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def main() -> dict:
+    results: dict = {"machine": {"cpus": os.cpu_count()}}
+    with tempfile.TemporaryDirectory(prefix="riskgrid-bench-", dir="/var/tmp") as tmp:
+        home = Path(tmp) / ".riskgrid"
+        env = {**os.environ, "RISKGRID_CLUSTER__HOME": str(home)}
+        env.pop("DATABASE_URL", None)
+        try:
+            # 1. db up from nothing: initdb, start, CREATE EXTENSION, migrations (CLI, end to end).
+            results["db_up_s"] = _run([RISKGRID, "db", "up"], env)
+            cluster = Cluster(home)
+            # Python start-up alone, to show what the CLI's own time is made of.
+            results["python_cli_startup_s"] = _run([RISKGRID, "--help"], env)
+
+            # 2. demo on the empty database.
+            results["demo_s"] = _run([RISKGRID, "demo", "--out", str(Path(tmp) / "demo")], env)
+            results["demo_again_s"] = _run(
+                [RISKGRID, "demo", "--out", str(Path(tmp) / "demo")], env
+            )
+
+            dsn = dict(
+                host=str(cluster.socket_dir), port=cluster.port, user="postgres", dbname="riskgrid"
+            )
+            with psycopg.connect(**dsn, options="-c jit=off") as conn:
+                points = _sample_points(conn, 3000)
+                bboxes = _bboxes(conn, 100)
+
+                # Baselines: the bare prepared statements.
+                bare = _sql_latencies(
+                    conn,
+                    "SELECT code FROM grids "
+                    "WHERE ST_Covers(geom, ST_SetSRID(ST_MakePoint(%s, %s), 4326))",
+                    points,
+                )
+                from geo.grids import _LOOKUP  # the exact statement the endpoint runs
+
+                lookup_sql = str(_LOOKUP).replace(":lon", "%s").replace(":lat", "%s")
+                full_sql = _sql_latencies(conn, lookup_sql, points)
+                bbox_sql = _sql_latencies(
+                    conn,
+                    "SELECT code, ST_AsGeoJSON(geom, 7) FROM grids "
+                    "WHERE geom && ST_MakeEnvelope(%s,%s,%s,%s,4326) "
+                    "AND ST_Intersects(geom, ST_MakeEnvelope(%s,%s,%s,%s,4326)) "
+                    "ORDER BY code LIMIT 100",
+                    [b + b for b in bboxes],
+                )
+
+            # 3. The service, one worker, on loopback.
+            port = _free_port()
+            server = subprocess.Popen(
+                [RISKGRID, "serve", "--port", str(port)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            try:
+                for _ in range(200):
+                    try:
+                        _http_latencies(port, ["/health"])
+                        break
+                    except OSError:
+                        time.sleep(0.05)
+                warm = [f"/api/v1/grids/lookup?lon={x}&lat={y}" for x, y in points[:300]]
+                _http_latencies(port, warm)
+                lookups = _http_latencies(
+                    port, [f"/api/v1/grids/lookup?lon={x}&lat={y}" for x, y in points]
+                )
+                bbox_paths = [
+                    "/api/v1/grids?limit=100&bbox=" + ",".join(f"{v:.6f}" for v in b)
+                    for b in bboxes
+                ]
+                _http_latencies(port, bbox_paths[:20])
+                bbox_http = _http_latencies(port, bbox_paths * 3)
+            finally:
+                server.terminate()
+                server.wait(10)
+
+            results["lookup"] = {
+                "http_p50_ms": _pct(lookups, 50),
+                "http_p99_ms": _pct(lookups, 99),
+                "sql_same_statement_p50_ms": _pct(full_sql, 50),
+                "bare_st_covers_p50_ms": _pct(bare, 50),
+                "ratio_http_to_bare": statistics.median(lookups) / statistics.median(bare),
+                "ratio_http_to_same_sql": statistics.median(lookups) / statistics.median(full_sql),
+                "n": len(lookups),
+            }
+            results["bbox_100"] = {
+                "http_p50_ms": _pct(bbox_http, 50),
+                "http_p99_ms": _pct(bbox_http, 99),
+                "sql_p50_ms": _pct(bbox_sql, 50),
+                "ratio_http_to_sql": statistics.median(bbox_http) / statistics.median(bbox_sql),
+                "n": len(bbox_http),
+            }
+        finally:
+            Cluster(home).down()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "foundation.json").write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def _print(r: dict) -> None:
+    lk, bb = r["lookup"], r["bbox_100"]
+    print(
+        f"riskgrid db up from nothing (CLI)   {r['db_up_s']:.2f} s "
+        f"(of which Python start-up {r['python_cli_startup_s']:.2f} s)"
+    )
+    print(
+        f"riskgrid demo on empty database     {r['demo_s']:.1f} s "
+        f"(again: {r['demo_again_s']:.1f} s)"
+    )
+    print(
+        f"GET /grids/lookup, concurrency 1    p50 {lk['http_p50_ms']:.2f} ms, p99 "
+        f"{lk['http_p99_ms']:.2f} ms (n={lk['n']})"
+    )
+    print(
+        f"  same SQL statement, prepared      p50 {lk['sql_same_statement_p50_ms']:.3f} ms "
+        f"-> HTTP/SQL {lk['ratio_http_to_same_sql']:.1f}x"
+    )
+    print(
+        f"  bare ST_Covers, prepared          p50 {lk['bare_st_covers_p50_ms']:.3f} ms "
+        f"-> HTTP/bare {lk['ratio_http_to_bare']:.1f}x"
+    )
+    print(
+        f"GET /grids?bbox (100 grids)         p50 {bb['http_p50_ms']:.2f} ms, p99 "
+        f"{bb['http_p99_ms']:.2f} ms; SQL p50 {bb['sql_p50_ms']:.2f} ms "
+        f"-> {bb['ratio_http_to_sql']:.1f}x"
+    )
+
+
+if __name__ == "__main__":
+    _print(main())
