@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from api import errors
-from api.routers import areas, campaigns, grids, health
+from api.routers import areas, campaigns, grids, health, reports
 from geo.db import make_engine
 from geo.settings import Settings, get_settings
 
@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     app.state.settings = settings
     errors.install(app)
-    for router in (health.router, grids.router, areas.router, campaigns.router):
+    for router in (health.router, grids.router, areas.router, campaigns.router, reports.router):
         app.include_router(router)
     return app
 

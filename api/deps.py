@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from geo.errors import InvalidInput
 from geo.settings import Settings
@@ -56,3 +56,10 @@ def parse_bbox(raw: str | None, max_area_deg2: float) -> tuple[float, float, flo
 
 
 Code = Annotated[str, Query(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z_-]+$")]
+
+
+def get_engine(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]

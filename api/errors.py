@@ -32,9 +32,15 @@ def _describe(err: dict) -> str:
     loc = [str(p) for p in err.get("loc", ()) if p not in ("query", "path", "body", "header")]
     where = ".".join(loc) or "request"
     msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
-    if "input" in err and err.get("type") not in ("missing",):
+    scalar = isinstance(err.get("input"), str | int | float | bool)
+    if loc and scalar and err.get("type") != "missing":
         return f"{where}: {msg} (got {err['input']!r})"
     return f"{where}: {msg}"
+
+
+def describe_validation(errors: list) -> str:
+    """Return pydantic errors as one sentence a person can act on."""
+    return "; ".join(_describe(e) for e in errors) or "invalid request"
 
 
 def install(app: FastAPI) -> None:
@@ -51,7 +57,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = list(exc.errors())
-        detail = "; ".join(_describe(e) for e in errors) or "invalid request"
+        detail = describe_validation(errors)
         safe = [
             {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
             for e in errors

@@ -19,7 +19,8 @@ from boundaries.validation import ValidationReport, normalise, validate
 from geo import areas
 from geo.boundary_store import LAYER_COLUMNS, ApplyResult, apply_layer
 from geo.errors import ImportRefused, InvalidInput
-from geo.settings import ImportSettings
+from geo.reports import reassign_open
+from geo.settings import ImportSettings, ReportSettings
 
 LAYERS = ("grids", "areas")
 
@@ -56,6 +57,7 @@ class ImportOutcome:
                 "unchanged": a.unchanged,
                 "absent_from_file": a.absent,
                 "removed": a.removed,
+                "reports_reassigned": a.reassigned,
             }
         return out
 
@@ -125,8 +127,12 @@ def import_file(
     opts: ImportOptions,
     tolerances: ImportSettings,
     progress: Callable[[int], None] | None = None,
+    reports: ReportSettings | None = None,
 ) -> ImportOutcome:
-    """Validate and store `path` in one transaction; ImportRefused when nothing may be stored."""
+    """Validate and store `path` in one transaction; ImportRefused when nothing may be stored.
+
+    A new grid version re-assigns every open report in the same transaction.
+    """
     with engine.begin() as conn:
         ok, report = _check(conn, path, opts, tolerances)
         if opts.strict and report.findings:
@@ -145,6 +151,9 @@ def import_file(
             progress,
             prune=opts.prune,
         )
+        if opts.layer == "grids" and applied.version is not None:
+            snap = (reports or ReportSettings()).snap_tolerance_m
+            applied.reassigned = reassign_open(conn, snap, f"boundary version {applied.version}")
         return ImportOutcome(report, applied)
 
 
@@ -179,4 +188,6 @@ def format_report(outcome: ImportOutcome) -> str:
                     else ""
                 )
             )
+            if a.reassigned:
+                lines.append(f"reports: {a.reassigned} open report(s) moved to another grid")
     return "\n".join(lines)

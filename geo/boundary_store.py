@@ -45,6 +45,7 @@ class ApplyResult:
     unchanged: int
     absent: int
     removed: int = 0
+    reassigned: int = 0  # open reports moved to another grid by this version
     added_codes: list[str] = field(default_factory=list)
     changed_codes: list[str] = field(default_factory=list)
 

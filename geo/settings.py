@@ -49,6 +49,48 @@ class ImportSettings(BaseModel):
     outside_tolerance_m2: float = Field(1.0, ge=0)
 
 
+class ReportSettings(BaseModel):
+    """Rules for grid workers' reports: assignment, intake checks, duplicates, deadlines."""
+
+    snap_tolerance_m: float = Field(150.0, ge=0, le=5000, description="nearest-grid snap")
+    service_area_margin_m: float = Field(
+        10_000.0, gt=0, description="refuse points farther than this from every grid"
+    )
+    duplicate_radius_m: float = Field(30.0, ge=0, le=1000)
+    duplicate_window_h: float = Field(72.0, ge=0, le=24 * 60)
+    clock_skew_s: float = Field(300.0, ge=0, le=86_400, description="future reported_at allowed")
+    max_age_days: float = Field(400.0, gt=0, description="oldest reported_at accepted")
+    naive_timezone: str = Field("Asia/Shanghai", description="zone of timestamps with no offset")
+    max_batch: int = Field(1000, ge=1, le=10_000)
+    departments: dict[str, str] = Field(default_factory=dict, description="category → department")
+    time_limits_h: dict[str, list[float]] = Field(
+        default_factory=dict,
+        description="category → hours allowed in reported, dispatched, in_progress, resolved",
+    )
+
+    @field_validator("time_limits_h")
+    @classmethod
+    def _four_positive_limits(cls, value: dict[str, list[float]]) -> dict[str, list[float]]:
+        for code, hours in value.items():
+            if len(hours) != 4 or any(h <= 0 for h in hours):
+                raise ValueError(
+                    f"reports.time_limits_h[{code!r}] needs 4 positive hours "
+                    "(reported, dispatched, in_progress, resolved)"
+                )
+        return value
+
+    @field_validator("naive_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+
 class Settings(BaseSettings):
     """All of riskgrid's configuration, read once from the environment."""
 
@@ -65,6 +107,7 @@ class Settings(BaseSettings):
     cluster: ClusterSettings = ClusterSettings()
     limits: LimitSettings = LimitSettings()
     imports: ImportSettings = ImportSettings()
+    reports: ReportSettings = ReportSettings()
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
 

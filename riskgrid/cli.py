@@ -168,7 +168,10 @@ def _import(path: Path, opts, as_json: bool) -> None:
         with tqdm(
             desc=f"importing {path.name}", unit=" features", disable=as_json, file=sys.stderr
         ) as bar:
-            outcome = import_file(_engine(), path, opts, get_settings().imports, bar.update)
+            settings = get_settings()
+            outcome = import_file(
+                _engine(), path, opts, settings.imports, bar.update, settings.reports
+            )
     except ImportRefused as exc:
         if exc.report is not None:
             _emit(ImportOutcome(exc.report), as_json)

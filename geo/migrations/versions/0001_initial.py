@@ -49,7 +49,7 @@ def upgrade() -> None:
             "boundary_version", sa.Integer, sa.ForeignKey("boundary_versions.id"), nullable=False
         ),
         sa.CheckConstraint(
-            "level IN ('city', 'district', 'street', 'community')", name="ck_areas_level"
+            "level IN ('city', 'district', 'street', 'community')", name=op.f("ck_areas_level")
         ),
     )
     op.create_index("ix_areas_level", "areas", ["level"])
@@ -72,8 +72,10 @@ def upgrade() -> None:
             "boundary_version", sa.Integer, sa.ForeignKey("boundary_versions.id"), nullable=False
         ),
         sa.Column("updated_at", TZ, server_default=sa.func.now(), nullable=False),
-        sa.CheckConstraint("kind IN ('comprehensive', 'exclusive')", name="ck_grids_kind"),
-        sa.CheckConstraint("ST_IsValid(geom) AND NOT ST_IsEmpty(geom)", name="ck_grids_geom_valid"),
+        sa.CheckConstraint("kind IN ('comprehensive', 'exclusive')", name=op.f("ck_grids_kind")),
+        sa.CheckConstraint(
+            "ST_IsValid(geom) AND NOT ST_IsEmpty(geom)", name=op.f("ck_grids_geom_valid")
+        ),
     )
     op.create_index("ix_grids_kind", "grids", ["kind"])
     op.create_index("ix_grids_community_code", "grids", ["community_code"])
@@ -89,7 +91,7 @@ def upgrade() -> None:
         sa.Column("starts_on", sa.Date, nullable=False),
         sa.Column("ends_on", sa.Date, nullable=False),
         sa.Column("description", sa.Text),
-        sa.CheckConstraint("ends_on >= starts_on", name="ck_campaigns_dates"),
+        sa.CheckConstraint("ends_on >= starts_on", name=op.f("ck_campaigns_dates")),
     )
 
     op.create_table(
@@ -118,16 +120,16 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "status IN ('reported', 'dispatched', 'in_progress', 'resolved', 'verified', "
             "'rejected', 'duplicate')",
-            name="ck_reports_status",
+            name=op.f("ck_reports_status"),
         ),
         sa.CheckConstraint(
             "assignment_method IN ('exclusive', 'inside', 'nearest', 'unassigned')",
-            name="ck_reports_assignment_method",
+            name=op.f("ck_reports_assignment_method"),
         ),
         sa.CheckConstraint(
             "resolution_level IS NULL OR resolution_level IN "
             "('grid', 'community', 'street', 'district', 'city')",
-            name="ck_reports_resolution_level",
+            name=op.f("ck_reports_resolution_level"),
         ),
     )
     op.create_index("ix_reports_status", "reports", ["status"])

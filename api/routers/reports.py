@@ -1,0 +1,235 @@
+"""Grid workers' reports: intake (single and batch), the closed loop, queries and export."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Header, Query, Response
+from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
+
+from api.deps import ConnDep, EngineDep, SettingsDep, parse_bbox
+from api.errors import describe_validation
+from api.schemas import ReassignCreate, ReportCreate, TransitionCreate
+from geo import report_queries, reports, taxonomy
+from geo.errors import Conflict, InvalidInput
+
+router = APIRouter(prefix="/api/v1", tags=["reports"])
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="resending with the same key stores nothing new",
+    ),
+]
+CODE = r"^[0-9A-Za-z_-]+$"
+
+
+@router.post("/reports", status_code=201, summary="Send a report; it is assigned to its grid")
+def create_report(
+    body: ReportCreate,
+    engine: EngineDep,
+    settings: SettingsDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> dict:
+    with engine.begin() as conn:
+        report, created = reports.create(conn, body.to_new(), settings.reports, idempotency_key)
+    if not created:
+        response.status_code = 200
+    return report
+
+
+@router.post("/reports:batch", summary="Send up to 1,000 reports (offline sync); answers per item")
+def create_batch(
+    engine: EngineDep,
+    settings: SettingsDep,
+    body: Annotated[dict[str, list[Any]], Body(examples=[{"reports": [{"lon": 125.03}]}])],
+    idempotency_key: IdempotencyKey = None,
+) -> dict:
+    items = body.get("reports")
+    if not isinstance(items, list) or set(body) != {"reports"}:
+        raise InvalidInput('send {"reports": [ … ]}')
+    if len(items) > settings.reports.max_batch:
+        raise InvalidInput(
+            f"a batch holds at most {settings.reports.max_batch} reports (got {len(items)}); "
+            "split it"
+        )
+    results = []
+    counts = {"created": 0, "replayed": 0, "failed": 0}
+    for i, raw in enumerate(items):
+        key = f"{idempotency_key}:{i}" if idempotency_key else None
+        try:
+            item = ReportCreate.model_validate(raw)
+            # Each item commits on its own: a bad one does not undo or stop the others.
+            with engine.begin() as conn:
+                report, created = reports.create(conn, item.to_new(), settings.reports, key)
+            counts["created" if created else "replayed"] += 1
+            results.append({"index": i, "status": 201 if created else 200, "report": report})
+        except ValidationError as exc:
+            counts["failed"] += 1
+            results.append(
+                {
+                    "index": i,
+                    "status": 422,
+                    "detail": describe_validation(exc.errors(include_url=False)),
+                }
+            )
+        except (InvalidInput, Conflict) as exc:
+            counts["failed"] += 1
+            results.append(
+                {
+                    "index": i,
+                    "status": 409 if isinstance(exc, Conflict) else 422,
+                    "detail": str(exc),
+                }
+            )
+    return {**counts, "results": results}
+
+
+def _filter(
+    settings,
+    theme,
+    category,
+    status,
+    campaign,
+    grid,
+    district,
+    bbox,
+    since,
+    until,
+    assignment,
+    overdue,
+) -> report_queries.ReportFilter:
+    if theme is not None and theme not in taxonomy.THEME_BY_CODE:
+        raise InvalidInput(f"unknown theme {theme!r}; one of: {', '.join(taxonomy.THEME_BY_CODE)}")
+    if category is not None and theme is not None:
+        reports.check_category(theme, category)
+    if since is not None and until is not None and since >= until:
+        raise InvalidInput("since must be before until")
+    for t in (since, until):
+        if t is not None and t.tzinfo is None:
+            raise InvalidInput(
+                "since/until need a time zone offset, e.g. 2024-08-22T00:00:00+08:00"
+            )
+    return report_queries.ReportFilter(
+        theme=theme,
+        category=category,
+        status=tuple(status or ()),
+        campaign=campaign,
+        grid=grid,
+        district=district,
+        bbox=parse_bbox(bbox, settings.limits.max_bbox_deg2),
+        since=since,
+        until=until,
+        assignment=assignment,
+        overdue=overdue,
+    )
+
+
+Status = Literal[
+    "reported", "dispatched", "in_progress", "resolved", "verified", "rejected", "duplicate"
+]
+
+
+@router.get("/reports", summary="Reports as GeoJSON (newest first, cursor paging) or CSV")
+def list_reports(
+    conn: ConnDep,
+    engine: EngineDep,
+    settings: SettingsDep,
+    theme: Annotated[str | None, Query(max_length=64)] = None,
+    category: Annotated[str | None, Query(max_length=64)] = None,
+    status: Annotated[list[Status] | None, Query()] = None,
+    campaign: Annotated[str | None, Query(max_length=32, pattern=CODE)] = None,
+    grid: Annotated[str | None, Query(max_length=32, pattern=CODE)] = None,
+    district: Annotated[str | None, Query(max_length=32, pattern=CODE)] = None,
+    bbox: Annotated[str | None, Query(max_length=200)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    assignment: Literal["exclusive", "inside", "nearest", "unassigned", "manual"] | None = None,
+    overdue: bool | None = None,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    format: Literal["geojson", "csv"] = "geojson",
+) -> Response:
+    f = _filter(
+        settings,
+        theme,
+        category,
+        status,
+        campaign,
+        grid,
+        district,
+        bbox,
+        since,
+        until,
+        assignment,
+        overdue,
+    )
+    if format == "csv":
+        return StreamingResponse(
+            report_queries.export_csv(engine, f),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="reports.csv"'},
+        )
+    lim = settings.limits
+    limit = limit or lim.default_page_size
+    if limit > lim.max_page_size:
+        raise InvalidInput(f"limit must be at most {lim.max_page_size}; page with cursor")
+    p = report_queries.page(conn, f, limit, cursor)
+    body = '{"type":"FeatureCollection","features":[' + ",".join(p["features_json"]) + "]"
+    if p["next_cursor"]:
+        body += f',"next_cursor":"{p["next_cursor"]}"'
+    body += f',"numberReturned":{len(p["features_json"])}}}'
+    return Response(content=body, media_type="application/geo+json")
+
+
+@router.get("/reports/{report_id}", summary="One report with its history")
+def get_report(conn: ConnDep, report_id: uuid.UUID) -> dict:
+    return reports.get(conn, report_id)
+
+
+@router.patch("/reports/{report_id}", summary="Reassign a report to another grid by hand")
+def reassign_report(engine: EngineDep, report_id: uuid.UUID, body: ReassignCreate) -> dict:
+    with engine.begin() as conn:
+        return reports.reassign(conn, report_id, body.grid, body.actor, body.note)
+
+
+@router.post("/reports/{report_id}/transitions", summary="Move a report along the closed loop")
+def transition_report(
+    engine: EngineDep, settings: SettingsDep, report_id: uuid.UUID, body: TransitionCreate
+) -> dict:
+    with engine.begin() as conn:
+        return reports.transition(
+            conn, report_id, body.to, body.actor, body.note, body.level, settings.reports
+        )
+
+
+@router.get("/themes", summary="The report taxonomy: themes, categories, departments, limits")
+def themes(settings: SettingsDep) -> dict:
+    rules = settings.reports
+    return {
+        "themes": taxonomy.as_dict(rules.departments, rules.time_limits_h),
+        "statuses": {k: list(v) for k, v in taxonomy.TRANSITIONS.items()},
+        "levels": {k: {"zh": zh, "en": en} for k, (zh, en) in taxonomy.LEVELS.items()},
+    }
+
+
+@router.get("/stats", summary="Counts by status and theme, resolution rate, overdue items")
+def report_stats(
+    conn: ConnDep,
+    settings: SettingsDep,
+    campaign: Annotated[str | None, Query(max_length=32, pattern=CODE)] = None,
+    theme: Annotated[str | None, Query(max_length=64)] = None,
+    district: Annotated[str | None, Query(max_length=32, pattern=CODE)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> dict:
+    f = _filter(
+        settings, theme, None, None, campaign, None, district, None, since, until, None, None
+    )
+    return report_queries.stats(conn, f)

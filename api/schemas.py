@@ -1,0 +1,121 @@
+"""Request bodies. Every string has a max length and rejects NUL; coordinates must be finite."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from geo.coords import SourceCRS
+from geo.reports import NewReport
+from geo.settings import get_settings
+
+
+def _no_nul(value: str | None) -> str | None:
+    if value is not None and "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+NoNul = AfterValidator(_no_nul)
+Text32 = Annotated[str, Field(max_length=32), NoNul]
+Text100 = Annotated[str, Field(max_length=100), NoNul]
+Text2000 = Annotated[str, Field(max_length=2000), NoNul]
+
+
+Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
+Coordinate = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class ReportCreate(BaseModel):
+    """What a grid worker's phone sends."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: uuid.UUID | None = Field(
+        None, description="client-made UUID: resending it stores nothing new"
+    )
+    lon: Coordinate = Field(description="longitude in `crs`")
+    lat: Coordinate = Field(description="latitude in `crs`")
+    crs: SourceCRS = Field(
+        SourceCRS.WGS84, description="wgs84, cgcs2000, gcj02 (Amap) or bd09 (Baidu)"
+    )
+    accuracy_m: Annotated[float, Field(gt=0, le=100_000, allow_inf_nan=False)] | None = None
+    theme: Code
+    category: Code
+    severity: int = Field(2, ge=1, le=4, description="1 low … 4 urgent")
+    description: Text2000 | None = None
+    campaign: Text32 | None = None
+    reported_at: datetime | None = Field(
+        None, description="ISO 8601; no offset means the configured zone"
+    )
+    reporter: Text100 | None = None
+
+    @field_validator("reported_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=ZoneInfo(get_settings().reports.naive_timezone))
+        return value
+
+    @model_validator(mode="after")
+    def _ranges(self) -> ReportCreate:
+        if not -90 <= self.lat <= 90:
+            hint = (
+                " — lon and lat look swapped; send lon first (e.g. lon=125.03, lat=46.59)"
+                if -90 <= self.lon <= 90 and -180 <= self.lat <= 180
+                else ""
+            )
+            raise ValueError(f"lat must be within -90..90 (got {self.lat}){hint}")
+        if not -180 <= self.lon <= 180:
+            raise ValueError(f"lon must be within -180..180 (got {self.lon})")
+        return self
+
+    def to_new(self) -> NewReport:
+        return NewReport(
+            lon=self.lon,
+            lat=self.lat,
+            theme=self.theme,
+            category=self.category,
+            crs=self.crs.value,
+            id=self.id,
+            accuracy_m=self.accuracy_m,
+            severity=self.severity,
+            description=self.description,
+            campaign=self.campaign,
+            reported_at=self.reported_at,
+            reporter=self.reporter,
+        )
+
+
+class TransitionCreate(BaseModel):
+    """A move along the closed loop."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to: Literal["dispatched", "in_progress", "resolved", "verified", "rejected", "duplicate"]
+    actor: Text100 = Field(description="who makes the move")
+    note: Text2000 | None = None
+    level: Literal["grid", "community", "street", "district", "city"] | None = Field(
+        None, description="where it was resolved (required with to=resolved)"
+    )
+
+    @field_validator("actor")
+    @classmethod
+    def _actor_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("actor must name who makes the move")
+        return value
+
+
+class ReassignCreate(BaseModel):
+    """A coordinator's manual reassignment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    grid: Text32 = Field(description="code of the grid the report belongs to")
+    actor: Text100
+    note: Text2000 | None = None

@@ -1,0 +1,167 @@
+"""Which grid a report belongs to. One rule, two shapes: a single point, and a set of points.
+
+The rule: an exclusive grid covering the point wins; else the comprehensive grid covering it
+(boundary points count; ties to the lowest code); else the nearest comprehensive grid within
+the snap tolerance, with its distance in metres; else `unassigned`. A report is never dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, text
+
+from geo.errors import InvalidInput
+
+# Degrees that surely contain a distance in metres up to 60°N (1° of longitude ≥ 55.6 km there);
+# only a pre-filter for the index, the distance itself is geodesic.
+M_PER_DEG_MIN = 55_000.0
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Where a point was assigned, and the neighbour it is close to, if any."""
+
+    grid_code: str | None
+    grid_name: str | None
+    grid_kind: str | None
+    district_code: str | None
+    method: str
+    distance_m: float | None
+    near_code: str | None = None
+    near_name: str | None = None
+    near_m: float | None = None
+
+
+_CANDIDATES = text(
+    """
+    WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS g),
+    c AS (
+      SELECT g.code, g.name, g.kind, g.district_code, g.geom, ST_Covers(g.geom, p.g) AS covers
+      FROM grids g, p ORDER BY g.geom <-> p.g LIMIT 8
+    )
+    SELECT c.code, c.name, c.kind, c.district_code, c.covers,
+           CASE WHEN c.covers THEN 0 ELSE ST_Distance(c.geom::geography, p.g::geography) END
+             AS dist_m,
+           CASE WHEN c.covers
+             THEN ST_Distance(ST_Boundary(c.geom)::geography, p.g::geography) END AS edge_m
+    FROM c, p
+    """
+)
+
+_DISTRICT_AT = text(
+    "SELECT code FROM areas WHERE level = 'district' "
+    "AND ST_Covers(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) ORDER BY code LIMIT 1"
+)
+
+
+def assign_point(
+    conn: Connection,
+    lon: float,
+    lat: float,
+    accuracy_m: float | None,
+    snap_m: float,
+    service_margin_m: float,
+) -> Assignment:
+    """Return the assignment of one WGS-84 point; InvalidInput when it is far from every grid."""
+    rows = conn.execute(_CANDIDATES, {"lon": lon, "lat": lat}).mappings().all()
+    if not rows:
+        raise InvalidInput("no grids are loaded yet: import boundaries before taking reports")
+    nearest_m = min(r["dist_m"] for r in rows)
+    if nearest_m > service_margin_m:
+        where = (
+            "(0, 0) is not a real position: the phone had no GPS fix; wait for one and resend"
+            if abs(lon) < 1e-9 and abs(lat) < 1e-9
+            else f"({lon:.6f}, {lat:.6f}) is {nearest_m / 1000:,.1f} km from the nearest grid, "
+            f"outside the service area (limit {service_margin_m / 1000:g} km)"
+        )
+        raise InvalidInput(f"{where}. Check the position and its crs (wgs84/gcj02/bd09).")
+    covering = sorted(
+        (r for r in rows if r["covers"]), key=lambda r: (r["kind"] != "exclusive", r["code"])
+    )
+    comprehensive = sorted(
+        (r for r in rows if r["kind"] == "comprehensive" and not r["covers"]),
+        key=lambda r: (r["dist_m"], r["code"]),
+    )
+    if covering:
+        best = covering[0]
+        method = "exclusive" if best["kind"] == "exclusive" else "inside"
+        distance = 0.0
+    elif comprehensive and comprehensive[0]["dist_m"] <= snap_m:
+        best, method, distance = comprehensive[0], "nearest", float(comprehensive[0]["dist_m"])
+    else:
+        district = conn.execute(_DISTRICT_AT, {"lon": lon, "lat": lat}).scalar_one_or_none()
+        return Assignment(None, None, None, district, "unassigned", None)
+    near = _near_boundary(best, covering, rows, accuracy_m)
+    return Assignment(
+        best["code"],
+        best["name"],
+        best["kind"],
+        best["district_code"],
+        method,
+        distance,
+        *(near or (None, None, None)),
+    )
+
+
+def _near_boundary(best, covering, rows, accuracy_m):
+    """Return (code, name, metres) of another grid the point may really belong to, given GPS error.
+
+    Inside a grid: the other grid whose edge is nearer than the accuracy, or, in an exclusive
+    grid, the comprehensive grid beneath when the exclusive grid's edge is that near.
+    """
+    if not accuracy_m:
+        return None
+    if best["kind"] == "exclusive" and best["edge_m"] is not None and best["edge_m"] < accuracy_m:
+        under = next((r for r in covering if r["kind"] == "comprehensive"), None)
+        if under is not None:
+            return under["code"], under["name"], float(best["edge_m"])
+    others = sorted(
+        (r for r in rows if not r["covers"] and r["code"] != best["code"]),
+        key=lambda r: (r["dist_m"], r["code"]),
+    )
+    if others and others[0]["dist_m"] < accuracy_m:
+        return others[0]["code"], others[0]["name"], float(others[0]["dist_m"])
+    return None
+
+
+def assignment_ctes(source: str) -> str:
+    """Return SQL CTEs assigning every row of `source(id, geom)`; the last CTE is `assigned`.
+
+    Needs the bind parameters :snap_m and :snap_deg. Set-based: one statement for any number
+    of points (bulk import, and re-assignment after a boundary change).
+    """
+    return f"""
+    cov AS (
+      SELECT DISTINCT ON (s.id) s.id, g.code, g.kind, g.district_code
+      FROM {source} s JOIN grids g ON ST_Covers(g.geom, s.geom)
+      ORDER BY s.id, (g.kind = 'exclusive') DESC, g.code
+    ),
+    nn AS (
+      SELECT s.id, n.code, n.district_code, n.d
+      FROM {source} s
+      CROSS JOIN LATERAL (
+        SELECT g.code, g.district_code, ST_Distance(g.geom::geography, s.geom::geography) AS d
+        FROM grids g
+        WHERE g.kind = 'comprehensive' AND ST_DWithin(g.geom, s.geom, :snap_deg)
+        ORDER BY d, g.code LIMIT 1
+      ) n
+      WHERE NOT EXISTS (SELECT 1 FROM cov c WHERE c.id = s.id) AND n.d <= :snap_m
+    ),
+    assigned AS (
+      SELECT s.id,
+             COALESCE(c.code, nn.code) AS grid_code,
+             COALESCE(c.district_code, nn.district_code) AS district_code,
+             CASE WHEN c.kind = 'exclusive' THEN 'exclusive'
+                  WHEN c.code IS NOT NULL THEN 'inside'
+                  WHEN nn.code IS NOT NULL THEN 'nearest'
+                  ELSE 'unassigned' END AS method,
+             CASE WHEN c.code IS NOT NULL THEN 0.0 ELSE nn.d END AS distance_m
+      FROM {source} s LEFT JOIN cov c ON c.id = s.id LEFT JOIN nn ON nn.id = s.id
+    )
+    """
+
+
+def snap_params(snap_m: float) -> dict[str, float]:
+    """Return the bind parameters `assignment_ctes` needs."""
+    return {"snap_m": snap_m, "snap_deg": max(snap_m, 1.0) / M_PER_DEG_MIN}

@@ -1,0 +1,211 @@
+"""Reading reports back: filtered GeoJSON pages, CSV export and statistics."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine, text
+
+from geo import taxonomy
+from geo.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class ReportFilter:
+    """Which reports a query asks for; values are validated before they get here."""
+
+    theme: str | None = None
+    category: str | None = None
+    status: tuple[str, ...] = ()
+    campaign: str | None = None
+    grid: str | None = None
+    district: str | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    assignment: str | None = None
+    overdue: bool | None = None
+
+
+def _where(f: ReportFilter) -> tuple[str, dict]:
+    c: list[str] = ["TRUE"]
+    p: dict[str, object] = {}
+    for column, value in (
+        ("theme", f.theme),
+        ("category", f.category),
+        ("campaign_code", f.campaign),
+        ("grid_code", f.grid),
+        ("district_code", f.district),
+        ("assignment_method", f.assignment),
+    ):
+        if value is not None:
+            c.append(f"r.{column} = :{column}")
+            p[column] = value
+    if f.status:
+        c.append("r.status = ANY(:statuses)")
+        p["statuses"] = list(f.status)
+    if f.bbox is not None:
+        c.append("r.geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)")
+        p.update(dict(zip(("minx", "miny", "maxx", "maxy"), f.bbox, strict=True)))
+    if f.since is not None:
+        c.append("r.reported_at >= :since")
+        p["since"] = f.since
+    if f.until is not None:
+        c.append("r.reported_at < :until")
+        p["until"] = f.until
+    if f.overdue is not None:
+        open_due = "(r.status = ANY(:open_statuses) AND r.due_at < now())"
+        c.append(open_due if f.overdue else f"NOT {open_due}")
+        p["open_statuses"] = list(taxonomy.OPEN_STATUSES)
+    return " AND ".join(c), p
+
+
+def encode_cursor(reported_at: datetime, report_id: uuid.UUID) -> str:
+    """Return an opaque cursor for the position after this report."""
+    return base64.urlsafe_b64encode(f"{reported_at.isoformat()}|{report_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """Return the (reported_at, id) a cursor stands for; InvalidInput when it is not one of ours."""
+    try:
+        at, rid = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        return datetime.fromisoformat(at), uuid.UUID(rid)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInput(
+            "cursor is not valid: use the `next` link of the previous page"
+        ) from None
+
+
+_FEATURE = """json_build_object(
+  'type', 'Feature', 'id', r.id,
+  'geometry', ST_AsGeoJSON(r.geom, 7)::json,
+  'properties', json_build_object(
+    'id', r.id, 'theme', r.theme, 'category', r.category, 'severity', r.severity,
+    'status', r.status, 'grid', r.grid_code, 'grid_name', g.name, 'district', r.district_code,
+    'assignment', r.assignment_method, 'distance_m', round(r.assignment_distance_m::numeric, 1),
+    'department', r.department, 'campaign', r.campaign_code, 'reporter', r.reporter,
+    'reported_at', r.reported_at, 'due_at', r.due_at,
+    'overdue', (r.status IN ('reported', 'dispatched', 'in_progress', 'resolved')
+                AND r.due_at < now()),
+    'resolution_level', r.resolution_level, 'possible_duplicate_of', r.possible_duplicate_of,
+    'description', r.description))"""
+
+
+def page(conn: Connection, f: ReportFilter, limit: int, cursor: str | None) -> dict:
+    """Return one page of reports, newest first, as a GeoJSON FeatureCollection dict."""
+    where, params = _where(f)
+    if cursor:
+        at, rid = decode_cursor(cursor)
+        where += " AND (r.reported_at, r.id) < (:c_at, :c_id)"
+        params.update(c_at=at, c_id=rid)
+    rows = conn.execute(
+        text(
+            f"""
+            SELECT r.reported_at, r.id, {_FEATURE}::text AS feature
+            FROM reports r LEFT JOIN grids g ON g.code = r.grid_code
+            WHERE {where}
+            ORDER BY r.reported_at DESC, r.id DESC
+            LIMIT :limit
+            """
+        ),
+        {**params, "limit": limit + 1},
+    ).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {
+        "features_json": [r.feature for r in rows],
+        "next_cursor": encode_cursor(rows[-1].reported_at, rows[-1].id) if more else None,
+    }
+
+
+_CSV_COLUMNS = """
+  r.id, r.reported_at, r.theme, r.category, r.severity, r.status,
+  round(ST_X(r.geom)::numeric, 7) AS lon, round(ST_Y(r.geom)::numeric, 7) AS lat,
+  r.accuracy_m, r.grid_code, g.name AS grid_name, r.district_code, r.assignment_method,
+  round(r.assignment_distance_m::numeric, 1) AS assignment_distance_m, r.department,
+  r.resolution_level, r.campaign_code, r.reporter, r.due_at,
+  (r.status IN ('reported', 'dispatched', 'in_progress', 'resolved') AND r.due_at < now())
+    AS overdue,
+  r.possible_duplicate_of, r.description
+"""
+
+
+def export_csv(engine: Engine, f: ReportFilter) -> Iterator[bytes]:
+    """Yield the matching reports as CSV (UTF-8 with BOM, so Excel shows Chinese text)."""
+    where, params = _where(f)
+    # The filter clauses are fixed strings with named binds; psycopg's COPY takes %(name)s.
+    sql = (
+        f"COPY (SELECT {_CSV_COLUMNS} FROM reports r LEFT JOIN grids g ON g.code = r.grid_code "
+        f"WHERE {where} ORDER BY r.reported_at DESC, r.id DESC) TO STDOUT WITH (FORMAT csv, HEADER)"
+    )
+    for name in sorted(params, key=len, reverse=True):
+        sql = sql.replace(f":{name}", f"%({name})s")
+    yield "\ufeff".encode()
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cur, cur.copy(sql, params) as copy:  # type: ignore[union-attr]
+            for chunk in copy:
+                yield bytes(chunk)
+
+
+def stats(conn: Connection, f: ReportFilter) -> dict:
+    """Return counts by status and theme, resolution rates and overdue counts."""
+    where, params = _where(f)
+    base = f"FROM reports r WHERE {where}"
+    totals = (
+        conn.execute(
+            text(
+                f"""
+            SELECT count(*) AS total,
+              count(*) FILTER (WHERE r.status IN ('resolved', 'verified')) AS resolved,
+              count(*) FILTER (WHERE r.status IN ('rejected', 'duplicate')) AS closed_other,
+              count(*) FILTER (WHERE r.status IN ('resolved', 'verified')
+                               AND r.resolution_level = ANY(:low)) AS resolved_low,
+              count(*) FILTER (WHERE r.status = ANY(:open) AND r.due_at < now()) AS overdue,
+              count(*) FILTER (WHERE r.assignment_method = 'unassigned') AS unassigned
+            {base}
+            """
+            ),
+            {
+                **params,
+                "low": list(taxonomy.AT_OR_BELOW_STREET),
+                "open": list(taxonomy.OPEN_STATUSES),
+            },
+        )
+        .mappings()
+        .one()
+    )
+
+    def grouped(column: str, extra: str = "", limit: int = 1000) -> dict:
+        rows = conn.execute(
+            text(
+                f"SELECT {column} AS k, count(*) AS n {base} {extra} "
+                f"GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {int(limit)}"
+            ),
+            {**params, "open": list(taxonomy.OPEN_STATUSES)},
+        ).all()
+        return {str(r.k): int(r.n) for r in rows}
+
+    overdue = "AND r.status = ANY(:open) AND r.due_at < now()"
+    actionable = totals["total"] - totals["closed_other"]
+    return {
+        "total": totals["total"],
+        "by_status": grouped("r.status"),
+        "by_theme": grouped("r.theme"),
+        "by_level": grouped("COALESCE(r.resolution_level, 'unresolved')"),
+        "resolved": totals["resolved"],
+        "resolution_rate": round(totals["resolved"] / actionable, 4) if actionable else None,
+        "resolved_at_street_or_below": totals["resolved_low"],
+        "share_resolved_at_street_or_below": (
+            round(totals["resolved_low"] / totals["resolved"], 4) if totals["resolved"] else None
+        ),
+        "unassigned": totals["unassigned"],
+        "overdue": totals["overdue"],
+        "overdue_by_department": grouped("r.department", overdue),
+        "overdue_by_grid": grouped("COALESCE(r.grid_code, 'unassigned')", overdue, limit=100),
+    }

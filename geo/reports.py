@@ -1,0 +1,461 @@
+"""Reports: intake (assignment, routing, duplicates, idempotency), the closed loop, reassignment."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from geo import taxonomy
+from geo.assignment import Assignment, assign_point, assignment_ctes, snap_params
+from geo.coords import SourceCRS, to_wgs84
+from geo.errors import Conflict, InvalidInput, NotFound
+from geo.settings import ReportSettings
+
+
+@dataclass(frozen=True)
+class NewReport:
+    """A report as a grid worker sent it, already checked for shape and ranges."""
+
+    lon: float
+    lat: float
+    theme: str
+    category: str
+    crs: str = SourceCRS.WGS84.value
+    id: uuid.UUID | None = None
+    accuracy_m: float | None = None
+    severity: int = 2
+    description: str | None = None
+    campaign: str | None = None
+    reported_at: datetime | None = None
+    reporter: str | None = None
+
+    def fingerprint(self) -> str:
+        """Return a hash of the request, to tell a replay from a different report."""
+        data = asdict(self)
+        data["id"] = str(self.id) if self.id else None
+        data["reported_at"] = self.reported_at.isoformat() if self.reported_at else None
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+_REPORT_SELECT = """
+SELECT r.id, ST_X(r.geom) AS lon, ST_Y(r.geom) AS lat, r.source_crs, r.source_lon, r.source_lat,
+       r.accuracy_m, r.theme, r.category, r.severity, r.description, r.campaign_code,
+       r.reporter, r.reported_at, r.created_at, r.updated_at, r.status, r.status_changed_at,
+       r.due_at, r.department, r.resolution_level, r.grid_code, g.name AS grid_name,
+       g.kind AS grid_kind, r.district_code, r.assignment_method, r.assignment_distance_m,
+       r.near_boundary_code, nb.name AS near_boundary_name, r.near_boundary_m,
+       r.possible_duplicate_of, r.request_hash, r.idempotency_key,
+       (r.status IN ('reported', 'dispatched', 'in_progress', 'resolved')
+        AND r.due_at < now()) AS overdue
+FROM reports r
+LEFT JOIN grids g ON g.code = r.grid_code
+LEFT JOIN grids nb ON nb.code = r.near_boundary_code
+"""
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def public(row: Any) -> dict:
+    """Return the JSON shape of a stored report (as POST and GET answer it)."""
+    m = row._mapping if hasattr(row, "_mapping") else row
+    grid = (
+        {"code": m["grid_code"], "name": m["grid_name"], "kind": m["grid_kind"]}
+        if m["grid_code"]
+        else None
+    )
+    near = (
+        {
+            "code": m["near_boundary_code"],
+            "name": m["near_boundary_name"],
+            "distance_m": round(m["near_boundary_m"], 1),
+        }
+        if m["near_boundary_code"]
+        else None
+    )
+    dist = m["assignment_distance_m"]
+    return {
+        "id": str(m["id"]),
+        "lon": round(m["lon"], 7),
+        "lat": round(m["lat"], 7),
+        "source": {"crs": m["source_crs"], "lon": m["source_lon"], "lat": m["source_lat"]},
+        "accuracy_m": m["accuracy_m"],
+        "theme": m["theme"],
+        "category": m["category"],
+        "severity": m["severity"],
+        "description": m["description"],
+        "campaign": m["campaign_code"],
+        "reporter": m["reporter"],
+        "reported_at": _iso(m["reported_at"]),
+        "created_at": _iso(m["created_at"]),
+        "grid": grid,
+        "district": m["district_code"],
+        "assignment": {
+            "method": m["assignment_method"],
+            "distance_m": None if dist is None else round(dist, 1),
+            "near_boundary": near,
+        },
+        "status": m["status"],
+        "status_changed_at": _iso(m["status_changed_at"]),
+        "due_at": _iso(m["due_at"]),
+        "overdue": bool(m["overdue"]),
+        "department": m["department"],
+        "resolution_level": m["resolution_level"],
+        "possible_duplicate_of": str(m["possible_duplicate_of"])
+        if m["possible_duplicate_of"]
+        else None,
+    }
+
+
+def _fetch(conn: Connection, where: str, params: dict) -> Any:
+    return conn.execute(text(f"{_REPORT_SELECT} WHERE {where}"), params).one_or_none()
+
+
+def _check_time(reported_at: datetime | None, rules: ReportSettings) -> datetime:
+    now = datetime.now(UTC)
+    if reported_at is None:
+        return now
+    if reported_at - now > timedelta(seconds=rules.clock_skew_s):
+        raise InvalidInput(
+            f"reported_at {reported_at.isoformat()} is in the future (server time "
+            f"{now.isoformat(timespec='seconds')}); check the phone's clock"
+        )
+    if now - reported_at > timedelta(days=rules.max_age_days):
+        raise InvalidInput(
+            f"reported_at {reported_at.isoformat()} is more than {rules.max_age_days:g} days ago"
+        )
+    return reported_at
+
+
+def check_category(theme: str, category: str) -> None:
+    """Raise InvalidInput unless `category` is one of `theme`'s (listing the valid codes)."""
+    t = taxonomy.THEME_BY_CODE.get(theme)
+    if t is None:
+        raise InvalidInput(
+            f"unknown theme {theme!r}; one of: {', '.join(taxonomy.THEME_BY_CODE)} "
+            "(GET /api/v1/themes)"
+        )
+    if taxonomy.category(theme, category) is None:
+        codes = ", ".join(c.code for c in t.categories)
+        raise InvalidInput(f"unknown category {category!r} for theme {theme!r}; one of: {codes}")
+
+
+def _campaign(conn: Connection, code: str | None, theme: str, at: datetime) -> str | None:
+    if code is not None:
+        found = conn.execute(text("SELECT code FROM campaigns WHERE code = :c"), {"c": code})
+        if found.scalar_one_or_none() is None:
+            raise InvalidInput(f"unknown campaign {code!r}; GET /api/v1/campaigns lists them")
+        return code
+    # A report of a campaign's theme made during it belongs to it.
+    return conn.execute(
+        text(
+            "SELECT code FROM campaigns WHERE theme = :t AND :d BETWEEN starts_on AND ends_on "
+            "ORDER BY starts_on DESC, code LIMIT 1"
+        ),
+        {"t": theme, "d": at.astimezone(UTC).date()},
+    ).scalar_one_or_none()
+
+
+_DUPLICATE = text(
+    """
+    SELECT r.id FROM reports r
+    WHERE r.theme = :theme AND r.category = :category
+      AND r.status IN ('reported', 'dispatched', 'in_progress')
+      AND r.reported_at BETWEEN :at - make_interval(secs => :window_s)
+                            AND :at + make_interval(secs => :window_s)
+      AND ST_DWithin(r.geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :deg)
+      AND ST_DWithin(r.geom::geography,
+                     ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, :radius)
+    ORDER BY ST_Distance(r.geom::geography,
+                         ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography), r.reported_at
+    LIMIT 1
+    """
+)
+
+_INSERT = text(
+    """
+    INSERT INTO reports (
+      id, idempotency_key, request_hash, theme, category, severity, status, description, geom,
+      source_crs, source_lon, source_lat, accuracy_m, grid_code, district_code,
+      assignment_method, assignment_distance_m, near_boundary_code, near_boundary_m,
+      department, campaign_code, reporter, reported_at, status_changed_at, due_at,
+      possible_duplicate_of)
+    VALUES (
+      :id, :key, :hash, :theme, :category, :severity, 'reported', :description,
+      ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :crs, :src_lon, :src_lat, :accuracy,
+      :grid, :district, :method, :distance, :near_code, :near_m, :department, :campaign,
+      :reporter, :reported_at, now(), now() + make_interval(secs => :due_s), :duplicate)
+    ON CONFLICT DO NOTHING
+    RETURNING id
+    """
+)
+
+_EVENT = text(
+    """
+    INSERT INTO report_events (report_id, kind, from_status, to_status, from_grid, to_grid,
+                               actor, note, level, at)
+    VALUES (:id, :kind, :from_status, :to_status, :from_grid, :to_grid, :actor, :note, :level,
+            COALESCE(:at, now()))
+    """
+)
+
+
+def _event(conn: Connection, report_id: uuid.UUID, kind: str, **values: Any) -> None:
+    params = {
+        "from_status": None,
+        "to_status": None,
+        "from_grid": None,
+        "to_grid": None,
+        "actor": None,
+        "note": None,
+        "level": None,
+        "at": None,
+    }
+    conn.execute(_EVENT, {**params, **values, "id": report_id, "kind": kind})
+
+
+def _replay(
+    conn: Connection, key: str | None, rid: uuid.UUID | None, fingerprint: str
+) -> dict | None:
+    """Return the stored report when this request was seen before; Conflict if it differs."""
+    row = None
+    if key is not None:
+        row = _fetch(conn, "r.idempotency_key = :k", {"k": key})
+    if row is None and rid is not None:
+        row = _fetch(conn, "r.id = :id", {"id": rid})
+    if row is None:
+        return None
+    if row.request_hash != fingerprint:
+        what = (
+            f"Idempotency-Key {key!r}"
+            if key is not None and row.idempotency_key == key
+            else (f"id {rid}")
+        )
+        raise Conflict(
+            f"{what} was already used for a different report ({row.id}); send a new key or id "
+            "for a new report, or the identical request to get the stored one"
+        )
+    return public(row)
+
+
+def create(
+    conn: Connection, item: NewReport, rules: ReportSettings, idempotency_key: str | None = None
+) -> tuple[dict, bool]:
+    """Store a report and return (report, created). A replay returns the stored one unchanged."""
+    fingerprint = item.fingerprint()
+    seen = _replay(conn, idempotency_key, item.id, fingerprint)
+    if seen is not None:
+        return seen, False
+    check_category(item.theme, item.category)
+    reported_at = _check_time(item.reported_at, rules)
+    lon_a, lat_a = to_wgs84(item.lon, item.lat, item.crs)
+    lon, lat = float(lon_a), float(lat_a)
+    a: Assignment = assign_point(
+        conn, lon, lat, item.accuracy_m, rules.snap_tolerance_m, rules.service_area_margin_m
+    )
+    campaign = _campaign(conn, item.campaign, item.theme, reported_at)
+    duplicate = conn.execute(
+        _DUPLICATE,
+        {
+            "theme": item.theme,
+            "category": item.category,
+            "at": reported_at,
+            "window_s": rules.duplicate_window_h * 3600,
+            "lon": lon,
+            "lat": lat,
+            "deg": max(rules.duplicate_radius_m, 1.0) / 55_000.0,
+            "radius": rules.duplicate_radius_m,
+        },
+    ).scalar_one_or_none()
+    hours = taxonomy.stage_hours(item.theme, item.category, rules.time_limits_h)
+    rid = item.id or uuid.uuid4()
+    inserted = conn.execute(
+        _INSERT,
+        {
+            "id": rid,
+            "key": idempotency_key,
+            "hash": fingerprint,
+            "theme": item.theme,
+            "category": item.category,
+            "severity": item.severity,
+            "description": item.description,
+            "lon": lon,
+            "lat": lat,
+            "crs": item.crs,
+            "src_lon": None if item.crs == "wgs84" else item.lon,
+            "src_lat": None if item.crs == "wgs84" else item.lat,
+            "accuracy": item.accuracy_m,
+            "grid": a.grid_code,
+            "district": a.district_code,
+            "method": a.method,
+            "distance": a.distance_m,
+            "near_code": a.near_code,
+            "near_m": a.near_m,
+            "department": taxonomy.department(item.theme, item.category, rules.departments),
+            "campaign": campaign,
+            "reporter": item.reporter,
+            "reported_at": reported_at,
+            "due_s": hours["reported"] * 3600,
+            "duplicate": duplicate,
+        },
+    ).scalar_one_or_none()
+    if inserted is None:
+        # Someone stored the same id or key between our look and our insert.
+        seen = _replay(conn, idempotency_key, item.id, fingerprint)
+        if seen is None:  # pragma: no cover - the conflicting row cannot vanish in between
+            raise Conflict("the report id or key is taken; retry")
+        return seen, False
+    _event(
+        conn,
+        rid,
+        "reported",
+        to_status="reported",
+        to_grid=a.grid_code,
+        actor=item.reporter,
+        at=reported_at,
+        note=f"assigned: {a.method}"
+        + (f" ({a.distance_m:.0f} m)" if a.method == "nearest" else ""),
+    )
+    row = _fetch(conn, "r.id = :id", {"id": rid})
+    return public(row), True
+
+
+def get(conn: Connection, report_id: uuid.UUID) -> dict:
+    """Return one report with its history, oldest step first."""
+    row = _fetch(conn, "r.id = :id", {"id": report_id})
+    if row is None:
+        raise NotFound(f"no report with id {report_id}")
+    out = public(row)
+    events = conn.execute(
+        text(
+            "SELECT kind, from_status, to_status, from_grid, to_grid, actor, note, level, at "
+            "FROM report_events WHERE report_id = :id ORDER BY at, id"
+        ),
+        {"id": report_id},
+    ).mappings()
+    out["history"] = [{**e, "at": _iso(e["at"])} for e in events]
+    return out
+
+
+def transition(
+    conn: Connection,
+    report_id: uuid.UUID,
+    to: str,
+    actor: str,
+    note: str | None,
+    level: str | None,
+    rules: ReportSettings,
+) -> dict:
+    """Move a report along the closed loop; Conflict on a move the loop does not allow."""
+    row = conn.execute(
+        text("SELECT status, theme, category FROM reports WHERE id = :id FOR UPDATE"),
+        {"id": report_id},
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"no report with id {report_id}")
+    allowed = taxonomy.TRANSITIONS[row.status]
+    if to not in allowed:
+        nxt = ", ".join(allowed) if allowed else "none: it is closed"
+        raise Conflict(f"a {row.status} report cannot move to {to}; allowed next: {nxt}")
+    if to == "resolved" and level is None:
+        raise InvalidInput(
+            "level is required to resolve a report: where was it resolved? "
+            f"one of: {', '.join(taxonomy.LEVELS)}"
+        )
+    hours = taxonomy.stage_hours(row.theme, row.category, rules.time_limits_h)
+    due = "now() + make_interval(secs => :due_s)" if to in hours else "NULL"
+    # Resolving records where; moving back to work clears it; verifying keeps it.
+    keep_level = to not in ("resolved", "in_progress", "dispatched")
+    conn.execute(
+        text(
+            f"UPDATE reports SET status = :to, status_changed_at = now(), updated_at = now(), "
+            f"due_at = {due}, resolution_level = {'resolution_level' if keep_level else ':level'} "
+            "WHERE id = :id"
+        ),
+        {
+            "to": to,
+            "due_s": hours.get(to, 0) * 3600,
+            "level": level if to == "resolved" else None,
+            "id": report_id,
+        },
+    )
+    _event(
+        conn,
+        report_id,
+        "transition",
+        from_status=row.status,
+        to_status=to,
+        actor=actor,
+        note=note,
+        level=level if to == "resolved" else None,
+    )
+    return get(conn, report_id)
+
+
+def reassign(
+    conn: Connection, report_id: uuid.UUID, grid_code: str, actor: str, note: str | None
+) -> dict:
+    """Assign a report to a grid by hand (a coordinator's decision), kept in its history."""
+    row = conn.execute(
+        text("SELECT grid_code FROM reports WHERE id = :id FOR UPDATE"), {"id": report_id}
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"no report with id {report_id}")
+    grid = conn.execute(
+        text("SELECT code, district_code FROM grids WHERE code = :c"), {"c": grid_code}
+    ).one_or_none()
+    if grid is None:
+        raise InvalidInput(f"no grid with code {grid_code!r}; GET /api/v1/grids lists them")
+    conn.execute(
+        text(
+            "UPDATE reports SET grid_code = :g, district_code = :d, assignment_method = 'manual',"
+            " assignment_distance_m = NULL, near_boundary_code = NULL, near_boundary_m = NULL,"
+            " updated_at = now() WHERE id = :id"
+        ),
+        {"g": grid.code, "d": grid.district_code, "id": report_id},
+    )
+    _event(
+        conn,
+        report_id,
+        "reassigned",
+        from_grid=row.grid_code,
+        to_grid=grid.code,
+        actor=actor,
+        note=note,
+    )
+    return get(conn, report_id)
+
+
+def reassign_open(conn: Connection, snap_m: float, note: str) -> int:
+    """Re-assign every open report after a boundary change, in one statement; return how many moved.
+
+    Reports a coordinator assigned by hand keep their grid unless it no longer exists.
+    Each move is recorded in the report's history (old → new grid).
+    """
+    sql = f"""
+    WITH src AS (
+      SELECT id, geom, grid_code AS old FROM reports
+      WHERE status IN ('reported', 'dispatched', 'in_progress', 'resolved')
+        AND (assignment_method <> 'manual' OR grid_code IS NULL)
+    ),
+    {assignment_ctes("src")},
+    moved AS (
+      UPDATE reports r SET grid_code = a.grid_code, assignment_method = a.method,
+        assignment_distance_m = a.distance_m,
+        district_code = COALESCE(a.district_code, r.district_code),
+        near_boundary_code = NULL, near_boundary_m = NULL, updated_at = now()
+      FROM assigned a JOIN src ON src.id = a.id
+      WHERE r.id = a.id AND (a.grid_code IS DISTINCT FROM src.old OR r.assignment_method = 'manual')
+      RETURNING r.id, src.old, a.grid_code
+    )
+    INSERT INTO report_events (report_id, kind, from_grid, to_grid, actor, note)
+    SELECT id, 'reassigned', old, grid_code, 'system', :note FROM moved
+    """
+    return conn.execute(text(sql), {**snap_params(snap_m), "note": note}).rowcount

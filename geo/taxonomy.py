@@ -1,0 +1,233 @@
+"""The fixed report taxonomy: themes, categories, responsible departments and stage time limits.
+
+Codes are snake_case and stable (they are stored on reports); labels are zh/en. Departments
+and time limits are defaults that settings can override per category
+(`RISKGRID_REPORTS__DEPARTMENTS`, `RISKGRID_REPORTS__TIME_LIMITS_H`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Stages that have a deadline, and the status a report leaves each one for.
+STAGES = ("reported", "dispatched", "in_progress", "resolved")
+OPEN_STATUSES = ("reported", "dispatched", "in_progress", "resolved")
+CLOSED_STATUSES = ("verified", "rejected", "duplicate")
+ACTIVE_STATUSES = ("reported", "dispatched", "in_progress")  # a hazard still out there
+
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "reported": ("dispatched", "rejected", "duplicate"),
+    "dispatched": ("in_progress", "rejected", "duplicate"),
+    "in_progress": ("resolved", "dispatched"),  # back to dispatch when routed wrongly
+    "resolved": ("verified", "in_progress"),  # verification failed: work resumes
+    "verified": (),
+    "rejected": (),
+    "duplicate": (),
+}
+
+LEVELS: dict[str, tuple[str, str]] = {
+    "grid": ("网格", "grid"),
+    "community": ("社区/村", "community"),
+    "street": ("街道/乡镇", "street/township"),
+    "district": ("区县", "district/county"),
+    "city": ("市", "city"),
+}
+AT_OR_BELOW_STREET = ("grid", "community", "street")
+
+
+@dataclass(frozen=True)
+class Category:
+    """A kind of report within a theme."""
+
+    code: str
+    zh: str
+    en: str
+    department: str
+    hours: tuple[float, float, float, float] | None = None  # overrides the theme's limits
+
+
+@dataclass(frozen=True)
+class Theme:
+    """A campaign theme and its categories."""
+
+    code: str
+    zh: str
+    en: str
+    hours: tuple[
+        float, float, float, float
+    ]  # hours allowed in reported/dispatched/in_progress/resolved
+    categories: tuple[Category, ...] = field(default_factory=tuple)
+
+
+def _c(code: str, zh: str, en: str, dept: str, hours: tuple | None = None) -> Category:
+    return Category(code, zh, en, dept, hours)
+
+
+THEMES: tuple[Theme, ...] = (
+    Theme(
+        "flood",
+        "防汛防台",
+        "flood and typhoon",
+        (2, 6, 48, 72),
+        (
+            _c("waterlogging", "内涝积水", "waterlogging", "水务局"),
+            _c("embankment", "堤防隐患", "embankment weakness", "水务局", (1, 2, 24, 72)),
+            _c("dilapidated_housing", "危旧房屋", "dilapidated housing", "住房和城乡建设局"),
+            _c("drainage_blocked", "排水不畅", "blocked drainage", "城市管理综合执法局"),
+            _c("river_bank", "河岸坍塌", "river bank collapse", "水务局", (1, 2, 24, 72)),
+            _c(
+                "relocation_needed",
+                "人员需转移",
+                "residents to relocate",
+                "应急管理局",
+                (0.5, 1, 6, 24),
+            ),
+        ),
+    ),
+    Theme(
+        "road_safety",
+        "道路交通安全",
+        "road traffic safety",
+        (24, 48, 168, 72),
+        (
+            _c("road_damage", "道路破损", "road damage", "交通运输局"),
+            _c("broken_bridge", "桥梁损坏", "broken bridge", "交通运输局", (2, 6, 72, 72)),
+            _c("missing_sign", "标志标线缺失", "missing sign or marking", "公安交警支队"),
+            _c("blackspot", "事故多发点段", "accident blackspot", "公安交警支队"),
+            _c("illegal_parking", "违规停车", "illegal parking", "公安交警支队"),
+            _c("farm_vehicle", "农用车违规载人", "farm vehicle carrying people", "公安交警支队"),
+        ),
+    ),
+    Theme(
+        "fire",
+        "消防安全",
+        "fire safety",
+        (12, 24, 120, 72),
+        (
+            _c("workshop_fire_risk", "小作坊火灾隐患", "workshop fire risk", "消防救援支队"),
+            _c("electrical", "电气线路隐患", "electrical wiring hazard", "消防救援支队"),
+            _c(
+                "blocked_exit", "安全出口堵塞", "blocked fire exit", "消防救援支队", (4, 12, 48, 48)
+            ),
+            _c("flammable_storage", "易燃物违规存放", "flammables stored unsafely", "消防救援支队"),
+            _c("extinguisher_missing", "消防器材缺失", "missing fire equipment", "消防救援支队"),
+        ),
+    ),
+    Theme(
+        "gas",
+        "燃气安全",
+        "gas safety",
+        (4, 12, 72, 48),
+        (
+            _c("gas_leak", "燃气泄漏", "gas leak", "燃气公司", (0.5, 1, 4, 24)),
+            _c("unsafe_appliance", "不安全用气设备", "unsafe gas appliance", "住房和城乡建设局"),
+            _c(
+                "pipeline_damage",
+                "燃气管道受损",
+                "damaged gas pipeline",
+                "燃气公司",
+                (1, 2, 24, 48),
+            ),
+            _c("illegal_cylinder", "违规使用气瓶", "illegal gas cylinder", "住房和城乡建设局"),
+        ),
+    ),
+    Theme(
+        "elderly",
+        "关爱老年人",
+        "elderly residents",
+        (24, 48, 168, 72),
+        (
+            _c("living_alone", "独居老人", "elderly living alone", "民政局"),
+            _c("disabled_care", "失能照护", "care for the disabled elderly", "民政局"),
+            _c(
+                "health_emergency",
+                "突发疾病",
+                "health emergency",
+                "卫生健康委员会",
+                (0.5, 1, 6, 24),
+            ),
+            _c("home_safety", "居家安全隐患", "home safety hazard", "民政局"),
+        ),
+    ),
+    Theme(
+        "dispute",
+        "矛盾纠纷",
+        "disputes",
+        (24, 48, 240, 72),
+        (
+            _c("property_fee", "物业费纠纷", "property fee dispute", "街道综治中心"),
+            _c("parking_fee", "停车费纠纷", "parking fee dispute", "街道综治中心"),
+            _c("neighbour", "邻里纠纷", "neighbour dispute", "街道综治中心"),
+            _c("family", "家庭纠纷", "family dispute", "司法所"),
+            _c("labour_wage", "劳资欠薪", "unpaid wages", "人力资源和社会保障局"),
+            _c("land", "土地纠纷", "land dispute", "司法所"),
+        ),
+    ),
+    Theme(
+        "stability",
+        "社会稳定",
+        "social stability",
+        (12, 24, 168, 72),
+        (
+            _c("petition", "信访苗头", "emerging petition", "信访局"),
+            _c(
+                "mass_gathering",
+                "群体性事件苗头",
+                "possible mass gathering",
+                "公安局",
+                (1, 2, 24, 48),
+            ),
+            _c("key_person", "重点人员动态", "key person of concern", "公安局"),
+            _c("rumour", "不实信息", "rumour", "网信办"),
+        ),
+    ),
+)
+
+THEME_BY_CODE: dict[str, Theme] = {t.code: t for t in THEMES}
+CATEGORY_BY_CODE: dict[tuple[str, str], Category] = {
+    (t.code, c.code): c for t in THEMES for c in t.categories
+}
+
+
+def category(theme: str, code: str) -> Category | None:
+    """Return the category `code` of `theme`, or None when there is no such pair."""
+    return CATEGORY_BY_CODE.get((theme, code))
+
+
+def stage_hours(
+    theme: str, code: str, overrides: dict[str, list[float]] | None = None
+) -> dict[str, float]:
+    """Return hours allowed per open stage for a category (settings override the defaults)."""
+    cat = CATEGORY_BY_CODE[(theme, code)]
+    hours = (overrides or {}).get(code) or cat.hours or THEME_BY_CODE[theme].hours
+    return dict(zip(STAGES, (float(h) for h in hours), strict=True))
+
+
+def department(theme: str, code: str, overrides: dict[str, str] | None = None) -> str:
+    """Return the department responsible for a category (settings override the defaults)."""
+    return (overrides or {}).get(code) or CATEGORY_BY_CODE[(theme, code)].department
+
+
+def as_dict(
+    overrides_dept: dict[str, str] | None = None,
+    overrides_hours: dict[str, list[float]] | None = None,
+) -> list[dict]:
+    """Return the taxonomy as JSON-ready data, with the departments and limits in force."""
+    return [
+        {
+            "code": t.code,
+            "zh": t.zh,
+            "en": t.en,
+            "categories": [
+                {
+                    "code": c.code,
+                    "zh": c.zh,
+                    "en": c.en,
+                    "department": department(t.code, c.code, overrides_dept),
+                    "time_limits_h": stage_hours(t.code, c.code, overrides_hours),
+                }
+                for c in t.categories
+            ],
+        }
+        for t in THEMES
+    ]
