@@ -37,7 +37,7 @@ from boundaries.importer import ImportOptions, import_file
 from boundaries.outlines import OUTLINES_PATH
 from geo.campaigns import upsert_campaigns
 from geo.geometry import polygonal
-from geo.settings import ImportSettings
+from geo.settings import ImportSettings, ReportSettings
 
 SEED = 20230420  # 创安一号's start date
 METRIC_CRS = 32651  # UTM 51N: Daqing spans 123.8-125.8°E, inside the zone
@@ -430,6 +430,7 @@ def load_demo(
     tolerances: ImportSettings,
     echo: Callable[[str], None] = print,
     seed: int = SEED,
+    reports: ReportSettings | None = None,
 ) -> dict:
     """Generate, write and import the demo; return what was imported. Harmless to repeat."""
     path = write(generate(seed), out_dir)
@@ -454,4 +455,16 @@ def load_demo(
         }
     with engine.begin() as conn:
         summary["campaigns"] = upsert_campaigns(conn, CAMPAIGNS)
+    from boundaries.demo_reports import load_demo_reports
+
+    loaded = load_demo_reports(engine, reports or ReportSettings())
+    echo(
+        f"reports: {loaded.inserted} added, {loaded.existing} already stored, "
+        f"assignment {loaded.by_method}"
+    )
+    summary["reports"] = {
+        "added": loaded.inserted,
+        "existing": loaded.existing,
+        "refused": len(loaded.refused),
+    }
     return summary

@@ -120,3 +120,15 @@ def counts(conn: Connection) -> dict[str, int]:
 def postgis_version(conn: Connection) -> str:
     """Return the PostGIS library version string."""
     return str(conn.execute(text("SELECT postgis_lib_version()")).scalar_one())
+
+
+def centres(conn: Connection) -> list[dict]:
+    """Return every comprehensive grid's inner point, area and population (demo generation)."""
+    rows = conn.execute(
+        text(
+            "SELECT code, district_code, population, area_m2, "
+            "ST_X(ST_PointOnSurface(geom)) AS lon, ST_Y(ST_PointOnSurface(geom)) AS lat "
+            "FROM grids WHERE kind = 'comprehensive' ORDER BY code"
+        )
+    ).mappings()
+    return [dict(r) for r in rows]

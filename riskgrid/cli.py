@@ -227,6 +227,63 @@ boundaries_app.command("check")(_boundary_command(_check))
 boundaries_app.command("import")(_boundary_command(_import))
 
 
+reports_app = typer.Typer(help="Grid workers' reports.", no_args_is_help=True)
+app.add_typer(reports_app, name="reports")
+
+
+@reports_app.command("import")
+def reports_import(
+    path: Path,
+    as_json: AsJson = False,
+) -> None:
+    """Load reports from a CSV or GeoJSON file: assigned in bulk, with a per-row error report."""
+    from geo.campaigns import list_campaigns
+    from geo.report_bulk import load
+    from geo.report_files import read_reports
+
+    settings = get_settings()
+    t0 = time.perf_counter()
+    try:
+        engine = _engine()
+        with engine.begin() as conn:
+            codes = {c["code"] for c in list_campaigns(conn)}
+            parsed = read_reports(path, settings.reports, codes)
+            with tqdm(
+                total=len(parsed.rows),
+                desc=f"loading {path.name}",
+                unit=" reports",
+                disable=as_json,
+                file=sys.stderr,
+            ) as bar:
+                result = load(conn, parsed.rows, settings.reports, progress=bar.update)
+    except RiskgridError as exc:
+        _fail(exc)
+    errors = sorted(parsed.errors + result.refused)
+    summary = {
+        "rows": len(parsed.rows) + len(parsed.errors),
+        "inserted": result.inserted,
+        "already_stored": result.existing,
+        "refused": len(errors),
+        "by_method": result.by_method,
+        "seconds": round(time.perf_counter() - t0, 2),
+        "errors": [{"row": n, "error": e} for n, e in errors],
+    }
+    if as_json:
+        typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+    else:
+        typer.echo(
+            f"{path.name}: {summary['rows']} row(s): {result.inserted} stored, "
+            f"{result.existing} already stored, {len(errors)} refused "
+            f"({summary['seconds']} s); assignment: {result.by_method}"
+        )
+        for n, e in errors[:200]:
+            typer.echo(f"  row {n}: {e}")
+        if len(errors) > 200:
+            typer.echo(f"  … and {len(errors) - 200} more (use --json for all)")
+    if errors:
+        raise typer.Exit(2 if result.inserted + result.existing == 0 else 0)
+
+
 @app.command("demo")
 def demo(
     out: Annotated[Path, typer.Option(help="where to write the generated files")] = Path(
@@ -239,7 +296,9 @@ def demo(
     settings = get_settings()
     t0 = time.perf_counter()
     try:
-        summary = load_demo(_engine(), out, settings.imports, echo=typer.echo)
+        summary = load_demo(
+            _engine(), out, settings.imports, echo=typer.echo, reports=settings.reports
+        )
     except RiskgridError as exc:
         _fail(exc)
     typer.echo(f"demo loaded in {time.perf_counter() - t0:.1f} s: {summary}")

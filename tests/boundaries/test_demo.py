@@ -161,3 +161,53 @@ def test_rerunning_the_demo_changes_nothing(demo_database, tmp_path):
     summary = load_demo(engine, tmp_path, settings.imports, echo=lambda _: None)
     assert summary["grids"]["unchanged"] == 4964 and summary["grids"]["added"] == 0
     assert summary["areas"]["changed"] == 0 and summary["campaigns"] == 0
+    assert summary["reports"] == {"added": 0, "existing": 24993, "refused": 0}
+
+
+def test_demo_reports_echo_the_campaign_figures(demo_engine):
+    with demo_engine.connect() as conn:
+        per = dict(
+            conn.execute(text("SELECT campaign_code, count(*) FROM reports GROUP BY 1")).all()
+        )
+        hazards = conn.execute(
+            text("SELECT count(*) FROM reports WHERE theme <> 'dispute'")
+        ).scalar()
+        flood_days = conn.execute(
+            text(
+                "SELECT max(reported_at)::date - min(reported_at)::date + 1 FROM reports "
+                "WHERE campaign_code = 'CA04'"
+            )
+        ).scalar()
+        disputes = conn.execute(
+            text(
+                "SELECT count(*), count(*) FILTER (WHERE status IN ('resolved', 'verified')), "
+                "avg((resolution_level IN ('grid', 'community', 'street'))::int) "
+                "FILTER (WHERE status IN ('resolved', 'verified')) "
+                "FROM reports WHERE theme = 'dispute'"
+            )
+        ).one()
+    assert per["CA04"] == 3139 and flood_days <= 5
+    assert per["CA10"] == 3247 and hazards == 21782
+    assert disputes[0] == 3211 and disputes[1] == 3200 and disputes[2] > 0.9
+
+
+def test_demo_reports_cluster_into_hotspots(demo_engine):
+    # The busiest 1% of grids hold far more than 1% of flood reports.
+    with demo_engine.connect() as conn:
+        share = conn.execute(
+            text("""
+            WITH c AS (SELECT grid_code, count(*) AS n FROM reports
+                       WHERE theme = 'flood' AND grid_code IS NOT NULL GROUP BY 1),
+                 top AS (SELECT n FROM c ORDER BY n DESC LIMIT 49)
+            SELECT (SELECT sum(n) FROM top)::float / (SELECT sum(n) FROM c)""")
+        ).scalar()
+    assert share > 0.2
+
+
+def test_demo_reports_are_assigned_in_bulk(demo_engine):
+    with demo_engine.connect() as conn:
+        methods = dict(
+            conn.execute(text("SELECT assignment_method, count(*) FROM reports GROUP BY 1")).all()
+        )
+    assert methods["inside"] > 20000 and methods["exclusive"] > 50
+    assert sum(methods.values()) == 24993

@@ -1,0 +1,241 @@
+"""Bulk report loading: COPY into a staging table, then assign and insert in set-based SQL.
+
+Used by `riskgrid reports import` and by the demo. Rows are checked before they get here
+(geo.report_files); this module adds what needs the database: the service-area check and the
+grid assignment, with the same rules as single intake. Re-loading the same ids stores nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, text
+
+from geo import taxonomy
+from geo.assignment import M_PER_DEG_MIN, assignment_ctes, snap_params
+from geo.settings import ReportSettings
+
+# Columns of the staging table, in COPY order. Timestamps of later steps are optional: the
+# demo and historical imports carry whole timelines.
+STAGE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("id", "uuid"),
+    ("row_no", "integer"),
+    ("lon", "float8"),
+    ("lat", "float8"),
+    ("source_crs", "text"),
+    ("source_lon", "float8"),
+    ("source_lat", "float8"),
+    ("accuracy_m", "float8"),
+    ("theme", "text"),
+    ("category", "text"),
+    ("severity", "integer"),
+    ("status", "text"),
+    ("description", "text"),
+    ("campaign_code", "text"),
+    ("reporter", "text"),
+    ("department", "text"),
+    ("resolution_level", "text"),
+    ("reported_at", "timestamptz"),
+    ("dispatched_at", "timestamptz"),
+    ("started_at", "timestamptz"),
+    ("resolved_at", "timestamptz"),
+    ("verified_at", "timestamptz"),
+    ("closed_at", "timestamptz"),
+    ("due_at", "timestamptz"),
+)
+TIMELINE = (
+    ("dispatched_at", "dispatched"),
+    ("started_at", "in_progress"),
+    ("resolved_at", "resolved"),
+    ("verified_at", "verified"),
+)
+
+
+@dataclass
+class BulkResult:
+    """What a bulk load did, with one line per refused row."""
+
+    received: int
+    inserted: int
+    existing: int
+    refused: list[tuple[int, str]] = field(default_factory=list)
+    by_method: dict[str, int] = field(default_factory=dict)
+
+
+def prepare(frame: pd.DataFrame, rules: ReportSettings) -> pd.DataFrame:
+    """Return `frame` with every staging column: department, timeline and deadline filled in."""
+    out = frame.copy()
+    for name, _ in STAGE_COLUMNS:
+        if name not in out:
+            out[name] = None
+    out["row_no"] = out["row_no"].fillna(pd.Series(np.arange(1, len(out) + 1), index=out.index))
+    out["status"] = out["status"].fillna("reported")
+    out["severity"] = out["severity"].fillna(2)
+    out["source_crs"] = out["source_crs"].fillna("wgs84")
+    out["department"] = [
+        taxonomy.department(t, c, rules.departments)
+        for t, c in zip(out["theme"], out["category"], strict=True)
+    ]
+    # The deadline of an open report runs from when it entered its current status.
+    entered = out["reported_at"].copy()
+    for col, status in TIMELINE:
+        entered = entered.where(out["status"] != status, out[col].fillna(entered))
+    hours = [
+        taxonomy.stage_hours(t, c, rules.time_limits_h).get(s)
+        for t, c, s in zip(out["theme"], out["category"], out["status"], strict=True)
+    ]
+    due = pd.to_timedelta(pd.Series(hours, index=out.index, dtype="float64"), unit="h")
+    out["due_at"] = (pd.to_datetime(entered, utc=True) + due).where(due.notna(), None)
+    return out
+
+
+def _copy(conn: Connection, frame: pd.DataFrame, progress: Callable[[int], None] | None) -> None:
+    ddl = ", ".join(f"{n} {t}" for n, t in STAGE_COLUMNS)
+    conn.execute(text(f"CREATE TEMP TABLE stage_reports ({ddl}) ON COMMIT DROP"))
+    names = [n for n, _ in STAGE_COLUMNS]
+    values = frame[names].astype(object).where(frame[names].notna(), None)
+    raw = conn.connection.driver_connection
+    assert raw is not None  # noqa: S101 - psycopg connection behind SQLAlchemy's
+    with (
+        raw.cursor() as cur,
+        cur.copy(  # type: ignore[attr-defined]
+            f"COPY stage_reports ({', '.join(names)}) FROM STDIN"
+        ) as copy,
+    ):
+        for n, row in enumerate(values.itertuples(index=False, name=None), 1):
+            copy.write_row(row)
+            if progress and n % 5000 == 0:
+                progress(5000)
+        if progress:
+            progress(len(values) % 5000)
+    conn.execute(
+        text(
+            "CREATE TEMP TABLE stage_points ON COMMIT DROP AS "
+            "SELECT id, ST_SetSRID(ST_MakePoint(lon, lat), 4326) AS geom FROM stage_reports"
+        )
+    )
+    # An index and statistics let the planner drive the join from the grids (3-5x faster).
+    conn.execute(text("CREATE INDEX ON stage_points USING gist (geom)"))
+    conn.execute(text("CREATE UNIQUE INDEX ON stage_points (id)"))
+    conn.execute(text("ANALYZE stage_points"))
+
+
+def load(
+    conn: Connection,
+    frame: pd.DataFrame,
+    rules: ReportSettings,
+    progress: Callable[[int], None] | None = None,
+) -> BulkResult:
+    """Assign and insert the rows of `frame` (WGS-84 lon/lat) in the caller's transaction."""
+    staged = prepare(frame, rules)
+    _copy(conn, staged, progress)
+    margin = rules.service_area_margin_m
+    sql = f"""
+    WITH {assignment_ctes("stage_points")},
+    far AS (
+      SELECT a.id FROM assigned a JOIN stage_points p ON p.id = a.id
+      WHERE a.method = 'unassigned' AND NOT EXISTS (
+        SELECT 1 FROM grids g
+        WHERE ST_DWithin(g.geom, p.geom, :margin_deg)
+          AND ST_DWithin(g.geom::geography, p.geom::geography, :margin_m))
+    ),
+    placed AS (
+      SELECT a.*, COALESCE(a.district_code, (
+        SELECT d.code FROM areas d WHERE d.level = 'district' AND ST_Covers(d.geom, p.geom)
+        ORDER BY d.code LIMIT 1)) AS district
+      FROM assigned a JOIN stage_points p ON p.id = a.id
+      WHERE NOT EXISTS (SELECT 1 FROM far WHERE far.id = a.id)
+    ),
+    ins AS (
+      INSERT INTO reports (
+        id, theme, category, severity, status, description, geom, source_crs, source_lon,
+        source_lat, accuracy_m, grid_code, district_code, assignment_method,
+        assignment_distance_m, department, resolution_level, campaign_code, reporter,
+        reported_at, status_changed_at, due_at, created_at, updated_at)
+      SELECT s.id, s.theme, s.category, s.severity, s.status, s.description, p.geom,
+             s.source_crs, s.source_lon, s.source_lat, s.accuracy_m, pl.grid_code, pl.district,
+             pl.method, pl.distance_m, s.department, s.resolution_level, s.campaign_code,
+             s.reporter, s.reported_at,
+             COALESCE(s.closed_at, s.verified_at, s.resolved_at, s.started_at, s.dispatched_at,
+                      s.reported_at),
+             s.due_at, now(), now()
+      FROM stage_reports s JOIN stage_points p ON p.id = s.id JOIN placed pl ON pl.id = s.id
+      ON CONFLICT (id) DO NOTHING
+      RETURNING id, grid_code, assignment_method
+    ),
+    ev AS (
+      INSERT INTO report_events (report_id, kind, from_status, to_status, to_grid, actor, note,
+                                 level, at)
+      SELECT s.id, e.kind, e.from_status, e.to_status, e.to_grid, s.reporter, e.note, e.level,
+             e.at
+      FROM ins JOIN stage_reports s ON s.id = ins.id
+      CROSS JOIN LATERAL (VALUES
+        ('reported', NULL, 'reported', ins.grid_code, 'imported: ' || ins.assignment_method,
+         NULL, s.reported_at),
+        ('transition', 'reported', 'dispatched', NULL, NULL, NULL, s.dispatched_at),
+        ('transition', 'dispatched', 'in_progress', NULL, NULL, NULL, s.started_at),
+        ('transition', 'in_progress', 'resolved', NULL, NULL, s.resolution_level, s.resolved_at),
+        ('transition', 'resolved', 'verified', NULL, NULL, NULL, s.verified_at),
+        ('transition', NULL, s.status, NULL, 'closed', NULL,
+         CASE WHEN s.status IN ('rejected', 'duplicate') THEN s.closed_at END)
+      ) AS e(kind, from_status, to_status, to_grid, note, level, at)
+      WHERE e.at IS NOT NULL
+      RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM ins) AS inserted,
+           (SELECT count(*) FROM ev) AS events,
+           (SELECT json_object_agg(m, n) FROM (SELECT assignment_method AS m, count(*) AS n
+                                              FROM ins GROUP BY 1) x) AS by_method,
+           (SELECT array_agg(s.row_no ORDER BY s.row_no) FROM far JOIN stage_reports s
+              ON s.id = far.id) AS far_rows
+    """
+    params = {
+        **snap_params(rules.snap_tolerance_m),
+        "margin_m": margin,
+        "margin_deg": margin / M_PER_DEG_MIN,
+    }
+    row = conn.execute(text(sql), params).one()
+    far_rows = list(row.far_rows or [])
+    refused = [
+        (
+            int(n),
+            f"more than {margin / 1000:g} km from every grid: outside the service "
+            "area; check the position and its crs",
+        )
+        for n in far_rows
+    ]
+    inserted = int(row.inserted)
+    return BulkResult(
+        received=len(frame),
+        inserted=inserted,
+        existing=len(frame) - inserted - len(far_rows),
+        refused=refused,
+        by_method={k: int(v) for k, v in (row.by_method or {}).items()},
+    )
+
+
+def content_id(*parts: object) -> uuid.UUID:
+    """Return a stable id for a row that has none, from its content (re-import stores nothing)."""
+    key = "|".join(
+        "" if p is None or (isinstance(p, float) and np.isnan(p)) else str(p) for p in parts
+    )
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"riskgrid:report:{key}")
+
+
+def as_utc(values: pd.Series, naive_zone: str) -> pd.Series:
+    """Return timestamps as UTC, reading those without an offset in `naive_zone`."""
+
+    def one(v: object) -> datetime | None:
+        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NaT:
+            return None
+        ts = pd.Timestamp(v)
+        if ts.tzinfo is None:
+            ts = ts.tz_localize(naive_zone)
+        return ts.tz_convert("UTC").to_pydatetime()
+
+    return pd.Series([one(v) for v in values], index=values.index, dtype=object)
