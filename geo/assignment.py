@@ -33,19 +33,21 @@ class Assignment:
     near_m: float | None = None
 
 
+# The point is written out, not taken from a CTE: KNN (`<->`) uses the index only when the
+# other side is a constant (with a CTE the planner scanned all grids: 3 ms instead of 0.3).
+_POINT = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
 _CANDIDATES = text(
-    """
-    WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS g),
-    c AS (
-      SELECT g.code, g.name, g.kind, g.district_code, g.geom, ST_Covers(g.geom, p.g) AS covers
-      FROM grids g, p ORDER BY g.geom <-> p.g LIMIT 8
-    )
+    f"""
     SELECT c.code, c.name, c.kind, c.district_code, c.covers,
-           CASE WHEN c.covers THEN 0 ELSE ST_Distance(c.geom::geography, p.g::geography) END
-             AS dist_m,
+           CASE WHEN c.covers THEN 0
+                ELSE ST_Distance(c.geom::geography, {_POINT}::geography) END AS dist_m,
            CASE WHEN c.covers
-             THEN ST_Distance(ST_Boundary(c.geom)::geography, p.g::geography) END AS edge_m
-    FROM c, p
+                THEN ST_Distance(ST_Boundary(c.geom)::geography, {_POINT}::geography) END
+             AS edge_m
+    FROM (
+      SELECT g.code, g.name, g.kind, g.district_code, g.geom, ST_Covers(g.geom, {_POINT}) AS covers
+      FROM grids g ORDER BY g.geom <-> {_POINT} LIMIT 8
+    ) c
     """
 )
 
@@ -125,17 +127,27 @@ def _near_boundary(best, covering, rows, accuracy_m):
     return None
 
 
-def assignment_ctes(source: str) -> str:
+def assignment_ctes(source: str, grids_outer: bool = False) -> str:
     """Return SQL CTEs assigning every row of `source(id, geom)`; the last CTE is `assigned`.
 
     Needs the bind parameters :snap_m and :snap_deg. Set-based: one statement for any number
-    of points (bulk import, and re-assignment after a boundary change).
+    of points (bulk import, and re-assignment after a boundary change). `grids_outer` drives
+    the join from the grids into a GiST-indexed `source` table: 3-5x faster for large loads.
     """
+    if grids_outer:
+        pairs = f"""
+          SELECT s.id, g.code, g.kind, g.district_code FROM grids g
+          CROSS JOIN LATERAL (SELECT s.id FROM {source} s
+                              WHERE s.geom && g.geom AND ST_Covers(g.geom, s.geom)) s"""
+    else:
+        pairs = f"""
+          SELECT s.id, g.code, g.kind, g.district_code
+          FROM {source} s JOIN grids g ON ST_Covers(g.geom, s.geom)"""
     return f"""
     cov AS (
-      SELECT DISTINCT ON (s.id) s.id, g.code, g.kind, g.district_code
-      FROM {source} s JOIN grids g ON ST_Covers(g.geom, s.geom)
-      ORDER BY s.id, (g.kind = 'exclusive') DESC, g.code
+      SELECT DISTINCT ON (m.id) m.id, m.code, m.kind, m.district_code
+      FROM ({pairs}) m
+      ORDER BY m.id, (m.kind = 'exclusive') DESC, m.code
     ),
     nn AS (
       SELECT s.id, n.code, n.district_code, n.d

@@ -77,18 +77,16 @@ def prepare(frame: pd.DataFrame, rules: ReportSettings) -> pd.DataFrame:
     out["status"] = out["status"].fillna("reported")
     out["severity"] = out["severity"].fillna(2)
     out["source_crs"] = out["source_crs"].fillna("wgs84")
-    out["department"] = [
-        taxonomy.department(t, c, rules.departments)
-        for t, c in zip(out["theme"], out["category"], strict=True)
-    ]
+    pairs = list(zip(out["theme"], out["category"], strict=True))
+    # Look the taxonomy up once per (theme, category), not once per row.
+    depts = {p: taxonomy.department(*p, rules.departments) for p in set(pairs)}
+    limits = {p: taxonomy.stage_hours(*p, rules.time_limits_h) for p in set(pairs)}
+    out["department"] = [depts[p] for p in pairs]
     # The deadline of an open report runs from when it entered its current status.
     entered = out["reported_at"].copy()
     for col, status in TIMELINE:
         entered = entered.where(out["status"] != status, out[col].fillna(entered))
-    hours = [
-        taxonomy.stage_hours(t, c, rules.time_limits_h).get(s)
-        for t, c, s in zip(out["theme"], out["category"], out["status"], strict=True)
-    ]
+    hours = [limits[p].get(st) for p, st in zip(pairs, out["status"], strict=True)]
     due = pd.to_timedelta(pd.Series(hours, index=out.index, dtype="float64"), unit="h")
     out["due_at"] = (pd.to_datetime(entered, utc=True) + due).where(due.notna(), None)
     return out
@@ -98,21 +96,24 @@ def _copy(conn: Connection, frame: pd.DataFrame, progress: Callable[[int], None]
     ddl = ", ".join(f"{n} {t}" for n, t in STAGE_COLUMNS)
     conn.execute(text(f"CREATE TEMP TABLE stage_reports ({ddl}) ON COMMIT DROP"))
     names = [n for n, _ in STAGE_COLUMNS]
-    values = frame[names].astype(object).where(frame[names].notna(), None)
+    values = frame[names].copy()
+    for name in ("row_no", "severity"):
+        values[name] = pd.to_numeric(values[name]).astype("Int64")
     raw = conn.connection.driver_connection
     assert raw is not None  # noqa: S101 - psycopg connection behind SQLAlchemy's
+    # CSV written by pandas (in C) is far faster than a Python call per row; empty is NULL.
+    chunk = 20_000
     with (
         raw.cursor() as cur,
         cur.copy(  # type: ignore[attr-defined]
-            f"COPY stage_reports ({', '.join(names)}) FROM STDIN"
+            f"COPY stage_reports ({', '.join(names)}) FROM STDIN WITH (FORMAT csv)"
         ) as copy,
     ):
-        for n, row in enumerate(values.itertuples(index=False, name=None), 1):
-            copy.write_row(row)
-            if progress and n % 5000 == 0:
-                progress(5000)
-        if progress:
-            progress(len(values) % 5000)
+        for start in range(0, len(values), chunk):
+            part = values.iloc[start : start + chunk]
+            copy.write(part.to_csv(index=False, header=False, date_format="%Y-%m-%dT%H:%M:%S.%f%z"))
+            if progress:
+                progress(len(part))
     conn.execute(
         text(
             "CREATE TEMP TABLE stage_points ON COMMIT DROP AS "
@@ -125,18 +126,8 @@ def _copy(conn: Connection, frame: pd.DataFrame, progress: Callable[[int], None]
     conn.execute(text("ANALYZE stage_points"))
 
 
-def load(
-    conn: Connection,
-    frame: pd.DataFrame,
-    rules: ReportSettings,
-    progress: Callable[[int], None] | None = None,
-) -> BulkResult:
-    """Assign and insert the rows of `frame` (WGS-84 lon/lat) in the caller's transaction."""
-    staged = prepare(frame, rules)
-    _copy(conn, staged, progress)
-    margin = rules.service_area_margin_m
-    sql = f"""
-    WITH {assignment_ctes("stage_points")},
+_LOAD_SQL = f"""
+    WITH {assignment_ctes("stage_points", grids_outer=True)},
     far AS (
       SELECT a.id FROM assigned a JOIN stage_points p ON p.id = a.id
       WHERE a.method = 'unassigned' AND NOT EXISTS (
@@ -175,13 +166,11 @@ def load(
              e.at
       FROM ins JOIN stage_reports s ON s.id = ins.id
       CROSS JOIN LATERAL (VALUES
-        ('reported', NULL, 'reported', ins.grid_code, 'imported: ' || ins.assignment_method,
-         NULL, s.reported_at),
         ('transition', 'reported', 'dispatched', NULL, NULL, NULL, s.dispatched_at),
         ('transition', 'dispatched', 'in_progress', NULL, NULL, NULL, s.started_at),
         ('transition', 'in_progress', 'resolved', NULL, NULL, s.resolution_level, s.resolved_at),
         ('transition', 'resolved', 'verified', NULL, NULL, NULL, s.verified_at),
-        ('transition', NULL, s.status, NULL, 'closed', NULL,
+        ('transition', 'reported', s.status, NULL, 'closed', NULL,
          CASE WHEN s.status IN ('rejected', 'duplicate') THEN s.closed_at END)
       ) AS e(kind, from_status, to_status, to_grid, note, level, at)
       WHERE e.at IS NOT NULL
@@ -193,7 +182,20 @@ def load(
                                               FROM ins GROUP BY 1) x) AS by_method,
            (SELECT array_agg(s.row_no ORDER BY s.row_no) FROM far JOIN stage_reports s
               ON s.id = far.id) AS far_rows
-    """
+"""
+
+
+def load(
+    conn: Connection,
+    frame: pd.DataFrame,
+    rules: ReportSettings,
+    progress: Callable[[int], None] | None = None,
+) -> BulkResult:
+    """Assign and insert the rows of `frame` (WGS-84 lon/lat) in the caller's transaction."""
+    staged = prepare(frame, rules)
+    _copy(conn, staged, progress)
+    margin = rules.service_area_margin_m
+    sql = _LOAD_SQL
     params = {
         **snap_params(rules.snap_tolerance_m),
         "margin_m": margin,

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -59,61 +58,75 @@ def _none_for_missing(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype(object).where(frame.notna(), None)
 
 
-def _num(value: object) -> float | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return float(value)  # type: ignore[arg-type]
+def _errors(
+    f: pd.DataFrame, now: datetime, rules: ReportSettings, campaigns: set[str]
+) -> np.ndarray:
+    """Return, per row, the first reason to refuse it (None when fine), checked column-wise."""
+    err = np.full(len(f), None, dtype=object)
 
+    def flag(mask: object, msg: object) -> None:
+        hit = np.asarray(mask, dtype=bool) & pd.isna(err)
+        for i in np.flatnonzero(hit):  # messages only for refused rows: few
+            err[i] = msg(i) if callable(msg) else msg
 
-def _row_error(r: dict, now: datetime, rules: ReportSettings) -> str | None:
-    try:
-        lon, lat = _num(r.get("lon")), _num(r.get("lat"))
-    except (TypeError, ValueError):
-        return "lon and lat must be numbers"
-    if lon is None or lat is None:
-        return "lon and lat are required"
-    if not (math.isfinite(lon) and math.isfinite(lat)):
-        return "lon and lat must be finite numbers"
-    if not -90 <= lat <= 90:
-        swapped = -90 <= lon <= 90 and -180 <= lat <= 180
-        return f"lat must be within -90..90 (got {lat})" + (
-            "; lon and lat look swapped" if swapped else ""
-        )
-    if not -180 <= lon <= 180:
-        return f"lon must be within -180..180 (got {lon})"
-    theme, category = r.get("theme"), r.get("category")
-    if theme not in taxonomy.THEME_BY_CODE:
-        return f"unknown theme {theme!r}"
-    if taxonomy.category(theme, category or "") is None:
-        return f"unknown category {category!r} for theme {theme!r}"
-    if r.get("crs") not in (None, *[c.value for c in SourceCRS]):
-        return f"unknown crs {r.get('crs')!r}: wgs84, cgcs2000, gcj02 or bd09"
-    if r.get("status") not in (None, *STATUSES):
-        return f"unknown status {r.get('status')!r}"
+    def col(name: str) -> pd.Series:
+        return f[name] if name in f else pd.Series(None, index=f.index, dtype=object)
+
+    lon = pd.to_numeric(f["lon"], errors="coerce").to_numpy(dtype=float)
+    lat = pd.to_numeric(f["lat"], errors="coerce").to_numpy(dtype=float)
+    flag(f["lon"].isna() | f["lat"].isna(), "lon and lat are required")
+    flag(np.isnan(lon) | np.isnan(lat), "lon and lat must be numbers")
+    flag(~np.isfinite(lon) | ~np.isfinite(lat), "lon and lat must be finite numbers")
+    bad_lat = np.abs(lat) > 90
+    flag(
+        bad_lat & (np.abs(lon) <= 90) & (np.abs(lat) <= 180),
+        lambda i: f"lat must be within -90..90 (got {lat[i]}); lon and lat look swapped",
+    )
+    flag(bad_lat, lambda i: f"lat must be within -90..90 (got {lat[i]})")
+    flag(np.abs(lon) > 180, lambda i: f"lon must be within -180..180 (got {lon[i]})")
+    theme, category = col("theme"), col("category")
+    flag(~theme.isin(list(taxonomy.THEME_BY_CODE)), lambda i: f"unknown theme {theme.iat[i]!r}")
+    known = {f"{t}/{c}" for t, c in taxonomy.CATEGORY_BY_CODE}
+    flag(
+        ~(theme.astype(str) + "/" + category.astype(str)).isin(known),
+        lambda i: f"unknown category {category.iat[i]!r} for theme {theme.iat[i]!r}",
+    )
+    crs = col("crs")
+    flag(
+        crs.notna() & ~crs.isin([c.value for c in SourceCRS]),
+        lambda i: f"unknown crs {crs.iat[i]!r}: wgs84, cgcs2000, gcj02 or bd09",
+    )
+    status, level = col("status"), col("resolution_level")
+    flag(status.notna() & ~status.isin(STATUSES), lambda i: f"unknown status {status.iat[i]!r}")
+    flag(
+        level.notna() & ~level.isin(list(taxonomy.LEVELS)),
+        lambda i: f"unknown resolution_level {level.iat[i]!r}: one of {', '.join(taxonomy.LEVELS)}",
+    )
+    flag(
+        status.isin(["resolved", "verified"]) & level.isna(),
+        "a resolved or verified report needs its resolution_level",
+    )
     for name, limit in LIMITS.items():
-        v = r.get(name)
-        if v is not None and (len(str(v)) > limit or "\x00" in str(v)):
-            return f"{name} is longer than {limit} characters or holds NUL"
-    try:
-        sev = _num(r.get("severity"))
-    except ValueError:
-        return "severity must be 1-4"
-    if sev is not None and sev not in (1, 2, 3, 4):
-        return "severity must be 1-4"
-    if r.get("id") is not None:
+        values = col(name).astype("string")
+        too_long = (values.str.len() > limit).fillna(False)
+        nul = values.str.contains("\x00", regex=False).fillna(False)
+        flag(too_long | nul, f"{name} is longer than {limit} characters or holds NUL")
+    severity = pd.to_numeric(col("severity"), errors="coerce")
+    flag(col("severity").notna() & ~severity.isin([1, 2, 3, 4]), "severity must be 1-4")
+    ids = col("id")
+    for i in np.flatnonzero(ids.notna().to_numpy()):
         try:
-            uuid.UUID(str(r["id"]))
+            uuid.UUID(str(ids.iat[i]))
         except ValueError:
-            return f"id {r['id']!r} is not a UUID"
-    level = r.get("resolution_level")
-    if level is not None and level not in taxonomy.LEVELS:
-        return f"unknown resolution_level {level!r}: one of {', '.join(taxonomy.LEVELS)}"
-    if r.get("status") in ("resolved", "verified") and level is None:
-        return "a resolved or verified report needs its resolution_level"
-    at = r.get("reported_at")
-    if at is not None and at - now > timedelta(seconds=rules.clock_skew_s):
-        return f"reported_at {at.isoformat()} is in the future"
-    return None
+            flag(np.arange(len(f)) == i, f"id {ids.iat[i]!r} is not a UUID")
+    at = pd.to_datetime(col("reported_at"), utc=True)
+    flag(
+        (at - now > pd.Timedelta(seconds=rules.clock_skew_s)).fillna(False),
+        lambda i: f"reported_at {at.iat[i].isoformat()} is in the future",
+    )
+    camp = col("campaign")
+    flag(camp.notna() & ~camp.isin(list(campaigns)), lambda i: f"unknown campaign {camp.iat[i]!r}")
+    return err
 
 
 def read_reports(path: Path, rules: ReportSettings, campaigns: set[str]) -> ReportFile:
@@ -137,15 +150,10 @@ def read_reports(path: Path, rules: ReportSettings, campaigns: set[str]) -> Repo
     except (ValueError, TypeError) as exc:
         raise InvalidInput(f"{path.name}: a reported_at value is not a date-time ({exc})") from None
     now = datetime.now(UTC)
-    errors: list[tuple[int, str]] = []
-    keep = []
-    for r in frame.to_dict("records"):
-        err = _row_error(r, now, rules)
-        if err is None and r.get("campaign") is not None and r["campaign"] not in campaigns:
-            err = f"unknown campaign {r['campaign']!r}"
-        if err is not None:
-            errors.append((int(r["row_no"]), err))
-        keep.append(err is None)
+    err = _errors(frame, now, rules, campaigns)
+    keep = pd.isna(err)
+    refused = ~keep
+    errors = [(int(n), str(e)) for n, e in zip(frame["row_no"][refused], err[refused], strict=True)]
     ok = frame[np.asarray(keep, dtype=bool)].copy()
     if ok.empty:
         return ReportFile(ok, errors)

@@ -12,7 +12,13 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from geo import taxonomy
-from geo.assignment import Assignment, assign_point, assignment_ctes, snap_params
+from geo.assignment import (
+    M_PER_DEG_MIN,
+    Assignment,
+    assign_point,
+    assignment_ctes,
+    snap_params,
+)
 from geo.coords import SourceCRS, to_wgs84
 from geo.errors import Conflict, InvalidInput, NotFound
 from geo.settings import ReportSettings
@@ -147,35 +153,25 @@ def check_category(theme: str, category: str) -> None:
         raise InvalidInput(f"unknown category {category!r} for theme {theme!r}; one of: {codes}")
 
 
-def _campaign(conn: Connection, code: str | None, theme: str, at: datetime) -> str | None:
-    if code is not None:
-        found = conn.execute(text("SELECT code FROM campaigns WHERE code = :c"), {"c": code})
-        if found.scalar_one_or_none() is None:
-            raise InvalidInput(f"unknown campaign {code!r}; GET /api/v1/campaigns lists them")
-        return code
-    # A report of a campaign's theme made during it belongs to it.
-    return conn.execute(
-        text(
-            "SELECT code FROM campaigns WHERE theme = :t AND :d BETWEEN starts_on AND ends_on "
-            "ORDER BY starts_on DESC, code LIMIT 1"
-        ),
-        {"t": theme, "d": at.astimezone(UTC).date()},
-    ).scalar_one_or_none()
-
-
-_DUPLICATE = text(
+_CONTEXT = text(
     """
-    SELECT r.id FROM reports r
-    WHERE r.theme = :theme AND r.category = :category
-      AND r.status IN ('reported', 'dispatched', 'in_progress')
-      AND r.reported_at BETWEEN :at - make_interval(secs => :window_s)
-                            AND :at + make_interval(secs => :window_s)
-      AND ST_DWithin(r.geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :deg)
-      AND ST_DWithin(r.geom::geography,
-                     ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, :radius)
-    ORDER BY ST_Distance(r.geom::geography,
-                         ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography), r.reported_at
-    LIMIT 1
+    SELECT
+      (SELECT code FROM campaigns WHERE code = :named) AS named,
+      -- A report of a campaign's theme made during it belongs to it.
+      (SELECT code FROM campaigns WHERE theme = :theme AND :day BETWEEN starts_on AND ends_on
+       ORDER BY starts_on DESC, code LIMIT 1) AS campaign,
+      -- An open report of the same kind close by in space and time: a likely duplicate.
+      (SELECT r.id FROM reports r
+       WHERE r.theme = :theme AND r.category = :category
+         AND r.status IN ('reported', 'dispatched', 'in_progress')
+         AND r.reported_at BETWEEN :at - make_interval(secs => :window_s)
+                               AND :at + make_interval(secs => :window_s)
+         AND ST_DWithin(r.geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :deg)
+         AND ST_DWithin(r.geom::geography,
+                        ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, :radius)
+       ORDER BY ST_Distance(r.geom::geography,
+                            ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography), r.reported_at
+       LIMIT 1) AS duplicate
     """
 )
 
@@ -193,7 +189,7 @@ _INSERT = text(
       :grid, :district, :method, :distance, :near_code, :near_m, :department, :campaign,
       :reporter, :reported_at, now(), now() + make_interval(secs => :due_s), :duplicate)
     ON CONFLICT DO NOTHING
-    RETURNING id
+    RETURNING id, created_at, status_changed_at, due_at
     """
 )
 
@@ -260,20 +256,25 @@ def create(
     a: Assignment = assign_point(
         conn, lon, lat, item.accuracy_m, rules.snap_tolerance_m, rules.service_area_margin_m
     )
-    campaign = _campaign(conn, item.campaign, item.theme, reported_at)
-    duplicate = conn.execute(
-        _DUPLICATE,
+    ctx = conn.execute(
+        _CONTEXT,
         {
             "theme": item.theme,
             "category": item.category,
+            "named": item.campaign,
+            "day": reported_at.astimezone(UTC).date(),
             "at": reported_at,
             "window_s": rules.duplicate_window_h * 3600,
             "lon": lon,
             "lat": lat,
-            "deg": max(rules.duplicate_radius_m, 1.0) / 55_000.0,
+            "deg": max(rules.duplicate_radius_m, 1.0) / M_PER_DEG_MIN,
             "radius": rules.duplicate_radius_m,
         },
-    ).scalar_one_or_none()
+    ).one()
+    if item.campaign is not None and ctx.named is None:
+        raise InvalidInput(f"unknown campaign {item.campaign!r}; GET /api/v1/campaigns lists them")
+    campaign = item.campaign if item.campaign is not None else ctx.campaign
+    duplicate = ctx.duplicate
     hours = taxonomy.stage_hours(item.theme, item.category, rules.time_limits_h)
     rid = item.id or uuid.uuid4()
     inserted = conn.execute(
@@ -305,26 +306,49 @@ def create(
             "due_s": hours["reported"] * 3600,
             "duplicate": duplicate,
         },
-    ).scalar_one_or_none()
+    ).one_or_none()
     if inserted is None:
         # Someone stored the same id or key between our look and our insert.
         seen = _replay(conn, idempotency_key, item.id, fingerprint)
         if seen is None:  # pragma: no cover - the conflicting row cannot vanish in between
             raise Conflict("the report id or key is taken; retry")
         return seen, False
-    _event(
-        conn,
-        rid,
-        "reported",
-        to_status="reported",
-        to_grid=a.grid_code,
-        actor=item.reporter,
-        at=reported_at,
-        note=f"assigned: {a.method}"
-        + (f" ({a.distance_m:.0f} m)" if a.method == "nearest" else ""),
-    )
-    row = _fetch(conn, "r.id = :id", {"id": rid})
-    return public(row), True
+    # The answer is built from what we hold: no second read of the row.
+    return public(
+        {
+            "id": rid,
+            "lon": lon,
+            "lat": lat,
+            "source_crs": item.crs,
+            "source_lon": None if item.crs == "wgs84" else item.lon,
+            "source_lat": None if item.crs == "wgs84" else item.lat,
+            "accuracy_m": item.accuracy_m,
+            "theme": item.theme,
+            "category": item.category,
+            "severity": item.severity,
+            "description": item.description,
+            "campaign_code": campaign,
+            "reporter": item.reporter,
+            "reported_at": reported_at,
+            "created_at": inserted.created_at,
+            "status": "reported",
+            "status_changed_at": inserted.status_changed_at,
+            "due_at": inserted.due_at,
+            "overdue": False,
+            "department": taxonomy.department(item.theme, item.category, rules.departments),
+            "resolution_level": None,
+            "grid_code": a.grid_code,
+            "grid_name": a.grid_name,
+            "grid_kind": a.grid_kind,
+            "district_code": a.district_code,
+            "assignment_method": a.method,
+            "assignment_distance_m": a.distance_m,
+            "near_boundary_code": a.near_code,
+            "near_boundary_name": a.near_name,
+            "near_boundary_m": a.near_m,
+            "possible_duplicate_of": duplicate,
+        }
+    ), True
 
 
 def get(conn: Connection, report_id: uuid.UUID) -> dict:
@@ -340,7 +364,21 @@ def get(conn: Connection, report_id: uuid.UUID) -> dict:
         ),
         {"id": report_id},
     ).mappings()
-    out["history"] = [{**e, "at": _iso(e["at"])} for e in events]
+    steps = [{**e, "at": _iso(e["at"])} for e in events]
+    # Receipt is not stored as an event (the row itself records it); it opens the history.
+    first_grid = next((e["from_grid"] for e in steps if e["kind"] == "reassigned"), row.grid_code)
+    received = {
+        "kind": "reported",
+        "from_status": None,
+        "to_status": "reported",
+        "from_grid": None,
+        "to_grid": first_grid,
+        "actor": row.reporter,
+        "note": "received",
+        "level": None,
+        "at": _iso(row.reported_at),
+    }
+    out["history"] = [received, *steps]
     return out
 
 

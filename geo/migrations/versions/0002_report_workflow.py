@@ -44,15 +44,21 @@ def upgrade() -> None:
     # The queues people work from: open reports by deadline, by grid, by theme and time.
     op.create_index("ix_reports_open_due_at", "reports", ["due_at"], postgresql_where=sa.text(OPEN))
     op.create_index("ix_reports_reported_at_id", "reports", ["reported_at", "id"])
-    op.create_index("ix_reports_assignment_method", "reports", ["assignment_method"])
-    op.create_index("ix_report_events_at", "report_events", ["at"])
+    # Partial indexes for the two small queues; every index costs each insert (bulk loads).
+    op.create_index(
+        "ix_reports_unassigned",
+        "reports",
+        ["reported_at"],
+        postgresql_where=sa.text("assignment_method = 'unassigned'"),
+    )
+    op.drop_index("ix_reports_status", "reports")
     op.create_index("ix_reports_district_code", "reports", ["district_code"])
 
 
 def downgrade() -> None:
     op.drop_index("ix_reports_district_code", "reports")
-    op.drop_index("ix_report_events_at", "report_events")
-    op.drop_index("ix_reports_assignment_method", "reports")
+    op.create_index("ix_reports_status", "reports", ["status"])
+    op.drop_index("ix_reports_unassigned", "reports")
     op.drop_index("ix_reports_reported_at_id", "reports")
     op.drop_index("ix_reports_open_due_at", "reports")
     op.drop_constraint(op.f("ck_reports_resolved_level"), "reports")

@@ -1,0 +1,95 @@
+"""Shared bench helpers: a throwaway cluster with the demo loaded, a server, timing."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from geo.cluster import Cluster
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+RISKGRID = str(Path(sys.executable).parent / "riskgrid")
+
+
+def free_port() -> int:
+    """Return a free TCP port on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ms(samples: list[float], q: float) -> float:
+    """Return the q-th percentile of samples (seconds) in milliseconds."""
+    return float(np.percentile(np.asarray(samples) * 1000.0, q))
+
+
+def run(cmd: list[str], env: dict) -> float:
+    """Run a command, return its wall time in seconds."""
+    t0 = time.perf_counter()
+    subprocess.run(cmd, env=env, check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+@dataclass
+class Bench:
+    """A throwaway riskgrid database (its own cluster) and the environment pointing at it."""
+
+    home: Path
+    env: dict
+    cluster: Cluster
+
+    def dsn(self) -> dict:
+        return {"host": str(self.cluster.socket_dir), "port": self.cluster.port,
+                "user": "postgres", "dbname": "riskgrid"}
+
+
+@contextlib.contextmanager
+def bench_database(demo: bool = True) -> Iterator[Bench]:
+    """Yield a fresh cluster under a temporary folder (with the demo loaded), removed after."""
+    with tempfile.TemporaryDirectory(prefix="riskgrid-bench-", dir="/var/tmp") as tmp:
+        home = Path(tmp) / ".riskgrid"
+        env = {**os.environ, "RISKGRID_CLUSTER__HOME": str(home)}
+        env.pop("DATABASE_URL", None)
+        b = Bench(home, env, Cluster(home))
+        try:
+            run([RISKGRID, "db", "up"], env)
+            if demo:
+                run([RISKGRID, "demo", "--out", str(Path(tmp) / "demo")], env)
+            yield b
+        finally:
+            Cluster(home).down()
+
+
+@contextlib.contextmanager
+def server(b: Bench, workers: int = 1) -> Iterator[int]:
+    """Run `riskgrid serve` against the bench database; yield its port."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [RISKGRID, "serve", "--port", str(port), "--workers", str(workers)], env=b.env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(400):
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                c.request("GET", "/health")
+                if c.getresponse().status == 200:
+                    break
+            except OSError:
+                time.sleep(0.05)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
