@@ -64,16 +64,26 @@ def bench_single(b: Bench, pts: np.ndarray, n: int = 2000) -> dict:
             t0 = time.perf_counter()
             conn.execute(BARE_INSERT, {"id": uuid.uuid4(), "lon": lon, "lat": lat}, prepare=True)
             bare.append(time.perf_counter() - t0)
-        conn.execute("DELETE FROM reports WHERE description IS NULL AND reporter IS NULL "
-                     "AND campaign_code IS NULL AND severity = 2 AND theme = 'gas' "
-                     "AND created_at > now() - interval '1 hour'")
+        conn.execute(
+            "DELETE FROM reports WHERE description IS NULL AND reporter IS NULL "
+            "AND campaign_code IS NULL AND severity = 2 AND theme = 'gas' "
+            "AND created_at > now() - interval '1 hour'"
+        )
     api = []
     with server(b) as port:
         c = http.client.HTTPConnection("127.0.0.1", port)
         headers = {"content-type": "application/json"}
-        for i, (lon, lat) in enumerate(pts[n: 2 * n + 300]):
-            body = json.dumps({"lon": lon, "lat": lat, "theme": "fire", "category": "electrical",
-                               "reporter": "bench", "accuracy_m": 15})
+        for i, (lon, lat) in enumerate(pts[n : 2 * n + 300]):
+            body = json.dumps(
+                {
+                    "lon": lon,
+                    "lat": lat,
+                    "theme": "fire",
+                    "category": "electrical",
+                    "reporter": "bench",
+                    "accuracy_m": 15,
+                }
+            )
             t0 = time.perf_counter()
             c.request("POST", "/api/v1/reports", body, headers)
             r = c.getresponse()
@@ -83,9 +93,11 @@ def bench_single(b: Bench, pts: np.ndarray, n: int = 2000) -> dict:
             if r.status != 201:
                 raise RuntimeError(f"POST answered {r.status}")
     return {
-        "api_p50_ms": ms(api, 50), "api_p99_ms": ms(api, 99),
+        "api_p50_ms": ms(api, 50),
+        "api_p99_ms": ms(api, 99),
         "bare_sql_p50_ms": ms(bare, 50),
-        "ratio_api_to_bare": statistics.median(api) / statistics.median(bare), "n": len(api),
+        "ratio_api_to_bare": statistics.median(api) / statistics.median(bare),
+        "n": len(api),
     }
 
 
@@ -98,8 +110,10 @@ async def _load(port: int, bodies: list[bytes], concurrency: int) -> tuple[list[
         nonlocal errors
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         for body in queue:
-            req = (b"POST /api/v1/reports HTTP/1.1\r\nHost: b\r\nContent-Type: application/json"
-                   b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+            req = (
+                b"POST /api/v1/reports HTTP/1.1\r\nHost: b\r\nContent-Type: application/json"
+                b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+            )
             t0 = time.perf_counter()
             writer.write(req)
             status = await reader.readline()
@@ -117,39 +131,63 @@ async def _load(port: int, bodies: list[bytes], concurrency: int) -> tuple[list[
     return latencies, errors
 
 
-def bench_concurrent(b: Bench, pts: np.ndarray, workers: int, n: int = 6000,
-                     concurrency: int = 32) -> dict:
-    bodies = [json.dumps({"lon": lon, "lat": lat, "theme": "road_safety",
-                          "category": "road_damage", "reporter": f"w{i % 500}"}).encode()
-              for i, (lon, lat) in enumerate(pts[:n])]
+def bench_concurrent(
+    b: Bench, pts: np.ndarray, workers: int, n: int = 6000, concurrency: int = 32
+) -> dict:
+    bodies = [
+        json.dumps(
+            {
+                "lon": lon,
+                "lat": lat,
+                "theme": "road_safety",
+                "category": "road_damage",
+                "reporter": f"w{i % 500}",
+            }
+        ).encode()
+        for i, (lon, lat) in enumerate(pts[:n])
+    ]
     with server(b, workers=workers) as port:
         asyncio.run(_load(port, bodies[:500], concurrency))  # warm-up
         t0 = time.perf_counter()
         lat_s, errors = asyncio.run(_load(port, bodies[500:], concurrency))
         wall = time.perf_counter() - t0
-    return {"workers": workers, "concurrency": concurrency, "requests": len(lat_s),
-            "per_s": len(lat_s) / wall, "p50_ms": ms(lat_s, 50), "p99_ms": ms(lat_s, 99),
-            "errors": errors}
+    return {
+        "workers": workers,
+        "concurrency": concurrency,
+        "requests": len(lat_s),
+        "per_s": len(lat_s) / wall,
+        "p50_ms": ms(lat_s, 50),
+        "p99_ms": ms(lat_s, 99),
+        "errors": errors,
+    }
 
 
 def bench_bulk(b: Bench, pts: np.ndarray, tmp: Path) -> dict:
     rng = np.random.default_rng(5)
     n = len(pts)
-    frame = pd.DataFrame({
-        "lon": np.round(pts[:, 0], 7), "lat": np.round(pts[:, 1], 7), "theme": "flood",
-        "category": rng.choice(["waterlogging", "embankment", "drainage_blocked"], n),
-        "reported_at": pd.Timestamp("2024-07-01T00:00:00+08:00")
-        + pd.to_timedelta(rng.uniform(0, 86400 * 30, n), unit="s"),
-        "reporter": [f"网格员{i % 5200:04d}" for i in range(n)],
-    })
+    frame = pd.DataFrame(
+        {
+            "lon": np.round(pts[:, 0], 7),
+            "lat": np.round(pts[:, 1], 7),
+            "theme": "flood",
+            "category": rng.choice(["waterlogging", "embankment", "drainage_blocked"], n),
+            "reported_at": pd.Timestamp("2024-07-01T00:00:00+08:00")
+            + pd.to_timedelta(rng.uniform(0, 86400 * 30, n), unit="s"),
+            "reporter": [f"网格员{i % 5200:04d}" for i in range(n)],
+        }
+    )
     path = tmp / "bulk.csv"
     frame.to_csv(path, index=False)
     rules = ReportSettings()
     with psycopg.connect(**b.dsn()) as conn:
         grid_rows = conn.execute(
-            "SELECT code, kind, ST_AsBinary(geom) FROM grids ORDER BY code").fetchall()
-    grids = gpd.GeoDataFrame({"code": [r[0] for r in grid_rows]},
-                             geometry=shapely.from_wkb([bytes(r[2]) for r in grid_rows]), crs=4326)
+            "SELECT code, kind, ST_AsBinary(geom) FROM grids ORDER BY code"
+        ).fetchall()
+    grids = gpd.GeoDataFrame(
+        {"code": [r[0] for r in grid_rows]},
+        geometry=shapely.from_wkb([bytes(r[2]) for r in grid_rows]),
+        crs=4326,
+    )
     points = gpd.GeoDataFrame(geometry=gpd.points_from_xy(frame["lon"], frame["lat"]), crs=4326)
     sj = []
     for _ in range(3):
@@ -175,9 +213,14 @@ def bench_bulk(b: Bench, pts: np.ndarray, tmp: Path) -> dict:
     engine.dispose()
     del create_engine
     return {
-        "rows": n, "inserted": result.inserted, "refused": len(parsed.errors) + len(result.refused),
-        "parse_s": t_parse, "load_s": t_load, "total_s": total,
-        "sjoin_s": min(sj), "ratio_total_to_sjoin": total / min(sj),
+        "rows": n,
+        "inserted": result.inserted,
+        "refused": len(parsed.errors) + len(result.refused),
+        "parse_s": t_parse,
+        "load_s": t_load,
+        "total_s": total,
+        "sjoin_s": min(sj),
+        "ratio_total_to_sjoin": total / min(sj),
         "by_method": result.by_method,
     }
 
@@ -202,16 +245,22 @@ def main() -> dict:
 
 def _print(r: dict) -> None:
     s = r["single"]
-    print(f"POST /reports, concurrency 1: p50 {s['api_p50_ms']:.2f} ms, p99 {s['api_p99_ms']:.2f} "
-          f"ms; bare SQL p50 {s['bare_sql_p50_ms']:.3f} ms -> {s['ratio_api_to_bare']:.1f}x")
+    print(
+        f"POST /reports, concurrency 1: p50 {s['api_p50_ms']:.2f} ms, p99 {s['api_p99_ms']:.2f} "
+        f"ms; bare SQL p50 {s['bare_sql_p50_ms']:.3f} ms -> {s['ratio_api_to_bare']:.1f}x"
+    )
     for c in r["concurrent"]:
-        print(f"POST /reports, concurrency {c['concurrency']}, {c['workers']} worker(s): "
-              f"{c['per_s']:.0f}/s, p50 {c['p50_ms']:.1f} ms, p99 {c['p99_ms']:.1f} ms, "
-              f"errors {c['errors']}")
+        print(
+            f"POST /reports, concurrency {c['concurrency']}, {c['workers']} worker(s): "
+            f"{c['per_s']:.0f}/s, p50 {c['p50_ms']:.1f} ms, p99 {c['p99_ms']:.1f} ms, "
+            f"errors {c['errors']}"
+        )
     k = r["bulk"]
-    print(f"bulk import of {k['rows']:,} rows: parse {k['parse_s']:.2f} s + load {k['load_s']:.2f}"
-          f" s = {k['total_s']:.2f} s; geopandas.sjoin {k['sjoin_s']:.2f} s -> "
-          f"{k['ratio_total_to_sjoin']:.1f}x ({k['by_method']})")
+    print(
+        f"bulk import of {k['rows']:,} rows: parse {k['parse_s']:.2f} s + load {k['load_s']:.2f}"
+        f" s = {k['total_s']:.2f} s; geopandas.sjoin {k['sjoin_s']:.2f} s -> "
+        f"{k['ratio_total_to_sjoin']:.1f}x ({k['by_method']})"
+    )
 
 
 if __name__ == "__main__":

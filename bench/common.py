@@ -51,8 +51,12 @@ class Bench:
     cluster: Cluster
 
     def dsn(self) -> dict:
-        return {"host": str(self.cluster.socket_dir), "port": self.cluster.port,
-                "user": "postgres", "dbname": "riskgrid"}
+        return {
+            "host": str(self.cluster.socket_dir),
+            "port": self.cluster.port,
+            "user": "postgres",
+            "dbname": "riskgrid",
+        }
 
 
 @contextlib.contextmanager
@@ -77,8 +81,10 @@ def server(b: Bench, workers: int = 1) -> Iterator[int]:
     """Run `riskgrid serve` against the bench database; yield its port."""
     port = free_port()
     proc = subprocess.Popen(
-        [RISKGRID, "serve", "--port", str(port), "--workers", str(workers)], env=b.env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [RISKGRID, "serve", "--port", str(port), "--workers", str(workers)],
+        env=b.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         for _ in range(400):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -85,7 +84,8 @@ def prepare(frame: pd.DataFrame, rules: ReportSettings) -> pd.DataFrame:
     # The deadline of an open report runs from when it entered its current status.
     entered = out["reported_at"].copy()
     for col, status in TIMELINE:
-        entered = entered.where(out["status"] != status, out[col].fillna(entered))
+        if out[col].notna().any():
+            entered = entered.where(out["status"] != status, out[col].fillna(entered))
     hours = [limits[p].get(st) for p, st in zip(pairs, out["status"], strict=True)]
     due = pd.to_timedelta(pd.Series(hours, index=out.index, dtype="float64"), unit="h")
     out["due_at"] = (pd.to_datetime(entered, utc=True) + due).where(due.notna(), None)
@@ -96,9 +96,12 @@ def _copy(conn: Connection, frame: pd.DataFrame, progress: Callable[[int], None]
     ddl = ", ".join(f"{n} {t}" for n, t in STAGE_COLUMNS)
     conn.execute(text(f"CREATE TEMP TABLE stage_reports ({ddl}) ON COMMIT DROP"))
     names = [n for n, _ in STAGE_COLUMNS]
+    # Columns that are empty throughout (timelines, for most imports) are left to default NULL.
+    names = [n for n in names if frame[n].notna().any()]
     values = frame[names].copy()
     for name in ("row_no", "severity"):
-        values[name] = pd.to_numeric(values[name]).astype("Int64")
+        if name in values:
+            values[name] = pd.to_numeric(values[name]).astype("Int64")
     raw = conn.connection.driver_connection
     assert raw is not None  # noqa: S101 - psycopg connection behind SQLAlchemy's
     # CSV written by pandas (in C) is far faster than a Python call per row; empty is NULL.
@@ -230,14 +233,15 @@ def content_id(*parts: object) -> uuid.UUID:
 
 
 def as_utc(values: pd.Series, naive_zone: str) -> pd.Series:
-    """Return timestamps as UTC, reading those without an offset in `naive_zone`."""
-
-    def one(v: object) -> datetime | None:
-        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NaT:
-            return None
-        ts = pd.Timestamp(v)
-        if ts.tzinfo is None:
-            ts = ts.tz_localize(naive_zone)
-        return ts.tz_convert("UTC").to_pydatetime()
-
-    return pd.Series([one(v) for v in values], index=values.index, dtype=object)
+    """Return timestamps as UTC (datetime64), reading those without an offset in `naive_zone`."""
+    text_ = values.astype("string")
+    # An explicit offset or Z at the end: parse as is; anything else is local time.
+    aware = text_.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True).fillna(False)
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
+    if aware.any():
+        out[aware] = pd.to_datetime(text_[aware], utc=True, format="ISO8601", errors="coerce")
+    naive = ~aware & text_.notna()
+    if naive.any():
+        local = pd.to_datetime(text_[naive], format="ISO8601", errors="coerce")
+        out[naive] = local.dt.tz_localize(naive_zone).dt.tz_convert("UTC")
+    return out

@@ -121,6 +121,10 @@ def _errors(
             flag(np.arange(len(f)) == i, f"id {ids.iat[i]!r} is not a UUID")
     at = pd.to_datetime(col("reported_at"), utc=True)
     flag(
+        col("reported_at_text").notna() & at.isna(),
+        lambda i: f"reported_at {col('reported_at_text').iat[i]!r} is not an ISO 8601 date-time",
+    )
+    flag(
         (at - now > pd.Timedelta(seconds=rules.clock_skew_s)).fillna(False),
         lambda i: f"reported_at {at.iat[i].isoformat()} is in the future",
     )
@@ -143,12 +147,11 @@ def read_reports(path: Path, rules: ReportSettings, campaigns: set[str]) -> Repo
     frame["row_no"] = np.arange(2 if path.suffix.lower() == ".csv" else 1, len(frame) + 2)[
         : len(frame)
     ]
-    try:
-        frame["reported_at"] = (
-            as_utc(frame["reported_at"], rules.naive_timezone) if ("reported_at" in frame) else None
-        )
-    except (ValueError, TypeError) as exc:
-        raise InvalidInput(f"{path.name}: a reported_at value is not a date-time ({exc})") from None
+    if "reported_at" in frame:
+        frame["reported_at_text"] = frame["reported_at"]
+        frame["reported_at"] = as_utc(frame["reported_at"], rules.naive_timezone)
+    else:
+        frame["reported_at"] = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]")
     now = datetime.now(UTC)
     err = _errors(frame, now, rules, campaigns)
     keep = pd.isna(err)

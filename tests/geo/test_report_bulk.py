@@ -102,12 +102,14 @@ def test_bad_rows_are_listed_with_row_numbers_and_the_rest_loads(grids, tmp_path
         _row(250, 70, reported_at="2099-01-01 00:00"),
         [None, 0, 0, None, "gas", "gas_leak", "", "zero", None],
         _row(250, 80, id="nope"),
+        _row(250, 90, reported_at="yesterday"),
     ]
     parsed = read_reports(_csv(tmp_path, rows), RULES, set())
     with grids.begin() as conn:
         result = load(conn, parsed.rows, RULES)
     errors = dict(sorted(parsed.errors + result.refused))
-    assert set(errors) == {3, 4, 5, 6, 7}
+    assert set(errors) == {3, 4, 5, 6, 7, 8}
+    assert "not an ISO 8601 date-time" in errors[8]
     assert "unknown theme" in errors[3] and "swapped" in errors[4]
     assert "future" in errors[5] and "service area" in errors[6] and "UUID" in errors[7]
     assert result.inserted == 1
