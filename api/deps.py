@@ -13,7 +13,7 @@ from geo.errors import InvalidInput
 from geo.settings import Settings
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:  # async: no thread hop
     return request.app.state.settings
 
 
@@ -58,7 +58,7 @@ def parse_bbox(raw: str | None, max_area_deg2: float) -> tuple[float, float, flo
 Code = Annotated[str, Query(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z_-]+$")]
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:  # async: no thread hop
     return request.app.state.engine
 
 

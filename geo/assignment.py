@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
+from geo.db import driver_sql, fetch
 from geo.errors import InvalidInput
 
 # Degrees that surely contain a distance in metres up to 60°N (1° of longitude ≥ 55.6 km there);
@@ -36,12 +37,14 @@ class Assignment:
 # The point is written out, not taken from a CTE: KNN (`<->`) uses the index only when the
 # other side is a constant (with a CTE the planner scanned all grids: 3 ms instead of 0.3).
 _POINT = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
-_CANDIDATES = text(
+_CANDIDATES = driver_sql(
     f"""
     SELECT c.code, c.name, c.kind, c.district_code, c.covers,
            CASE WHEN c.covers THEN 0
-                ELSE ST_Distance(c.geom::geography, {_POINT}::geography) END AS dist_m,
-           CASE WHEN c.covers
+                -- Geodesic distances only where they can matter (snap or GPS error radius).
+                WHEN ST_DWithin(c.geom, {_POINT}, :radius_deg)
+                THEN ST_Distance(c.geom::geography, {_POINT}::geography) END AS dist_m,
+           CASE WHEN c.covers AND :accuracy > 0
                 THEN ST_Distance(ST_Boundary(c.geom)::geography, {_POINT}::geography) END
              AS edge_m
     FROM (
@@ -51,7 +54,12 @@ _CANDIDATES = text(
     """
 )
 
-_DISTRICT_AT = text(
+_NEAREST_M = driver_sql(
+    f"SELECT ST_Distance(geom::geography, {_POINT}::geography) FROM grids "
+    f"ORDER BY geom <-> {_POINT} LIMIT 1"
+)
+
+_DISTRICT_AT = driver_sql(
     "SELECT code FROM areas WHERE level = 'district' "
     "AND ST_Covers(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) ORDER BY code LIMIT 1"
 )
@@ -66,23 +74,36 @@ def assign_point(
     service_margin_m: float,
 ) -> Assignment:
     """Return the assignment of one WGS-84 point; InvalidInput when it is far from every grid."""
-    rows = conn.execute(_CANDIDATES, {"lon": lon, "lat": lat}).mappings().all()
+    radius_m = max(snap_m, accuracy_m or 0.0)
+    params = {
+        "lon": lon,
+        "lat": lat,
+        "accuracy": accuracy_m or 0.0,
+        "radius_deg": max(radius_m, 1.0) / M_PER_DEG_MIN,
+    }
+    rows = fetch(conn, _CANDIDATES, params)
     if not rows:
         raise InvalidInput("no grids are loaded yet: import boundaries before taking reports")
-    nearest_m = min(r["dist_m"] for r in rows)
-    if nearest_m > service_margin_m:
-        where = (
-            "(0, 0) is not a real position: the phone had no GPS fix; wait for one and resend"
-            if abs(lon) < 1e-9 and abs(lat) < 1e-9
-            else f"({lon:.6f}, {lat:.6f}) is {nearest_m / 1000:,.1f} km from the nearest grid, "
-            f"outside the service area (limit {service_margin_m / 1000:g} km)"
-        )
-        raise InvalidInput(f"{where}. Check the position and its crs (wgs84/gcj02/bd09).")
+    if not any(r["covers"] or r["dist_m"] is not None for r in rows):
+        # Nothing near: is the point in the service area at all?
+        nearest_m = fetch(conn, _NEAREST_M, {"lon": lon, "lat": lat})[0]["st_distance"]
+        if nearest_m > service_margin_m:
+            where = (
+                "(0, 0) is not a real position: the phone had no GPS fix; wait for one and resend"
+                if abs(lon) < 1e-9 and abs(lat) < 1e-9
+                else f"({lon:.6f}, {lat:.6f}) is {nearest_m / 1000:,.1f} km from the nearest "
+                f"grid, outside the service area (limit {service_margin_m / 1000:g} km)"
+            )
+            raise InvalidInput(f"{where}. Check the position and its crs (wgs84/gcj02/bd09).")
     covering = sorted(
         (r for r in rows if r["covers"]), key=lambda r: (r["kind"] != "exclusive", r["code"])
     )
     comprehensive = sorted(
-        (r for r in rows if r["kind"] == "comprehensive" and not r["covers"]),
+        (
+            r
+            for r in rows
+            if r["kind"] == "comprehensive" and not r["covers"] and r["dist_m"] is not None
+        ),
         key=lambda r: (r["dist_m"], r["code"]),
     )
     if covering:
@@ -92,7 +113,8 @@ def assign_point(
     elif comprehensive and comprehensive[0]["dist_m"] <= snap_m:
         best, method, distance = comprehensive[0], "nearest", float(comprehensive[0]["dist_m"])
     else:
-        district = conn.execute(_DISTRICT_AT, {"lon": lon, "lat": lat}).scalar_one_or_none()
+        found = fetch(conn, _DISTRICT_AT, {"lon": lon, "lat": lat})
+        district = found[0]["code"] if found else None
         return Assignment(None, None, None, district, "unassigned", None)
     near = _near_boundary(best, covering, rows, accuracy_m)
     return Assignment(
@@ -119,7 +141,11 @@ def _near_boundary(best, covering, rows, accuracy_m):
         if under is not None:
             return under["code"], under["name"], float(best["edge_m"])
     others = sorted(
-        (r for r in rows if not r["covers"] and r["code"] != best["code"]),
+        (
+            r
+            for r in rows
+            if not r["covers"] and r["code"] != best["code"] and r["dist_m"] is not None
+        ),
         key=lambda r: (r["dist_m"], r["code"]),
     )
     if others and others[0]["dist_m"] < accuracy_m:

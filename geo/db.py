@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, create_engine
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from psycopg.rows import dict_row
+from sqlalchemy import Connection, Engine, create_engine
 
 from geo.cluster import Cluster
 from geo.settings import Settings
@@ -36,3 +41,24 @@ def make_engine(settings: Settings, url: str | None = None) -> Engine:
         pool_pre_ping=False,
         connect_args={"options": options, "application_name": "riskgrid"},
     )
+
+
+_NAMED = re.compile(r"(?<![:\w]):([a-z_]\w*)")
+
+
+def driver_sql(sql: str) -> str:
+    """Return `sql` with SQLAlchemy-style `:name` binds as psycopg's `%(name)s`."""
+    return _NAMED.sub(r"%(\1)s", sql)
+
+
+def fetch(conn: Connection, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Run a driver-style statement as a server-side prepared statement; return dict rows.
+
+    For the few statements on the intake hot path: psycopg's prepared statements skip
+    SQLAlchemy's per-call compile and result bookkeeping (about 0.1 ms a statement here).
+    Runs in the caller's transaction.
+    """
+    raw = conn.connection.driver_connection
+    with raw.cursor(row_factory=dict_row) as cur:  # type: ignore[union-attr]
+        cur.execute(sql, params, prepare=True)
+        return cur.fetchall() if cur.description else []

@@ -20,6 +20,7 @@ from geo.assignment import (
     snap_params,
 )
 from geo.coords import SourceCRS, to_wgs84
+from geo.db import driver_sql, fetch
 from geo.errors import Conflict, InvalidInput, NotFound
 from geo.settings import ReportSettings
 
@@ -153,29 +154,34 @@ def check_category(theme: str, category: str) -> None:
         raise InvalidInput(f"unknown category {category!r} for theme {theme!r}; one of: {codes}")
 
 
-_CONTEXT = text(
+_CONTEXT = driver_sql(
     """
+    WITH near AS MATERIALIZED (
+      -- Reports within a few dozen metres: the spatial index first, whatever the planner
+      -- guesses (a busy theme in a campaign week has thousands of recent reports).
+      SELECT r.id, r.theme, r.category, r.status, r.reported_at, r.geom FROM reports r
+      WHERE r.geom && ST_Expand(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :deg)
+    )
     SELECT
       (SELECT code FROM campaigns WHERE code = :named) AS named,
       -- A report of a campaign's theme made during it belongs to it.
       (SELECT code FROM campaigns WHERE theme = :theme AND :day BETWEEN starts_on AND ends_on
        ORDER BY starts_on DESC, code LIMIT 1) AS campaign,
       -- An open report of the same kind close by in space and time: a likely duplicate.
-      (SELECT r.id FROM reports r
-       WHERE r.theme = :theme AND r.category = :category
-         AND r.status IN ('reported', 'dispatched', 'in_progress')
-         AND r.reported_at BETWEEN :at - make_interval(secs => :window_s)
+      (SELECT n.id FROM near n
+       WHERE n.theme = :theme AND n.category = :category
+         AND n.status IN ('reported', 'dispatched', 'in_progress')
+         AND n.reported_at BETWEEN :at - make_interval(secs => :window_s)
                                AND :at + make_interval(secs => :window_s)
-         AND ST_DWithin(r.geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :deg)
-         AND ST_DWithin(r.geom::geography,
+         AND ST_DWithin(n.geom::geography,
                         ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, :radius)
-       ORDER BY ST_Distance(r.geom::geography,
-                            ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography), r.reported_at
+       ORDER BY ST_Distance(n.geom::geography,
+                            ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography), n.reported_at
        LIMIT 1) AS duplicate
     """
 )
 
-_INSERT = text(
+_INSERT = driver_sql(
     """
     INSERT INTO reports (
       id, idempotency_key, request_hash, theme, category, severity, status, description, geom,
@@ -256,7 +262,8 @@ def create(
     a: Assignment = assign_point(
         conn, lon, lat, item.accuracy_m, rules.snap_tolerance_m, rules.service_area_margin_m
     )
-    ctx = conn.execute(
+    ctx = fetch(
+        conn,
         _CONTEXT,
         {
             "theme": item.theme,
@@ -270,14 +277,15 @@ def create(
             "deg": max(rules.duplicate_radius_m, 1.0) / M_PER_DEG_MIN,
             "radius": rules.duplicate_radius_m,
         },
-    ).one()
-    if item.campaign is not None and ctx.named is None:
+    )[0]
+    if item.campaign is not None and ctx["named"] is None:
         raise InvalidInput(f"unknown campaign {item.campaign!r}; GET /api/v1/campaigns lists them")
-    campaign = item.campaign if item.campaign is not None else ctx.campaign
-    duplicate = ctx.duplicate
+    campaign = item.campaign if item.campaign is not None else ctx["campaign"]
+    duplicate = ctx["duplicate"]
     hours = taxonomy.stage_hours(item.theme, item.category, rules.time_limits_h)
     rid = item.id or uuid.uuid4()
-    inserted = conn.execute(
+    rows = fetch(
+        conn,
         _INSERT,
         {
             "id": rid,
@@ -306,7 +314,8 @@ def create(
             "due_s": hours["reported"] * 3600,
             "duplicate": duplicate,
         },
-    ).one_or_none()
+    )
+    inserted = rows[0] if rows else None
     if inserted is None:
         # Someone stored the same id or key between our look and our insert.
         seen = _replay(conn, idempotency_key, item.id, fingerprint)
@@ -330,10 +339,10 @@ def create(
             "campaign_code": campaign,
             "reporter": item.reporter,
             "reported_at": reported_at,
-            "created_at": inserted.created_at,
+            "created_at": inserted["created_at"],
             "status": "reported",
-            "status_changed_at": inserted.status_changed_at,
-            "due_at": inserted.due_at,
+            "status_changed_at": inserted["status_changed_at"],
+            "due_at": inserted["due_at"],
             "overdue": False,
             "department": taxonomy.department(item.theme, item.category, rules.departments),
             "resolution_level": None,
