@@ -14,7 +14,7 @@ import pyogrio
 from geo import taxonomy
 from geo.coords import SourceCRS, to_wgs84
 from geo.errors import InvalidInput
-from geo.report_bulk import as_utc, content_id
+from geo.report_bulk import as_utc, content_ids
 from geo.settings import ReportSettings
 
 LIMITS = {"description": 2000, "reporter": 100, "campaign": 32}
@@ -144,6 +144,10 @@ def read_reports(path: Path, rules: ReportSettings, campaigns: set[str]) -> Repo
             f"{path.name} lacks columns {missing}; columns found: {list(frame.columns)}"
         )
     frame = frame.reset_index(drop=True)
+    # Ids for rows that bring none, from the row's text as written: stable across re-imports.
+    raw_ids = content_ids(
+        frame, ["lon", "lat", "theme", "category", "reported_at", "reporter", "description"]
+    )
     frame["row_no"] = np.arange(2 if path.suffix.lower() == ".csv" else 1, len(frame) + 2)[
         : len(frame)
     ]
@@ -171,20 +175,10 @@ def read_reports(path: Path, rules: ReportSettings, campaigns: set[str]) -> Repo
     ok["source_lon"] = np.where(crs == "wgs84", None, lon)
     ok["source_lat"] = np.where(crs == "wgs84", None, lat)
     ok["lon"], ok["lat"] = out_lon, out_lat
-    ids = list(ok["id"]) if "id" in ok else [None] * len(ok)
+    derived = [d for d, k in zip(raw_ids, keep, strict=True) if k]
+    given = list(ok["id"]) if "id" in ok else [None] * len(ok)
     ok["id"] = [
-        uuid.UUID(str(i))
-        if i is not None
-        else content_id(
-            r.get("lon"),
-            r.get("lat"),
-            r.get("theme"),
-            r.get("category"),
-            r.get("reported_at"),
-            r.get("reporter"),
-            r.get("description"),
-        )
-        for i, r in zip(ids, ok.to_dict("records"), strict=True)
+        str(uuid.UUID(str(g))) if g is not None else d for g, d in zip(given, derived, strict=True)
     ]
     # Rows without a time are stamped now, after their content id is fixed.
     ok["reported_at"] = ok["reported_at"].where(ok["reported_at"].notna(), now)
