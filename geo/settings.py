@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -12,7 +13,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class DatabaseSettings(BaseModel):
     """Connection pool and statement limits for the service's engine."""
 
-    pool_size: int = Field(10, ge=1, le=200)
+    # Also the request threads per worker: more threads only fight over the GIL (measured at
+    # concurrency 32: 5 threads p99 63 ms, 10 threads p99 154 ms, same throughput).
+    pool_size: int = Field(5, ge=1, le=200)
     max_overflow: int = Field(10, ge=0, le=200)
     pool_timeout_s: float = Field(10.0, gt=0)
     statement_timeout_ms: int = Field(30_000, ge=0)
@@ -110,6 +113,12 @@ class Settings(BaseSettings):
     reports: ReportSettings = ReportSettings()
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(
+        default_factory=lambda: min(4, os.cpu_count() or 1),
+        ge=1,
+        le=64,
+        description="server processes; one per core",
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -308,7 +308,9 @@ def demo(
 def serve(
     host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
-    workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+    workers: Annotated[
+        int | None, typer.Option(help="worker processes (default: cores, ≤4)")
+    ] = None,
 ) -> None:
     """Run the web service (api.app:app) with uvicorn."""
     import uvicorn
@@ -318,7 +320,7 @@ def serve(
         "api.app:app",
         host=host or settings.host,
         port=port or settings.port,
-        workers=workers,
+        workers=workers or settings.workers,
         access_log=False,
     )
 
