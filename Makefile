@@ -55,6 +55,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python -m bench.foundation
+	$(BIN)/python -m bench.assignment
 
 clean:
 	-$(BIN)/riskgrid db down

@@ -11,10 +11,8 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,27 +20,8 @@ from pathlib import Path
 import numpy as np
 import psycopg
 
+from bench.common import RESULTS, RISKGRID, free_port, ms, run
 from geo.cluster import Cluster
-
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
-RISKGRID = str(Path(sys.executable).parent / "riskgrid")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _pct(samples: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(samples) * 1000.0, q))  # ms
-
-
-def _run(cmd: list[str], env: dict) -> float:
-    t0 = time.perf_counter()
-    subprocess.run(cmd, env=env, check=True, capture_output=True)
-    return time.perf_counter() - t0
 
 
 def _sample_points(conn: psycopg.Connection, n: int, seed: int = 7) -> list[tuple[float, float]]:
@@ -114,16 +93,14 @@ def main() -> dict:
         env.pop("DATABASE_URL", None)
         try:
             # 1. db up from nothing: initdb, start, CREATE EXTENSION, migrations (CLI, end to end).
-            results["db_up_s"] = _run([RISKGRID, "db", "up"], env)
+            results["db_up_s"] = run([RISKGRID, "db", "up"], env)
             cluster = Cluster(home)
             # Python start-up alone, to show what the CLI's own time is made of.
-            results["python_cli_startup_s"] = _run([RISKGRID, "--help"], env)
+            results["python_cli_startup_s"] = run([RISKGRID, "--help"], env)
 
             # 2. demo on the empty database.
-            results["demo_s"] = _run([RISKGRID, "demo", "--out", str(Path(tmp) / "demo")], env)
-            results["demo_again_s"] = _run(
-                [RISKGRID, "demo", "--out", str(Path(tmp) / "demo")], env
-            )
+            results["demo_s"] = run([RISKGRID, "demo", "--out", str(Path(tmp) / "demo")], env)
+            results["demo_again_s"] = run([RISKGRID, "demo", "--out", str(Path(tmp) / "demo")], env)
 
             dsn = dict(
                 host=str(cluster.socket_dir), port=cluster.port, user="postgres", dbname="riskgrid"
@@ -153,7 +130,7 @@ def main() -> dict:
                 )
 
             # 3. The service, one worker, on loopback.
-            port = _free_port()
+            port = free_port()
             server = subprocess.Popen(
                 [RISKGRID, "serve", "--port", str(port)],
                 env=env,
@@ -183,18 +160,18 @@ def main() -> dict:
                 server.wait(10)
 
             results["lookup"] = {
-                "http_p50_ms": _pct(lookups, 50),
-                "http_p99_ms": _pct(lookups, 99),
-                "sql_same_statement_p50_ms": _pct(full_sql, 50),
-                "bare_st_covers_p50_ms": _pct(bare, 50),
+                "http_p50_ms": ms(lookups, 50),
+                "http_p99_ms": ms(lookups, 99),
+                "sql_same_statement_p50_ms": ms(full_sql, 50),
+                "bare_st_covers_p50_ms": ms(bare, 50),
                 "ratio_http_to_bare": statistics.median(lookups) / statistics.median(bare),
                 "ratio_http_to_same_sql": statistics.median(lookups) / statistics.median(full_sql),
                 "n": len(lookups),
             }
             results["bbox_100"] = {
-                "http_p50_ms": _pct(bbox_http, 50),
-                "http_p99_ms": _pct(bbox_http, 99),
-                "sql_p50_ms": _pct(bbox_sql, 50),
+                "http_p50_ms": ms(bbox_http, 50),
+                "http_p99_ms": ms(bbox_http, 99),
+                "sql_p50_ms": ms(bbox_sql, 50),
                 "ratio_http_to_sql": statistics.median(bbox_http) / statistics.median(bbox_sql),
                 "n": len(bbox_http),
             }

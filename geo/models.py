@@ -33,7 +33,7 @@ REPORT_STATUSES = (
     "rejected",
     "duplicate",
 )
-ASSIGNMENT_METHODS = ("exclusive", "inside", "nearest", "unassigned")
+ASSIGNMENT_METHODS = ("exclusive", "inside", "nearest", "unassigned", "manual")
 RESOLUTION_LEVELS = ("grid", "community", "street", "district", "city")
 
 _naming = {
@@ -135,11 +135,21 @@ class Report(Base):
     theme: Mapped[str] = mapped_column(String(32))
     category: Mapped[str] = mapped_column(String(64))
     severity: Mapped[int] = mapped_column(Integer, default=2)
-    status: Mapped[str] = mapped_column(String(16), index=True, default="reported")
+    status: Mapped[str] = mapped_column(String(16), default="reported")
+    status_changed_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     description: Mapped[str | None] = mapped_column(Text)
     geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=True), nullable=False)
     source_crs: Mapped[str] = mapped_column(String(16), default="wgs84")
+    source_lon: Mapped[float | None] = mapped_column(Float)
+    source_lat: Mapped[float | None] = mapped_column(Float)
     accuracy_m: Mapped[float | None] = mapped_column(Float)
+    district_code: Mapped[str | None] = mapped_column(String(32), index=True)
+    near_boundary_code: Mapped[str | None] = mapped_column(String(32))
+    near_boundary_m: Mapped[float | None] = mapped_column(Float)
+    possible_duplicate_of: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     grid_code: Mapped[str | None] = mapped_column(
         ForeignKey("grids.code", ondelete="SET NULL"), index=True
     )

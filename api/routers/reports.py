@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Body, Header, Query, Response
+from fastapi import APIRouter, Body, Depends, Header, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
@@ -102,20 +102,28 @@ def create_batch(
     return {**counts, "results": results}
 
 
-def _filter(
-    settings,
-    theme,
-    category,
-    status,
-    campaign,
-    grid,
-    district,
-    bbox,
-    since,
-    until,
-    assignment,
-    overdue,
+Status = Literal[
+    "reported", "dispatched", "in_progress", "resolved", "verified", "rejected", "duplicate"
+]
+
+
+def report_filter(
+    settings: SettingsDep,
+    theme: Annotated[str | None, Query(max_length=64)] = None,
+    category: Annotated[str | None, Query(max_length=64)] = None,
+    status: Annotated[list[Status] | None, Query()] = None,
+    campaign: Annotated[str | None, Query(max_length=32, pattern=CODE)] = None,
+    grid: Annotated[str | None, Query(max_length=32, pattern=CODE)] = None,
+    district: Annotated[str | None, Query(max_length=32, pattern=CODE)] = None,
+    bbox: Annotated[
+        str | None, Query(max_length=200, description="minlon,minlat,maxlon,maxlat")
+    ] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    assignment: Literal["exclusive", "inside", "nearest", "unassigned", "manual"] | None = None,
+    overdue: bool | None = None,
 ) -> report_queries.ReportFilter:
+    """The report filters shared by listing, export and statistics, checked before any SQL."""
     if theme is not None and theme not in taxonomy.THEME_BY_CODE:
         raise InvalidInput(f"unknown theme {theme!r}; one of: {', '.join(taxonomy.THEME_BY_CODE)}")
     if category is not None and theme is not None:
@@ -142,9 +150,7 @@ def _filter(
     )
 
 
-Status = Literal[
-    "reported", "dispatched", "in_progress", "resolved", "verified", "rejected", "duplicate"
-]
+FilterDep = Annotated[report_queries.ReportFilter, Depends(report_filter)]
 
 
 @router.get("/reports", summary="Reports as GeoJSON (newest first, cursor paging) or CSV")
@@ -152,35 +158,11 @@ def list_reports(
     conn: ConnDep,
     engine: EngineDep,
     settings: SettingsDep,
-    theme: Annotated[str | None, Query(max_length=64)] = None,
-    category: Annotated[str | None, Query(max_length=64)] = None,
-    status: Annotated[list[Status] | None, Query()] = None,
-    campaign: Annotated[str | None, Query(max_length=32, pattern=CODE)] = None,
-    grid: Annotated[str | None, Query(max_length=32, pattern=CODE)] = None,
-    district: Annotated[str | None, Query(max_length=32, pattern=CODE)] = None,
-    bbox: Annotated[str | None, Query(max_length=200)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    assignment: Literal["exclusive", "inside", "nearest", "unassigned", "manual"] | None = None,
-    overdue: bool | None = None,
+    f: FilterDep,
     limit: Annotated[int | None, Query(ge=1)] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     format: Literal["geojson", "csv"] = "geojson",
 ) -> Response:
-    f = _filter(
-        settings,
-        theme,
-        category,
-        status,
-        campaign,
-        grid,
-        district,
-        bbox,
-        since,
-        until,
-        assignment,
-        overdue,
-    )
     if format == "csv":
         return StreamingResponse(
             report_queries.export_csv(engine, f),
@@ -231,16 +213,5 @@ def themes(settings: SettingsDep) -> dict:
 
 
 @router.get("/stats", summary="Counts by status and theme, resolution rate, overdue items")
-def report_stats(
-    conn: ConnDep,
-    settings: SettingsDep,
-    campaign: Annotated[str | None, Query(max_length=32, pattern=CODE)] = None,
-    theme: Annotated[str | None, Query(max_length=64)] = None,
-    district: Annotated[str | None, Query(max_length=32, pattern=CODE)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> dict:
-    f = _filter(
-        settings, theme, None, None, campaign, None, district, None, since, until, None, None
-    )
+def report_stats(conn: ConnDep, f: FilterDep) -> dict:
     return report_queries.stats(conn, f)

@@ -30,3 +30,25 @@ def test_schema_is_at_head_with_srid_4326_and_gist_indexes(db):
 
 def test_upgrade_twice_is_harmless(db):
     assert migrate.upgrade(db) == migrate.head()
+
+
+def test_downgrade_and_upgrade_round_trip(db):
+    from alembic import command
+
+    cfg = migrate.alembic_config()
+    with db.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0001")
+    assert migrate.current(db) == "0001"
+    assert migrate.upgrade(db) == migrate.head()
+    with db.connect() as conn:
+        cols = {
+            r[0]
+            for r in conn.execute(
+                text(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_name = 'reports'"
+                )
+            )
+        }
+    assert {"due_at", "district_code", "near_boundary_code"} <= cols
