@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,9 +12,21 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from api import errors
-from api.routers import areas, campaigns, grids, health, reports
+from api.routers import areas, campaigns, grids, health, hotspots, reports
 from geo.db import make_engine
 from geo.settings import Settings, get_settings
+
+
+def _warm_up(engine: Engine) -> None:
+    try:
+        import esda  # noqa: F401
+
+        from geo import hotspots
+
+        with engine.connect() as conn:
+            hotspots.weights(hotspots.grid_layer(conn, hotspots.versions(conn)))
+    except Exception:
+        logging.getLogger("riskgrid.api").info("warm-up skipped", exc_info=True)
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -26,6 +40,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.db.pool_size
         own = engine is None
         app.state.engine = engine or make_engine(settings)
+        # Statistics libraries take ~2 s to import and the grid weights a moment to build:
+        # do both in the background now, not in the first planner's request.
+        if settings.warm_up:
+            threading.Thread(target=_warm_up, args=(app.state.engine,), daemon=True).start()
         try:
             yield
         finally:
@@ -40,7 +58,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     app.state.settings = settings
     errors.install(app)
-    for router in (health.router, grids.router, areas.router, campaigns.router, reports.router):
+    for router in (
+        health.router,
+        grids.router,
+        areas.router,
+        campaigns.router,
+        reports.router,
+        hotspots.router,
+    ):
         app.include_router(router)
     return app
 

@@ -217,6 +217,8 @@ def load(
     progress: Callable[[int], None] | None = None,
 ) -> BulkResult:
     """Assign and insert the rows of `frame` (WGS-84 lon/lat) in the caller's transaction."""
+    if frame.empty:
+        return BulkResult(received=0, inserted=0, existing=0)
     staged = prepare(frame, rules)
     _copy(conn, staged, progress)
     margin = rules.service_area_margin_m

@@ -32,7 +32,8 @@ class ReportFilter:
     overdue: bool | None = None
 
 
-def _where(f: ReportFilter) -> tuple[str, dict]:
+def where_clause(f: ReportFilter) -> tuple[str, dict]:
+    """Return the SQL condition (on `reports r`) and bind values for a filter."""
     c: list[str] = ["TRUE"]
     p: dict[str, object] = {}
     for column, value in (
@@ -98,7 +99,7 @@ _FEATURE = """json_build_object(
 
 def page(conn: Connection, f: ReportFilter, limit: int, cursor: str | None) -> dict:
     """Return one page of reports, newest first, as a GeoJSON FeatureCollection dict."""
-    where, params = _where(f)
+    where, params = where_clause(f)
     if cursor:
         at, rid = decode_cursor(cursor)
         where += " AND (r.reported_at, r.id) < (:c_at, :c_id)"
@@ -137,7 +138,7 @@ _CSV_COLUMNS = """
 
 def export_csv(engine: Engine, f: ReportFilter) -> Iterator[bytes]:
     """Yield the matching reports as CSV (UTF-8 with BOM, so Excel shows Chinese text)."""
-    where, params = _where(f)
+    where, params = where_clause(f)
     # The filter clauses are fixed strings with named binds; psycopg's COPY takes %(name)s.
     sql = (
         f"COPY (SELECT {_CSV_COLUMNS} FROM reports r LEFT JOIN grids g ON g.code = r.grid_code "
@@ -155,7 +156,7 @@ def export_csv(engine: Engine, f: ReportFilter) -> Iterator[bytes]:
 
 def stats(conn: Connection, f: ReportFilter) -> dict:
     """Return counts by status and theme, resolution rates and overdue counts."""
-    where, params = _where(f)
+    where, params = where_clause(f)
     base = f"FROM reports r WHERE {where}"
     totals = (
         conn.execute(

@@ -113,6 +113,7 @@ class Settings(BaseSettings):
     reports: ReportSettings = ReportSettings()
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    warm_up: bool = Field(True, description="load statistics and grid weights at start-up")
     workers: int = Field(
         default_factory=lambda: min(4, os.cpu_count() or 1),
         ge=1,

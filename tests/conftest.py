@@ -85,7 +85,7 @@ def server() -> Iterator[Server]:
 def _database(server: Server, stem: str) -> Iterator[tuple[Settings, Engine]]:
     name = f"{stem}_{uuid.uuid4().hex[:8]}"
     url = server.create(name)
-    settings = Settings(database_url=url)
+    settings = Settings(database_url=url, warm_up=False)
     engine = make_engine(settings)
     migrate.upgrade(engine)
     yield settings, engine

@@ -65,4 +65,4 @@ def test_code_field_option_and_mapping_file(cli_env, tmp_path):
 
 def test_db_status_reports_schema_at_head(cli_env):
     r = runner.invoke(app, ["db", "status"])
-    assert r.exit_code == 0 and "schema: 0002 (head 0002)" in r.output
+    assert r.exit_code == 0 and "schema: 0003 (head 0003)" in r.output

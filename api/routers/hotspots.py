@@ -1,0 +1,46 @@
+"""Hotspots per campaign theme: per-grid aggregates and Getis-Ord Gi*."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from api.deps import ConnDep
+from api.routers.reports import FilterDep
+from geo import hotspots
+from geo.errors import InvalidInput
+
+router = APIRouter(prefix="/api/v1/hotspots", tags=["hotspots"])
+
+
+def _geojson(body: bytes, cached: bool) -> Response:
+    return Response(
+        body, media_type="application/geo+json", headers={"X-Cache": "hit" if cached else "miss"}
+    )
+
+
+@router.get("/grids", summary="Per grid: report count, density per km², rate per 1,000 residents")
+def grid_aggregates(conn: ConnDep, f: FilterDep) -> Response:
+    return _geojson(*hotspots.grids_geojson(conn, f))
+
+
+@router.get("/gistar", summary="Getis-Ord Gi* hot and cold spots over the comprehensive grids")
+def gistar(
+    conn: ConnDep,
+    f: FilterDep,
+    weights: Literal["queen", "distance"] = "queen",
+    distance_m: Annotated[
+        float | None, Query(gt=0, le=hotspots.MAX_DISTANCE_BAND_M, allow_inf_nan=False)
+    ] = None,
+    permutations: Annotated[int, Query(ge=99, le=9999)] = 999,
+    seed: Annotated[int, Query(ge=0, le=2**31 - 1)] = 12345,
+    fdr: bool = False,
+) -> Response:
+    if weights == "distance" and distance_m is None:
+        raise InvalidInput("weights=distance needs distance_m (metres), e.g. distance_m=1500")
+    spec = hotspots.GiSpec(
+        weights, distance_m if weights == "distance" else None, permutations, seed, fdr
+    )
+    return _geojson(*hotspots.gistar_geojson(conn, f, spec))

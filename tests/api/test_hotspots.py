@@ -1,0 +1,192 @@
+"""Hotspots: aggregates, Gi* against esda, planted clusters, caching, bad parameters."""
+
+import uuid
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import text
+
+from boundaries.importer import ImportOptions, import_file
+from geo.report_bulk import load
+from geo.settings import ImportSettings, ReportSettings
+from tests.factories import grid_frame, point_m, square_m, tiled, write
+
+N = 10  # a 10 x 10 block of 500 m grids
+SIZE = 500.0
+
+
+@pytest.fixture
+def block(db, tmp_path):
+    rows = tiled(N, SIZE)
+    rows.append(
+        {
+            "code": "230602001001901",
+            "name": "实验小学",
+            "kind": "exclusive",
+            "community_code": "230602001001",
+            "geometry": square_m(1100, 1100, 200),
+            "population": 800,
+        }
+    )
+    for i, r in enumerate(rows[:-1]):
+        r["population"] = 1000 + i
+    import_file(
+        db, write(grid_frame(rows), tmp_path / "g.geojson"), ImportOptions(), ImportSettings()
+    )
+    return db
+
+
+def put_reports(db, cells: dict[tuple[int, int], int], rng, theme="flood", category="waterlogging"):
+    """Load `count` reports at random spots inside each (col, row) grid of the block."""
+    lon, lat = [], []
+    for (i, j), n in cells.items():
+        for _ in range(n):
+            x, y = point_m((i + rng.uniform(0.1, 0.9)) * SIZE, (j + rng.uniform(0.1, 0.9)) * SIZE)
+            lon.append(x)
+            lat.append(y)
+    frame = pd.DataFrame(
+        {
+            "id": [str(uuid.uuid4()) for _ in lon],
+            "lon": lon,
+            "lat": lat,
+            "theme": theme,
+            "category": category,
+            "reported_at": pd.Timestamp.now(tz="UTC"),
+            "reporter": "t",
+        }
+    )
+    with db.begin() as conn:
+        load(conn, frame, ReportSettings())
+
+
+def props(resp):
+    return {f["properties"]["code"]: f["properties"] for f in resp.json()["features"]}
+
+
+def code_of(i, j):
+    return f"230602001001{j * N + i + 1:03d}"
+
+
+def test_aggregates_give_count_density_and_rate(client, block):
+    put_reports(block, {(0, 0): 5, (3, 3): 2}, np.random.default_rng(1))
+    p = props(client.get("/api/v1/hotspots/grids", params={"theme": "flood"}))
+    first = p[code_of(0, 0)]
+    assert first["count"] == 5
+    assert first["density_km2"] == pytest.approx(5 / 0.25, rel=0.01)  # 500 m squares
+    assert first["rate_per_1000"] == pytest.approx(5 / 1000 * 1000, rel=1e-3)
+    assert sum(x["count"] for x in p.values()) == 7
+
+
+def test_report_in_exclusive_grid_counts_for_the_grid_beneath_too(client, block):
+    put_reports(block, {}, np.random.default_rng(1))
+    lon, lat = point_m(1200, 1200)  # inside the school, inside grid (2, 2)
+    client.post(
+        "/api/v1/reports",
+        json={"lon": lon, "lat": lat, "theme": "flood", "category": "waterlogging"},
+    )
+    body = client.get("/api/v1/hotspots/grids").json()
+    assert props_from(body)[code_of(2, 2)]["count"] == 1
+    assert body["exclusive"] == [{"code": "230602001001901", "count": 1}]
+
+
+def props_from(body):
+    return {f["properties"]["code"]: f["properties"] for f in body["features"]}
+
+
+def test_planted_cluster_is_a_99_percent_hot_spot(client, block):
+    rng = np.random.default_rng(7)
+    cells = {(i, j): int(rng.poisson(2)) for i in range(N) for j in range(N)}
+    for c in [(4, 4), (4, 5), (5, 4), (5, 5)]:
+        cells[c] = 30
+    put_reports(block, cells, rng)
+    p = props(client.get("/api/v1/hotspots/gistar", params={"theme": "flood"}))
+    for c in [(4, 4), (4, 5), (5, 4), (5, 5)]:
+        assert p[code_of(*c)]["class"] == "hot_99", p[code_of(*c)]
+    far = [p[code_of(i, j)]["class"] for i, j in [(0, 0), (9, 9), (0, 9), (9, 0)]]
+    assert not any(c.startswith("hot") for c in far)
+
+
+def test_uniform_background_has_few_significant_grids(client, block):
+    rng = np.random.default_rng(11)
+    put_reports(block, {(i, j): int(rng.poisson(5)) for i in range(N) for j in range(N)}, rng)
+    body = client.get("/api/v1/hotspots/gistar", params={"theme": "flood"}).json()
+    significant = sum(v for k, v in body["classes"].items() if k != "not_significant")
+    # At 90 % confidence about 10 % are expected by chance; neighbours share counts.
+    assert significant <= 20, body["classes"]
+
+
+def test_gi_star_z_scores_equal_esda_on_the_same_counts_and_weights(demo_client, demo_engine):
+    import esda
+    import geopandas as gpd
+    import libpysal
+    import shapely
+
+    body = demo_client.get("/api/v1/hotspots/gistar", params={"theme": "road_safety"}).json()
+    with demo_engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT code, ST_AsBinary(geom) FROM grids "
+                "WHERE kind = 'comprehensive' ORDER BY code"
+            )
+        ).all()
+    frame = gpd.GeoDataFrame(
+        {"code": [r[0] for r in rows]},
+        geometry=shapely.from_wkb([bytes(r[1]) for r in rows]),
+        crs=4326,
+    )
+    w = libpysal.weights.Queen.from_dataframe(frame, use_index=False, silence_warnings=True)
+    counts = props_from(body)
+    y = np.array([counts[c]["count"] for c in frame["code"]], dtype=float)
+    g = esda.G_Local(y, w, transform="B", star=True, permutations=0)
+    z_api = np.array([counts[c]["z"] for c in frame["code"]], dtype=float)
+    np.testing.assert_allclose(z_api, np.round(g.Zs, 4), atol=1e-4)
+    assert len(y) == 4880 and y.sum() == body["total"] > 3000
+
+
+def test_results_are_cached_until_a_report_arrives(client, block):
+    rng = np.random.default_rng(3)
+    put_reports(block, {(1, 1): 3}, rng)
+    first = client.get("/api/v1/hotspots/gistar", params={"theme": "flood"})
+    again = client.get("/api/v1/hotspots/gistar", params={"theme": "flood"})
+    assert (first.headers["x-cache"], again.headers["x-cache"]) == ("miss", "hit")
+    assert again.content == first.content
+    lon, lat = point_m(300, 300)
+    client.post(
+        "/api/v1/reports",
+        json={"lon": lon, "lat": lat, "theme": "flood", "category": "waterlogging"},
+    )
+    fresh = client.get("/api/v1/hotspots/gistar", params={"theme": "flood"})
+    assert fresh.headers["x-cache"] == "miss" and fresh.json()["total"] == 4
+
+
+def test_fdr_and_distance_band_options(client, block):
+    rng = np.random.default_rng(5)
+    cells = {(i, j): 1 for i in range(N) for j in range(N)}
+    cells[(5, 5)] = 40
+    put_reports(block, cells, rng)
+    body = client.get(
+        "/api/v1/hotspots/gistar",
+        params={"theme": "flood", "fdr": "true", "weights": "distance", "distance_m": 800},
+    ).json()
+    assert body["method"]["fdr"] is True and body["method"]["weights"] == "distance"
+    assert props_from(body)[code_of(5, 5)]["class"].startswith("hot")
+
+
+@pytest.mark.parametrize(
+    ("params", "needle"),
+    [
+        ({"theme": "weather"}, "unknown theme"),
+        (
+            {"since": "2024-09-01T00:00:00Z", "until": "2024-08-01T00:00:00Z"},
+            "since must be before",
+        ),
+        ({"permutations": 5}, "permutations"),
+        ({"weights": "distance"}, "needs distance_m"),
+        ({"weights": "distance", "distance_m": -5}, "distance_m"),
+        ({"weights": "rook"}, "weights"),
+    ],
+)
+def test_bad_parameters_answer_422(client, block, params, needle):
+    r = client.get("/api/v1/hotspots/gistar", params=params)
+    assert r.status_code == 422 and needle in r.json()["detail"]
