@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from api.deps import ConnDep
 from api.routers.reports import FilterDep
+from geo import clusters as geo_clusters
 from geo import hotspots
 from geo.errors import InvalidInput
 
@@ -44,3 +45,22 @@ def gistar(
         weights, distance_m if weights == "distance" else None, permutations, seed, fdr
     )
     return _geojson(*hotspots.gistar_geojson(conn, f, spec))
+
+
+@router.get("/clusters", summary="DBSCAN clusters of reports (metres), as polygons")
+def clusters(
+    conn: ConnDep,
+    f: FilterDep,
+    eps_m: Annotated[float, Query(gt=0, le=10_000, allow_inf_nan=False)] = 300.0,
+    min_points: Annotated[int, Query(ge=2, le=10_000)] = 10,
+) -> dict:
+    return geo_clusters.dbscan(conn, f, eps_m, min_points)
+
+
+@router.get("/hexbins", summary="Report counts on a hexagon grid (edge in metres)")
+def hexbins(
+    conn: ConnDep,
+    f: FilterDep,
+    size_m: Annotated[float, Query(ge=50, le=50_000, allow_inf_nan=False)] = 500.0,
+) -> dict:
+    return geo_clusters.hexbins(conn, f, size_m)

@@ -190,3 +190,62 @@ def test_fdr_and_distance_band_options(client, block):
 def test_bad_parameters_answer_422(client, block, params, needle):
     r = client.get("/api/v1/hotspots/gistar", params=params)
     assert r.status_code == 422 and needle in r.json()["detail"]
+
+
+def put_points(db, xy, theme="fire", category="electrical"):
+    pts = [point_m(x, y) for x, y in xy]
+    frame = pd.DataFrame(
+        {
+            "id": [str(uuid.uuid4()) for _ in pts],
+            "lon": [p[0] for p in pts],
+            "lat": [p[1] for p in pts],
+            "theme": theme,
+            "category": category,
+            "reported_at": pd.Timestamp.now(tz="UTC"),
+            "reporter": "t",
+        }
+    )
+    with db.begin() as conn:
+        load(conn, frame, ReportSettings())
+
+
+def test_dbscan_finds_the_planted_clusters(client, block):
+    rng = np.random.default_rng(2)
+    centres = [(600, 600), (3200, 1200), (1800, 4200)]
+    xy = [(cx + rng.normal(0, 25), cy + rng.normal(0, 25)) for cx, cy in centres for _ in range(15)]
+    xy += [(250, 4750), (4750, 250), (4750, 4750)]  # scattered noise
+    put_points(block, xy)
+    body = client.get(
+        "/api/v1/hotspots/clusters", params={"theme": "fire", "eps_m": 100, "min_points": 5}
+    ).json()
+    assert [f["properties"]["count"] for f in body["features"]] == [15, 15, 15]
+    assert body["noise"] == 3 and body["method"]["srid"] == 32651
+    first_grids = {g for f in body["features"] for g in f["properties"]["grids"]}
+    assert code_of(1, 1) in first_grids  # (600, 600) lies in grid (1, 1)
+    assert all(f["properties"]["dominant_category"] == "electrical" for f in body["features"])
+
+
+def test_hexbins_count_every_report_and_do_not_grow_with_volume(client, block):
+    rng = np.random.default_rng(4)
+    xy = [(rng.uniform(0, 5000), rng.uniform(0, 5000)) for _ in range(200)]
+    put_points(block, xy)
+    small = client.get("/api/v1/hotspots/hexbins", params={"theme": "fire", "size_m": 1000}).json()
+    assert small["total"] == 200
+    put_points(block, xy * 9)
+    big = client.get("/api/v1/hotspots/hexbins", params={"theme": "fire", "size_m": 1000}).json()
+    assert big["total"] == 2000 and len(big["features"]) == len(small["features"])
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "needle"),
+    [
+        ("clusters", {"eps_m": 0}, "eps_m"),
+        ("clusters", {"eps_m": -1}, "eps_m"),
+        ("clusters", {"min_points": 1}, "min_points"),
+        ("hexbins", {"size_m": 1}, "size_m"),
+        ("hexbins", {"size_m": "nan"}, "size_m"),
+    ],
+)
+def test_bad_cluster_parameters_answer_422(client, block, path, params, needle):
+    r = client.get(f"/api/v1/hotspots/{path}", params=params)
+    assert r.status_code == 422 and needle in r.json()["detail"]
