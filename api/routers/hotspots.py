@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from api.deps import ConnDep
 from api.routers.reports import FilterDep
 from geo import clusters as geo_clusters
+from geo import emerging as geo_emerging
 from geo import hotspots
 from geo.errors import InvalidInput
 
@@ -64,3 +65,12 @@ def hexbins(
     size_m: Annotated[float, Query(ge=50, le=50_000, allow_inf_nan=False)] = 500.0,
 ) -> dict:
     return geo_clusters.hexbins(conn, f, size_m)
+
+
+@router.get("/emerging", summary="Emerging hot spots: Gi* per time slice and a Mann-Kendall trend")
+def emerging(
+    conn: ConnDep,
+    f: FilterDep,
+    step: Literal["day", "week", "month"] = "week",
+) -> Response:
+    return _geojson(*geo_emerging.emerging_geojson(conn, f, geo_emerging.EmergingSpec(step)))

@@ -249,3 +249,63 @@ def test_hexbins_count_every_report_and_do_not_grow_with_volume(client, block):
 def test_bad_cluster_parameters_answer_422(client, block, path, params, needle):
     r = client.get(f"/api/v1/hotspots/{path}", params=params)
     assert r.status_code == 422 and needle in r.json()["detail"]
+
+
+def test_emerging_finds_a_new_hot_spot(client, block):
+    rng = np.random.default_rng(9)
+    start = pd.Timestamp("2024-08-01T00:00:00Z")
+    rows = []
+    for day in range(10):
+        for i in range(N):
+            for j in range(N):
+                for _ in range(int(rng.poisson(1))):
+                    rows.append((i, j, day))
+        if day == 9:
+            rows += [(5, 5, 9)] * 40
+    pts = [
+        point_m((i + rng.uniform(0.1, 0.9)) * SIZE, (j + rng.uniform(0.1, 0.9)) * SIZE)
+        for i, j, _ in rows
+    ]
+    frame = pd.DataFrame(
+        {
+            "id": [str(uuid.uuid4()) for _ in rows],
+            "lon": [p[0] for p in pts],
+            "lat": [p[1] for p in pts],
+            "theme": "flood",
+            "category": "waterlogging",
+            "reported_at": [start + pd.Timedelta(days=d, hours=12) for _, _, d in rows],
+        }
+    )
+    with block.begin() as conn:
+        load(conn, frame, ReportSettings())
+    body = client.get(
+        "/api/v1/hotspots/emerging",
+        params={
+            "theme": "flood",
+            "since": "2024-08-01T00:00:00Z",
+            "until": "2024-08-11T00:00:00Z",
+            "step": "day",
+        },
+    ).json()
+    assert body["slices"] == 10
+    assert props_from(body)[code_of(5, 5)]["pattern"] == "new_hot"
+
+
+@pytest.mark.parametrize(
+    ("params", "needle"),
+    [
+        ({}, "need since and until"),
+        ({"since": "2024-08-01T00:00:00Z", "until": "2024-08-02T00:00:00Z"}, "at least 3"),
+        (
+            {"since": "2020-01-01T00:00:00Z", "until": "2024-08-02T00:00:00Z", "step": "day"},
+            "at most 156",
+        ),
+        (
+            {"since": "2024-08-01T00:00:00Z", "until": "2024-09-01T00:00:00Z", "step": "year"},
+            "step",
+        ),
+    ],
+)
+def test_bad_emerging_parameters_answer_422(client, block, params, needle):
+    r = client.get("/api/v1/hotspots/emerging", params=params)
+    assert r.status_code == 422 and needle in r.json()["detail"]
