@@ -56,6 +56,7 @@ test: setup
 bench: setup
 	$(BIN)/python -m bench.foundation
 	$(BIN)/python -m bench.assignment
+	$(BIN)/python -m bench.hotspots
 
 clean:
 	-$(BIN)/riskgrid db down

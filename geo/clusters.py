@@ -6,6 +6,7 @@ import orjson
 from sqlalchemy import Connection, text
 
 from geo.errors import InvalidInput
+from geo.hotspots import cached, versions
 from geo.projection import grids_utm_srid
 from geo.report_queries import ReportFilter, where_clause
 
@@ -19,6 +20,19 @@ def _count(conn: Connection, where: str, params: dict) -> int:
 
 
 def dbscan(conn: Connection, f: ReportFilter, eps_m: float, min_points: int) -> dict:
+    """Return DBSCAN clusters as a FeatureCollection, cached per query and data version."""
+    return cached(
+        ("dbscan", f, eps_m, min_points, versions(conn)),
+        lambda: _dbscan(conn, f, eps_m, min_points),
+    )[0]
+
+
+def hexbins(conn: Connection, f: ReportFilter, size_m: float) -> dict:
+    """Return report counts on a hexagon grid, cached per query and data version."""
+    return cached(("hexbins", f, size_m, versions(conn)), lambda: _hexbins(conn, f, size_m))[0]
+
+
+def _dbscan(conn: Connection, f: ReportFilter, eps_m: float, min_points: int) -> dict:
     """Return DBSCAN clusters (eps in metres, in the grids' UTM zone) as a FeatureCollection.
 
     Each cluster is the convex hull of its reports buffered by eps/2, with its count, dominant
@@ -86,7 +100,7 @@ def dbscan(conn: Connection, f: ReportFilter, eps_m: float, min_points: int) -> 
     }
 
 
-def hexbins(conn: Connection, f: ReportFilter, size_m: float) -> dict:
+def _hexbins(conn: Connection, f: ReportFilter, size_m: float) -> dict:
     """Return report counts on a hexagon grid (edge `size_m` metres) as a FeatureCollection.
 
     Only hexagons holding reports are returned, so the answer grows with the area covered,

@@ -1,0 +1,112 @@
+"""Hotspot benchmark: Gi* with 999 permutations over the 4,880 demo grids, through the API.
+
+`python -m bench.hotspots`. Cold means the result is not cached (the data version is moved
+before each request), with the grid layer and weights already built for the boundary version
+(they are built once per version, at start-up); cached is the same request again. The
+baseline is esda called directly on the same counts and weights in the same run.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import statistics
+import time
+import warnings
+
+import geopandas as gpd
+import numpy as np
+import psycopg
+import shapely
+
+from bench.common import RESULTS, bench_database, ms, server
+
+QUERY = "/api/v1/hotspots/gistar?theme=flood&permutations=999"
+
+
+def _get(port: int, path: str) -> tuple[float, bytes, str]:
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    t0 = time.perf_counter()
+    c.request("GET", path)
+    r = c.getresponse()
+    body = r.read()
+    dt = time.perf_counter() - t0
+    if r.status != 200:
+        raise RuntimeError(f"{path}: HTTP {r.status}")
+    return dt, body, r.getheader("x-cache") or ""
+
+
+def main() -> dict:
+    from esda import G_Local
+    from libpysal.weights import Queen
+
+    out: dict = {}
+    with bench_database() as b, server(b, workers=1) as port:
+        with psycopg.connect(**b.dsn(), autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT code, ST_AsBinary(geom) FROM grids "
+                "WHERE kind = 'comprehensive' ORDER BY code"
+            ).fetchall()
+            time.sleep(3)  # let the server's warm-up build the layer and weights
+            first, body, _ = _get(port, QUERY)
+            cold, cached = [], []
+            for _ in range(7):
+                conn.execute("SELECT nextval('reports_data_version')")
+                dt, body, tag = _get(port, QUERY)
+                assert tag == "miss"
+                cold.append(dt)
+                dt, _, tag = _get(port, QUERY)
+                assert tag == "hit"
+                cached.append(dt)
+        counts = {
+            f["properties"]["code"]: f["properties"]["count"] for f in json.loads(body)["features"]
+        }
+        frame = gpd.GeoDataFrame(
+            {"code": [r[0] for r in rows]},
+            geometry=shapely.from_wkb([bytes(r[1]) for r in rows]),
+            crs=4326,
+        )
+        y = np.array([counts[c] for c in frame["code"]], dtype=float)
+        t0 = time.perf_counter()
+        w = Queen.from_dataframe(frame, use_index=False, silence_warnings=True)
+        t_w = time.perf_counter() - t0
+        esda_t = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for i in range(5):
+                t0 = time.perf_counter()
+                G_Local(y, w, transform="B", star=True, permutations=999, seed=i, n_jobs=1)
+                esda_t.append(time.perf_counter() - t0)
+    out = {
+        "grids": len(y),
+        "reports": int(y.sum()),
+        "api_first_ms": first * 1000,
+        "api_cold_p50_ms": ms(cold, 50),
+        "api_cached_p50_ms": ms(cached, 50),
+        "esda_weights_ms": t_w * 1000,
+        "esda_g_local_p50_ms": ms(esda_t, 50),
+        "ratio_cold_to_esda": statistics.median(cold) / statistics.median(esda_t),
+        "ratio_cold_to_esda_with_weights": statistics.median(cold)
+        / (statistics.median(esda_t) + t_w),
+        "response_kb": len(body) / 1000,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "hotspots.json").write_text(json.dumps(out, indent=2) + "\n")
+    return out
+
+
+if __name__ == "__main__":
+    r = main()
+    print(
+        f"Gi* 999 permutations over {r['grids']:,} grids ({r['reports']:,} flood reports), "
+        f"{r['response_kb']:.0f} KB GeoJSON"
+    )
+    print(
+        f"  API cold p50 {r['api_cold_p50_ms']:.0f} ms (first request {r['api_first_ms']:.0f} "
+        f"ms), cached p50 {r['api_cached_p50_ms']:.1f} ms"
+    )
+    print(
+        f"  esda G_Local p50 {r['esda_g_local_p50_ms']:.0f} ms (+ queen weights "
+        f"{r['esda_weights_ms']:.0f} ms) -> cold/esda {r['ratio_cold_to_esda']:.2f}x, "
+        f"cold/(esda+weights) {r['ratio_cold_to_esda_with_weights']:.2f}x"
+    )
