@@ -39,25 +39,12 @@ def block(db, tmp_path):
 
 def put_reports(db, cells: dict[tuple[int, int], int], rng, theme="flood", category="waterlogging"):
     """Load `count` reports at random spots inside each (col, row) grid of the block."""
-    lon, lat = [], []
-    for (i, j), n in cells.items():
-        for _ in range(n):
-            x, y = point_m((i + rng.uniform(0.1, 0.9)) * SIZE, (j + rng.uniform(0.1, 0.9)) * SIZE)
-            lon.append(x)
-            lat.append(y)
-    frame = pd.DataFrame(
-        {
-            "id": [str(uuid.uuid4()) for _ in lon],
-            "lon": lon,
-            "lat": lat,
-            "theme": theme,
-            "category": category,
-            "reported_at": pd.Timestamp.now(tz="UTC"),
-            "reporter": "t",
-        }
-    )
-    with db.begin() as conn:
-        load(conn, frame, ReportSettings())
+    xy = [
+        ((i + rng.uniform(0.1, 0.9)) * SIZE, (j + rng.uniform(0.1, 0.9)) * SIZE)
+        for (i, j), n in cells.items()
+        for _ in range(n)
+    ]
+    put_points(db, xy, theme, category)
 
 
 def props(resp):
@@ -192,7 +179,8 @@ def test_bad_parameters_answer_422(client, block, params, needle):
     assert r.status_code == 422 and needle in r.json()["detail"]
 
 
-def put_points(db, xy, theme="fire", category="electrical"):
+def put_points(db, xy, theme="fire", category="electrical", reported_at=None):
+    """Load one report at each (x, y) metres from the block's corner."""
     pts = [point_m(x, y) for x, y in xy]
     frame = pd.DataFrame(
         {
@@ -201,7 +189,7 @@ def put_points(db, xy, theme="fire", category="electrical"):
             "lat": [p[1] for p in pts],
             "theme": theme,
             "category": category,
-            "reported_at": pd.Timestamp.now(tz="UTC"),
+            "reported_at": reported_at if reported_at is not None else pd.Timestamp.now(tz="UTC"),
             "reporter": "t",
         }
     )
@@ -262,22 +250,16 @@ def test_emerging_finds_a_new_hot_spot(client, block):
                     rows.append((i, j, day))
         if day == 9:
             rows += [(5, 5, 9)] * 40
-    pts = [
-        point_m((i + rng.uniform(0.1, 0.9)) * SIZE, (j + rng.uniform(0.1, 0.9)) * SIZE)
-        for i, j, _ in rows
+    xy = [
+        ((i + rng.uniform(0.1, 0.9)) * SIZE, (j + rng.uniform(0.1, 0.9)) * SIZE) for i, j, _ in rows
     ]
-    frame = pd.DataFrame(
-        {
-            "id": [str(uuid.uuid4()) for _ in rows],
-            "lon": [p[0] for p in pts],
-            "lat": [p[1] for p in pts],
-            "theme": "flood",
-            "category": "waterlogging",
-            "reported_at": [start + pd.Timedelta(days=d, hours=12) for _, _, d in rows],
-        }
+    put_points(
+        block,
+        xy,
+        "flood",
+        "waterlogging",
+        [start + pd.Timedelta(days=d, hours=12) for _, _, d in rows],
     )
-    with block.begin() as conn:
-        load(conn, frame, ReportSettings())
     body = client.get(
         "/api/v1/hotspots/emerging",
         params={
