@@ -5,11 +5,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PG_MAJOR ?= 15
-SYSTEM_PACKAGES := postgresql-$(PG_MAJOR) postgresql-$(PG_MAJOR)-postgis-3
+# PostGIS for the data, Chromium for the browser tests of the maps.
+SYSTEM_PACKAGES := postgresql-$(PG_MAJOR) postgresql-$(PG_MAJOR)-postgis-3 chromium
+ASSETS := web/static/vendor/.built
 
 .PHONY: setup system-packages demo test lint format bench clean
 
-setup: system-packages $(STAMP)
+setup: system-packages $(STAMP) $(ASSETS)
 
 # PostGIS comes from Debian's packages: installed when run as root, else the exact command.
 system-packages:
@@ -17,6 +19,7 @@ system-packages:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
+	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing system packages:$$missing"; \
@@ -34,6 +37,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e ".[test]"
 	@touch $(STAMP)
+
+# Leaflet, plugins, styles and fonts, pinned in web/package-lock.json and served by riskgrid.
+$(ASSETS): web/package.json web/package-lock.json web/assets.py $(STAMP)
+	npm ci --prefix web --no-audit --no-fund --ignore-scripts --loglevel=error
+	$(BIN)/python -m web.assets
+	@touch $(ASSETS)
 
 demo: setup
 	$(BIN)/riskgrid db up
@@ -60,4 +69,5 @@ bench: setup
 
 clean:
 	-$(BIN)/riskgrid db down
-	rm -rf $(VENV) .riskgrid .pytest_cache .ruff_cache .mypy_cache tests/artifacts bench/results
+	rm -rf $(VENV) .riskgrid .pytest_cache .ruff_cache .mypy_cache tests/artifacts bench/results \
+	  web/node_modules web/static/vendor

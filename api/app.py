@@ -9,12 +9,14 @@ from contextlib import asynccontextmanager
 
 import anyio.to_thread
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 from api import errors
-from api.routers import areas, campaigns, grids, health, hotspots, reports
+from api.routers import areas, campaigns, grids, health, hotspots, maps, reports
 from geo.db import make_engine
 from geo.settings import Settings, get_settings
+from web import assets as web_assets
 
 
 def _warm_up(engine: Engine) -> None:
@@ -65,8 +67,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         campaigns.router,
         reports.router,
         hotspots.router,
+        maps.router,
     ):
         app.include_router(router)
+    # Leaflet and friends come from the service itself: offline intranets have no CDN.
+    web_assets.STATIC.mkdir(parents=True, exist_ok=True)
+    app.mount("/static", StaticFiles(directory=web_assets.STATIC), name="static")
     return app
 
 

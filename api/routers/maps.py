@@ -1,0 +1,33 @@
+"""Theme maps (HTML) for planners."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from api.deps import ConnDep
+from api.routers.reports import FilterDep
+from geo.errors import InvalidInput, SetupError
+from geo.report_queries import ReportFilter
+from web import assets, maps
+
+router = APIRouter(tags=["maps"])
+
+
+@router.get("/maps/{name}", response_class=HTMLResponse, summary="A theme's map (HTML)")
+def theme_map(
+    request: Request, conn: ConnDep, name: str, f: FilterDep, lang: Literal["zh", "en"] = "zh"
+) -> HTMLResponse:
+    theme = name  # the path names the theme; a ?theme= filter would be overruled by it
+    if theme not in maps.THEMES:
+        raise InvalidInput(f"unknown theme {theme!r}; one of: {', '.join(maps.THEMES)}")
+    if assets.missing():
+        raise SetupError(
+            "map assets are not built: run `make setup` (npm ci, python -m web.assets)"
+        )
+    if theme != "all":
+        f = ReportFilter(**{**f.__dict__, "theme": theme})
+    query = f"?{request.url.query}" if request.url.query else ""
+    return HTMLResponse(maps.theme_map(conn, theme, f, lang, query))

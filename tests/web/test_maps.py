@@ -1,0 +1,111 @@
+"""Theme maps: built from aggregates, every asset served locally, drawn in a real browser."""
+
+import re
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from api.app import create_app
+from web.assets import localize
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+# Non-transparent pixels on each heat layer canvas.
+DRAWN_PIXELS = """() => [...document.querySelectorAll('canvas.leaflet-heatmap-layer')].map(c => {
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+  return n;
+})"""
+OUTSIDE = re.compile(r"""(?:src|href)\s*=\s*["'](?:https?:)?//""")
+
+
+def test_map_page_references_only_local_assets(demo_client):
+    r = demo_client.get("/maps/flood")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert "/static/vendor/leaflet/leaflet.js" in r.text
+    assert not OUTSIDE.search(r.text)
+    assert demo_client.get("/static/vendor/leaflet/leaflet.js").status_code == 200
+
+
+def test_english_labels_and_unknown_theme(demo_client):
+    assert "Open reports" in demo_client.get("/maps/fire", params={"lang": "en"}).text
+    r = demo_client.get("/maps/weather")
+    assert r.status_code == 422 and "unknown theme" in r.json()["detail"]
+
+
+def test_localize_refuses_a_page_that_still_loads_from_outside():
+    with pytest.raises(ValueError, match="still loads from outside"):
+        localize('<script src="https://unpkg.com/something.js"></script>')
+
+
+@pytest.fixture(scope="module")
+def live_server(demo_database):
+    settings, engine, _ = demo_database
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, engine=engine), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if server.started:
+            break
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.mark.parametrize("theme", ["flood", "road_safety", "all"])
+def test_map_draws_offline_in_chromium(live_server, theme):
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium is missing: `make setup` installs it"
+    outside, errors = [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=chromium,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+
+        def route(r):
+            if r.request.url.startswith(live_server):
+                r.continue_()
+            else:
+                outside.append(r.request.url)
+                r.abort()
+
+        page.route("**/*", route)
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{live_server}/maps/{theme}", wait_until="networkidle")
+        page.wait_for_timeout(500)
+        drawn = page.evaluate(DRAWN_PIXELS)
+        layers = page.evaluate("""() => [...document.querySelectorAll(
+            '.leaflet-control-layers-overlays label')].map(l => l.innerText.trim())""")
+        legend = page.locator(".legend").count()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"map_{theme}.png"))
+        browser.close()
+    assert outside == [] and errors == []
+    assert drawn and max(drawn) > 1000
+    assert {"热力图", "未办结事件", "逐周热力"} <= set(layers)
+    assert legend >= 1

@@ -1,0 +1,226 @@
+"""Theme maps built with Folium from server-side aggregates, served with local assets only.
+
+The page's size does not grow with the number of reports: the heat layer is drawn from hexagon
+bins, the choropleth holds only grids with a significant Gi* class, and at most
+`MAX_MARKERS` open reports are shown as markers.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import UTC, datetime, timedelta
+
+import branca
+import folium
+import orjson
+from folium import plugins
+from sqlalchemy import Connection
+
+from geo import clusters, hotspots, report_queries, taxonomy
+from geo.report_queries import ReportFilter
+from web.assets import localize
+
+MAX_MARKERS = 500
+HEX_M = 1500.0
+CENTRE = (46.45, 124.9)  # Daqing; the map fits the data's bounds anyway
+CLASS_COLOURS = {
+    "hot_99": "#b2182b",
+    "hot_95": "#ef8a62",
+    "hot_90": "#fddbc7",
+    "cold_90": "#d1e5f0",
+    "cold_95": "#67a9cf",
+    "cold_99": "#2166ac",
+}
+LABELS = {
+    "zh": {
+        "heat": "热力图",
+        "gistar": "热点/冷点 (Gi*)",
+        "clusters": "聚集区 (DBSCAN)",
+        "reports": "未办结事件",
+        "weekly": "逐周热力",
+        "legend": "Gi* 热点分级",
+        "hot_99": "热点 99%",
+        "hot_95": "热点 95%",
+        "hot_90": "热点 90%",
+        "cold_90": "冷点 90%",
+        "cold_95": "冷点 95%",
+        "cold_99": "冷点 99%",
+        "all": "全部",
+        "theme": "专题",
+        "grid": "网格",
+        "status": "状态",
+        "reported": "上报时间",
+        "department": "责任部门",
+        "category": "类别",
+    },
+    "en": {
+        "heat": "Heat",
+        "gistar": "Hot and cold spots (Gi*)",
+        "clusters": "Clusters (DBSCAN)",
+        "reports": "Open reports",
+        "weekly": "Weekly heat",
+        "legend": "Gi* hot spot class",
+        "hot_99": "Hot 99%",
+        "hot_95": "Hot 95%",
+        "hot_90": "Hot 90%",
+        "cold_90": "Cold 90%",
+        "cold_95": "Cold 95%",
+        "cold_99": "Cold 99%",
+        "all": "All",
+        "theme": "Theme",
+        "grid": "Grid",
+        "status": "Status",
+        "reported": "Reported",
+        "department": "Department",
+        "category": "Category",
+    },
+}
+THEMES = ("all", *taxonomy.THEME_BY_CODE)
+
+
+def _theme_label(code: str, lang: str) -> str:
+    if code == "all":
+        return LABELS[lang]["all"]
+    t = taxonomy.THEME_BY_CODE[code]
+    return t.zh if lang == "zh" else t.en
+
+
+def _hex_points(conn: Connection, f: ReportFilter) -> list[list[float]]:
+    bins = clusters.hexbins(conn, f, HEX_M)
+    pts = []
+    for feat in bins["features"]:
+        ring = feat["geometry"]["coordinates"][0]
+        lon = sum(p[0] for p in ring[:-1]) / (len(ring) - 1)
+        lat = sum(p[1] for p in ring[:-1]) / (len(ring) - 1)
+        pts.append([round(lat, 5), round(lon, 5), feat["properties"]["count"]])
+    return pts
+
+
+def _weekly(conn: Connection, f: ReportFilter) -> tuple[list, list[str]]:
+    since, until = f.since, f.until
+    if since is None or until is None:
+        until = datetime.now(UTC)
+        since = until - timedelta(weeks=8)
+    frames, index = [], []
+    start = since
+    while start < until and len(frames) < 26:
+        end = min(start + timedelta(weeks=1), until)
+        week = ReportFilter(**{**f.__dict__, "since": start, "until": end})
+        pts = _hex_points(conn, week)
+        top = max((p[2] for p in pts), default=1)
+        frames.append([[p[0], p[1], p[2] / top] for p in pts])
+        index.append(start.date().isoformat())
+        start = end
+    return frames, index
+
+
+def _significant(conn: Connection, f: ReportFilter) -> dict:
+    body = orjson.loads(hotspots.gistar_geojson(conn, f, hotspots.GiSpec())[0])
+    feats = [ft for ft in body["features"] if ft["properties"]["class"] in CLASS_COLOURS]
+    for ft in feats:  # 5 decimals (~1 m) is plenty on a city map
+        ft["geometry"]["coordinates"] = [
+            [[[round(x, 5), round(y, 5)] for x, y in ring] for ring in poly]
+            for poly in ft["geometry"]["coordinates"]
+        ]
+        ft["properties"] = {k: ft["properties"][k] for k in ("code", "name", "count", "z", "class")}
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def _switcher(theme: str, lang: str, query: str) -> str:
+    links = " | ".join(
+        f"<b>{html.escape(_theme_label(t, lang))}</b>"
+        if t == theme
+        else f'<a href="/maps/{t}{query}">{html.escape(_theme_label(t, lang))}</a>'
+        for t in THEMES
+    )
+    return (
+        '<div id="theme-switcher" style="position:fixed;top:10px;left:60px;z-index:1000;'
+        "background:white;padding:6px 10px;border-radius:4px;font:14px sans-serif;"
+        f'box-shadow:0 1px 4px rgba(0,0,0,.3)">{html.escape(LABELS[lang]["theme"])}: {links}</div>'
+    )
+
+
+def theme_map(
+    conn: Connection, theme: str, f: ReportFilter, lang: str = "zh", query: str = ""
+) -> str:
+    """Return the HTML page of one theme's map (all assets local)."""
+    lab = LABELS[lang]
+    m = folium.Map(
+        location=CENTRE,
+        zoom_start=9,
+        max_zoom=18,
+        tiles=None,
+        control_scale=True,
+        prefer_canvas=True,
+    )
+    # With no tile layer Leaflet has no maxZoom, and the marker cluster refuses to start.
+    zoom = branca.element.MacroElement()
+    zoom._template = branca.element.Template(
+        "{% macro script(this, kwargs) %}"
+        "{{ this._parent.get_name() }}.options.maxZoom = 18;"
+        "{% endmacro %}"
+    )
+    m.add_child(zoom)
+    heat = _hex_points(conn, f)
+    top = max((p[2] for p in heat), default=1)
+    plugins.HeatMap(
+        [[p[0], p[1], p[2] / top] for p in heat], name=lab["heat"], radius=18, min_opacity=0.3
+    ).add_to(m)
+    sig = _significant(conn, f)
+    if sig["features"]:
+        folium.GeoJson(
+            sig,
+            name=lab["gistar"],
+            style_function=lambda ft: {
+                "fillColor": CLASS_COLOURS[ft["properties"]["class"]],
+                "color": "#555",
+                "weight": 0.4,
+                "fillOpacity": 0.6,
+            },
+            tooltip=folium.GeoJsonTooltip(["name", "count", "z"]),
+        ).add_to(m)
+    found = clusters.dbscan(conn, f, 400.0, 15)
+    if found["features"]:
+        folium.GeoJson(
+            {"type": "FeatureCollection", "features": found["features"]},
+            name=lab["clusters"],
+            style_function=lambda _: {"color": "#6a3d9a", "weight": 2, "fillOpacity": 0.05},
+            tooltip=folium.GeoJsonTooltip(["count", "dominant_category"]),
+        ).add_to(m)
+    open_f = ReportFilter(**{**f.__dict__, "status": ("reported", "dispatched", "in_progress")})
+    page = report_queries.page(conn, open_f, MAX_MARKERS, None)
+    mc = plugins.MarkerCluster(name=lab["reports"])
+    for raw in page["features_json"]:
+        ft = orjson.loads(raw)
+        p = ft["properties"]
+        lon, lat = ft["geometry"]["coordinates"]
+        cat = taxonomy.category(p["theme"], p["category"])
+        cat_label = (cat.zh if lang == "zh" else cat.en) if cat else p["category"]
+        popup = (
+            f"<b>{html.escape(cat_label)}</b><br>{lab['status']}: {html.escape(p['status'])}"
+            f"<br>{lab['grid']}: {html.escape(str(p['grid_name'] or p['grid'] or '-'))}"
+            f"<br>{lab['reported']}: {html.escape(str(p['reported_at'])[:16])}"
+            f"<br>{lab['department']}: {html.escape(str(p['department']))}"
+        )
+        folium.Marker([lat, lon], popup=folium.Popup(popup, max_width=260)).add_to(mc)
+    mc.add_to(m)
+    frames, index = _weekly(conn, f)
+    if frames:
+        plugins.HeatMapWithTime(
+            frames, index=index, name=lab["weekly"], radius=18, auto_play=False, min_opacity=0.3
+        ).add_to(m)
+    legend = branca.colormap.StepColormap(
+        list(CLASS_COLOURS.values()),
+        index=list(range(7)),
+        vmin=0,
+        vmax=6,
+        caption=lab["legend"] + ": " + " / ".join(lab[c] for c in CLASS_COLOURS),
+    )
+    legend.add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    if heat:
+        lats = [p[0] for p in heat]
+        lons = [p[1] for p in heat]
+        m.fit_bounds([[min(lats), min(lons)], [max(lats), max(lons)]])
+    m.get_root().html.add_child(folium.Element(_switcher(theme, lang, query)))
+    return localize(m.get_root().render())
