@@ -5,8 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PG_MAJOR ?= 15
-# PostGIS for the data, Chromium for the browser tests of the maps.
-SYSTEM_PACKAGES := postgresql-$(PG_MAJOR) postgresql-$(PG_MAJOR)-postgis-3 chromium
+# PostGIS for the data; Chromium and CJK fonts for the browser tests and their screenshots.
+SYSTEM_PACKAGES := postgresql-$(PG_MAJOR) postgresql-$(PG_MAJOR)-postgis-3 chromium fonts-noto-cjk
 ASSETS := web/static/vendor/.built
 
 .PHONY: setup system-packages demo test lint format bench clean

@@ -210,3 +210,12 @@ def stats(conn: Connection, f: ReportFilter) -> dict:
         "overdue_by_department": grouped("r.department", overdue),
         "overdue_by_grid": grouped("COALESCE(r.grid_code, 'unassigned')", overdue, limit=100),
     }
+
+
+def time_range(conn: Connection, f: ReportFilter) -> tuple[datetime | None, datetime | None]:
+    """Return the first and last reported_at among the matching reports."""
+    where, params = where_clause(f)
+    row = conn.execute(
+        text(f"SELECT min(r.reported_at), max(r.reported_at) FROM reports r WHERE {where}"), params
+    ).one()
+    return row[0], row[1]

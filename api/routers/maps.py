@@ -30,4 +30,5 @@ def theme_map(
     if theme != "all":
         f = ReportFilter(**{**f.__dict__, "theme": theme})
     query = f"?{request.url.query}" if request.url.query else ""
-    return HTMLResponse(maps.theme_map(conn, theme, f, lang, query))
+    page, cached = maps.theme_map(conn, theme, f, lang, query)
+    return HTMLResponse(page, headers={"X-Cache": "hit" if cached else "miss"})
