@@ -66,6 +66,7 @@ bench: setup
 	$(BIN)/python -m bench.foundation
 	$(BIN)/python -m bench.assignment
 	$(BIN)/python -m bench.hotspots
+	$(BIN)/python -m bench.maps
 
 clean:
 	-$(BIN)/riskgrid db down
