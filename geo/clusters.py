@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import orjson
 from sqlalchemy import Connection, text
 
@@ -155,3 +157,52 @@ def _hexbins(conn: Connection, f: ReportFilter, size_m: float) -> dict:
             "cell_area_km2": round(area_km2, 4),
         },
     }
+
+
+def hexbins_by_period(
+    conn: Connection,
+    f: ReportFilter,
+    size_m: float,
+    since: datetime,
+    step_s: float,
+    periods: int,
+    top: int,
+) -> list[list[tuple[float, float, int]]]:
+    """Return, per period of `step_s` seconds from `since`, the `top` busiest hexagons as
+    (lat, lon, count) of their centres: one statement for the whole time slider."""
+    where, params = where_clause(f)
+    srid = grids_utm_srid(conn)
+    rows = conn.execute(
+        text(
+            f"""
+            WITH pts AS (
+              SELECT r.id, ST_Transform(r.geom, {srid}) AS g,
+                     floor(extract(epoch FROM r.reported_at - :since) / :step)::int AS t
+              FROM reports r WHERE {where} AND r.reported_at >= :since
+                AND r.reported_at < :since + make_interval(secs => :step * :periods)
+            ),
+            cell AS (
+              SELECT DISTINCT ON (p.id) p.t, h.i, h.j
+              FROM pts p CROSS JOIN LATERAL ST_HexagonGrid(:size, p.g) h
+              WHERE ST_Intersects(h.geom, p.g)
+              ORDER BY p.id, h.i, h.j
+            ),
+            counted AS (
+              SELECT t, i, j, count(*) AS n,
+                     row_number() OVER (PARTITION BY t ORDER BY count(*) DESC, i, j) AS rank
+              FROM cell GROUP BY t, i, j
+            )
+            SELECT t, n, ST_Y(c) AS lat, ST_X(c) AS lon FROM (
+              SELECT t, n, ST_Transform(ST_Centroid(ST_SetSRID(ST_Hexagon(:size, i, j), {srid})),
+                                        4326) AS c
+              FROM counted WHERE rank <= :top) s
+            ORDER BY t, n DESC
+            """
+        ),
+        {**params, "since": since, "step": step_s, "periods": periods, "size": size_m, "top": top},
+    ).all()
+    out: list[list[tuple[float, float, int]]] = [[] for _ in range(periods)]
+    for t, n, lat, lon in rows:
+        if 0 <= t < periods:
+            out[t].append((round(lat, 5), round(lon, 5), int(n)))
+    return out

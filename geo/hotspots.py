@@ -341,15 +341,43 @@ class GiSpec:
     fdr: bool = False
 
 
+@dataclass(frozen=True)
+class GiResult:
+    """Gi* for one query: the grid layer, per-grid counts, the statistics, exclusive counts."""
+
+    layer: GridLayer
+    counts: np.ndarray
+    gi: GiStar
+    exclusive: dict[str, int]
+
+    def classes(self) -> list[str]:
+        """Return the class name of every grid, in layer order."""
+        islands = set(self.gi.islands)
+        return ["island" if i in islands else CLASSES[int(b)] for i, b in enumerate(self.gi.bins)]
+
+
+def gistar_result(conn: Connection, f: ReportFilter, spec: GiSpec) -> GiResult:
+    """Return Gi* for a query, computed once per (query, boundary version, data version)."""
+    v = versions(conn)
+
+    def compute() -> GiResult:
+        layer = grid_layer(conn, v)
+        counts, exclusive = grid_counts(conn, f, layer)
+        w = weights(layer, spec.weights, spec.distance_m)
+        return GiResult(
+            layer, counts, gi_star(counts, w, spec.permutations, spec.seed, spec.fdr), exclusive
+        )
+
+    return cached(("gistar-result", f, spec, v), compute)[0]
+
+
 def gistar_geojson(conn: Connection, f: ReportFilter, spec: GiSpec) -> tuple[bytes, bool]:
     """Return Gi* per comprehensive grid (count, z, p, class) as GeoJSON bytes, cached."""
     v = versions(conn)
 
     def compute() -> bytes:
-        layer = grid_layer(conn, v)
-        counts, exclusive = grid_counts(conn, f, layer)
-        w = weights(layer, spec.weights, spec.distance_m)
-        g = gi_star(counts, w, spec.permutations, spec.seed, spec.fdr)
+        r = gistar_result(conn, f, spec)
+        layer, counts, g, exclusive = r.layer, r.counts, r.gi, r.exclusive
         props = _base_props(layer, counts)
         for i, p in enumerate(props):
             island = i in g.islands

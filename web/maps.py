@@ -22,7 +22,12 @@ from geo import clusters, hotspots, report_queries, taxonomy
 from geo.report_queries import ReportFilter
 from web.assets import localize
 
+# Caps that keep a page's size independent of the number of reports.
 MAX_MARKERS = 500
+MAX_HEAT_CELLS = 2500
+MAX_FRAME_CELLS = 300
+MAX_CLUSTERS = 60
+WEEK_S = 7 * 86_400
 SIMPLIFY_DEG = 0.0002
 HEX_M = 1500.0
 CENTRE = (46.45, 124.9)  # Daqing; the map fits the data's bounds anyway
@@ -93,10 +98,11 @@ def _theme_label(code: str, lang: str) -> str:
     return t.zh if lang == "zh" else t.en
 
 
-def _hex_points(conn: Connection, f: ReportFilter) -> list[list[float]]:
+def _hex_points(conn: Connection, f: ReportFilter, top: int) -> list[list[float]]:
+    """Return [lat, lon, count] of the `top` busiest hexagons (bins come busiest first)."""
     bins = clusters.hexbins(conn, f, HEX_M)
     pts = []
-    for feat in bins["features"]:
+    for feat in bins["features"][:top]:
         ring = feat["geometry"]["coordinates"][0]
         lon = sum(p[0] for p in ring[:-1]) / (len(ring) - 1)
         lat = sum(p[1] for p in ring[:-1]) / (len(ring) - 1)
@@ -111,16 +117,13 @@ def _weekly(conn: Connection, f: ReportFilter) -> tuple[list, list[str]]:
     # The filter's window, else the data's (a campaign's weeks), at most the last 26 weeks.
     until = f.until or last + timedelta(seconds=1)
     since = f.since or max(first, until - timedelta(weeks=26))
-    frames, index = [], []
-    start = since
-    while start < until and len(frames) < 26:
-        end = min(start + timedelta(weeks=1), until)
-        week = ReportFilter(**{**f.__dict__, "since": start, "until": end})
-        pts = _hex_points(conn, week)
-        top = max((p[2] for p in pts), default=1)
-        frames.append([[p[0], p[1], p[2] / top] for p in pts])
-        index.append(start.date().isoformat())
-        start = end
+    periods = min(26, max(1, int(-(-(until - since).total_seconds() // WEEK_S))))
+    weeks = clusters.hexbins_by_period(conn, f, HEX_M, since, WEEK_S, periods, MAX_FRAME_CELLS)
+    frames = []
+    for cells in weeks:
+        top = max((n for _, _, n in cells), default=1)
+        frames.append([[lat, lon, n / top] for lat, lon, n in cells])
+    index = [(since + timedelta(weeks=k)).date().isoformat() for k in range(periods)]
     return frames, index
 
 
@@ -130,18 +133,16 @@ def _significant(conn: Connection, f: ReportFilter, lang: str) -> dict:
     Adjacent grids of a class share their edges exactly (they tile the city), so the dissolve
     drops every inner edge: the layer stays small however many grids light up.
     """
-    body = orjson.loads(hotspots.gistar_geojson(conn, f, hotspots.GiSpec())[0])
-    by_class: dict[str, list] = {}
-    counts: dict[str, int] = {}
-    for ft in body["features"]:
-        cls = ft["properties"]["class"]
+    r = hotspots.gistar_result(conn, f, hotspots.GiSpec())
+    geoms = r.layer.frame.geometry.values
+    by_class: dict[str, list[int]] = {}
+    for i, cls in enumerate(r.classes()):
         if cls in CLASS_COLOURS:
-            by_class.setdefault(cls, []).append(shapely.geometry.shape(ft["geometry"]))
-            counts[cls] = counts.get(cls, 0) + ft["properties"]["count"]
+            by_class.setdefault(cls, []).append(i)
     feats = []
-    for cls, geoms in by_class.items():
-        # Coordinates arrive rounded to 1e-6, so union on that grid (robust snap-rounding).
-        region = shapely.union_all(geoms, grid_size=1e-6)
+    for cls, idx in by_class.items():
+        # Grids of two districts meet on a border noded differently: snap-round the union.
+        region = shapely.union_all(geoms[idx], grid_size=1e-7)
         region = shapely.simplify(region, SIMPLIFY_DEG, preserve_topology=True)
         feats.append(
             {
@@ -150,8 +151,8 @@ def _significant(conn: Connection, f: ReportFilter, lang: str) -> dict:
                 "properties": {
                     "class": cls,
                     "label": LABELS[lang][cls],
-                    "grids": len(geoms),
-                    "reports": counts[cls],
+                    "grids": len(idx),
+                    "reports": int(r.counts[idx].sum()),
                 },
             }
         )
@@ -199,7 +200,7 @@ def _build(conn: Connection, theme: str, f: ReportFilter, lang: str, query: str)
         "{% endmacro %}"
     )
     m.add_child(zoom)
-    heat = _hex_points(conn, f)
+    heat = _hex_points(conn, f, MAX_HEAT_CELLS)
     top = max((p[2] for p in heat), default=1)
     plugins.HeatMap(
         [[p[0], p[1], p[2] / top] for p in heat], name=lab["heat"], radius=18, min_opacity=0.3
@@ -217,10 +218,12 @@ def _build(conn: Connection, theme: str, f: ReportFilter, lang: str, query: str)
             },
             tooltip=folium.GeoJsonTooltip(["label", "grids", "reports"]),
         ).add_to(m)
-    found = clusters.dbscan(conn, f, 400.0, 15)
+    # Density-aware: ten times the reports need ten times the points to make a cluster,
+    # so the number of outlines (and the page) does not grow with the volume.
+    found = clusters.dbscan(conn, f, 400.0, max(15, round(sum(p[2] for p in heat) / 1500)))
     if found["features"]:
         folium.GeoJson(
-            {"type": "FeatureCollection", "features": found["features"]},
+            {"type": "FeatureCollection", "features": found["features"][:MAX_CLUSTERS]},
             name=lab["clusters"],
             style_function=lambda _: {"color": "#6a3d9a", "weight": 2, "fillOpacity": 0.05},
             tooltip=folium.GeoJsonTooltip(["count", "dominant_category"]),
