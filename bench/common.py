@@ -99,3 +99,16 @@ def server(b: Bench, workers: int = 1) -> Iterator[int]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def http_get(port: int, path: str) -> tuple[float, bytes, str]:
+    """GET on loopback; return (seconds, body, X-Cache header). Raises unless 200."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    t0 = time.perf_counter()
+    c.request("GET", path)
+    r = c.getresponse()
+    body = r.read()
+    dt = time.perf_counter() - t0
+    if r.status != 200:
+        raise RuntimeError(f"{path}: HTTP {r.status}")
+    return dt, body, r.getheader("x-cache") or ""

@@ -8,7 +8,6 @@ baseline is esda called directly on the same counts and weights in the same run.
 
 from __future__ import annotations
 
-import http.client
 import json
 import statistics
 import time
@@ -19,21 +18,9 @@ import numpy as np
 import psycopg
 import shapely
 
-from bench.common import RESULTS, bench_database, ms, server
+from bench.common import RESULTS, bench_database, http_get, ms, server
 
 QUERY = "/api/v1/hotspots/gistar?theme=flood&permutations=999"
-
-
-def _get(port: int, path: str) -> tuple[float, bytes, str]:
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    t0 = time.perf_counter()
-    c.request("GET", path)
-    r = c.getresponse()
-    body = r.read()
-    dt = time.perf_counter() - t0
-    if r.status != 200:
-        raise RuntimeError(f"{path}: HTTP {r.status}")
-    return dt, body, r.getheader("x-cache") or ""
 
 
 def main() -> dict:
@@ -48,14 +35,14 @@ def main() -> dict:
                 "WHERE kind = 'comprehensive' ORDER BY code"
             ).fetchall()
             time.sleep(3)  # let the server's warm-up build the layer and weights
-            first, body, _ = _get(port, QUERY)
+            first, body, _ = http_get(port, QUERY)
             cold, cached = [], []
             for _ in range(7):
                 conn.execute("SELECT nextval('reports_data_version')")
-                dt, body, tag = _get(port, QUERY)
+                dt, body, tag = http_get(port, QUERY)
                 assert tag == "miss"
                 cold.append(dt)
-                dt, _, tag = _get(port, QUERY)
+                dt, _, tag = http_get(port, QUERY)
                 assert tag == "hit"
                 cached.append(dt)
         counts = {

@@ -7,9 +7,7 @@ for the page size is the same page before the reports are multiplied.
 
 from __future__ import annotations
 
-import http.client
 import json
-import shutil
 import time
 import uuid
 
@@ -17,7 +15,8 @@ import numpy as np
 import pandas as pd
 import psycopg
 
-from bench.common import RESULTS, Bench, bench_database, ms, server
+from bench.common import RESULTS, Bench, bench_database, http_get, ms, server
+from web.browser import launch
 
 DRAWN = """() => [...document.querySelectorAll('canvas.leaflet-heatmap-layer')].some(c => {
   const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
@@ -26,23 +25,15 @@ DRAWN = """() => [...document.querySelectorAll('canvas.leaflet-heatmap-layer')].
 })"""
 
 
-def _get(port: int, path: str) -> tuple[float, int, str]:
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    t0 = time.perf_counter()
-    c.request("GET", path)
-    r = c.getresponse()
-    body = r.read()
-    return time.perf_counter() - t0, len(body), r.getheader("x-cache") or ""
-
-
 def _builds(b: Bench, port: int, theme: str, n: int = 5) -> tuple[list[float], list[float], int]:
     cold, hot, size = [], [], 0
     with psycopg.connect(**b.dsn(), autocommit=True) as conn:
         for _ in range(n):
             conn.execute("SELECT nextval('reports_data_version')")
-            dt, size, _ = _get(port, f"/maps/{theme}")
+            dt, body, _ = http_get(port, f"/maps/{theme}")
+            size = len(body)
             cold.append(dt)
-            dt, _, _ = _get(port, f"/maps/{theme}")
+            dt, _, _ = http_get(port, f"/maps/{theme}")
             hot.append(dt)
     return cold, hot, size
 
@@ -92,17 +83,7 @@ def _browser_load(port: int, theme: str, n: int = 5) -> list[float]:
 
     out = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=shutil.which("chromium"),
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+        browser = launch(p)
         for _ in range(n):
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             t0 = time.perf_counter()
@@ -119,7 +100,7 @@ def main() -> dict:
     with bench_database() as b:
         with server(b, workers=1) as port:
             time.sleep(3)
-            _get(port, "/maps/all")  # first build also loads the statistics libraries
+            http_get(port, "/maps/all")  # first build also loads the statistics libraries
             for theme in ("all", "flood"):
                 cold, hot, size = _builds(b, port, theme)
                 out[theme] = {

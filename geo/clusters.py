@@ -15,6 +15,16 @@ from geo.report_queries import ReportFilter, where_clause
 MAX_POINTS = 250_000  # DBSCAN over more is minutes, not seconds: narrow the query
 
 
+def _cells(extra: str) -> str:
+    """The hexagon of each point of `pts(id, g[, t])` (a point on an edge goes to one)."""
+    return f"""cell AS (
+              SELECT DISTINCT ON (p.id) {extra} h.i, h.j
+              FROM pts p CROSS JOIN LATERAL ST_HexagonGrid(:size, p.g) h
+              WHERE ST_Intersects(h.geom, p.g)
+              ORDER BY p.id, h.i, h.j
+            )"""
+
+
 def _count(conn: Connection, where: str, params: dict) -> int:
     return int(
         conn.execute(text(f"SELECT count(*) FROM reports r WHERE {where}"), params).scalar_one()
@@ -116,13 +126,7 @@ def _hexbins(conn: Connection, f: ReportFilter, size_m: float) -> dict:
             WITH pts AS (
               SELECT r.id, ST_Transform(r.geom, {srid}) AS g FROM reports r WHERE {where}
             ),
-            cell AS (
-              -- The hexagon holding each point (a point on an edge goes to one of them).
-              SELECT DISTINCT ON (p.id) h.i, h.j
-              FROM pts p CROSS JOIN LATERAL ST_HexagonGrid(:size, p.g) h
-              WHERE ST_Intersects(h.geom, p.g)
-              ORDER BY p.id, h.i, h.j
-            )
+            {_cells("")}
             SELECT i, j, count(*) AS n,
                    ST_AsGeoJSON(ST_Transform(ST_SetSRID(ST_Hexagon(:size, i, j), {srid}), 4326), 6)
                      AS gj
@@ -181,12 +185,7 @@ def hexbins_by_period(
               FROM reports r WHERE {where} AND r.reported_at >= :since
                 AND r.reported_at < :since + make_interval(secs => :step * :periods)
             ),
-            cell AS (
-              SELECT DISTINCT ON (p.id) p.t, h.i, h.j
-              FROM pts p CROSS JOIN LATERAL ST_HexagonGrid(:size, p.g) h
-              WHERE ST_Intersects(h.geom, p.g)
-              ORDER BY p.id, h.i, h.j
-            ),
+            {_cells("p.t,")},
             counted AS (
               SELECT t, i, j, count(*) AS n,
                      row_number() OVER (PARTITION BY t ORDER BY count(*) DESC, i, j) AS rank

@@ -1,7 +1,6 @@
 """Theme maps: built from aggregates, every asset served locally, drawn in a real browser."""
 
 import re
-import shutil
 import socket
 import threading
 import time
@@ -12,6 +11,7 @@ import uvicorn
 
 from api.app import create_app
 from web.assets import localize
+from web.browser import launch
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 # Non-transparent pixels on each heat layer canvas.
@@ -69,21 +69,9 @@ def live_server(demo_database):
 def test_map_draws_offline_in_chromium(live_server, theme):
     from playwright.sync_api import sync_playwright
 
-    chromium = shutil.which("chromium")
-    assert chromium, "Debian's chromium is missing: `make setup` installs it"
     outside, errors = [], []
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=chromium,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+        browser = launch(p)
         page = browser.new_page(viewport={"width": 1280, "height": 800})
 
         def route(r):
