@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 
 from api.deps import ConnDep
 from api.routers.reports import FilterDep
@@ -32,3 +32,9 @@ def theme_map(
     query = f"?{request.url.query}" if request.url.query else ""
     page, cached = maps.theme_map(conn, theme, f, lang, query)
     return HTMLResponse(page, headers={"X-Cache": "hit" if cached else "miss"})
+
+
+@router.get("/report", response_class=FileResponse, summary="Phone page for grid workers (HTML)")
+def report_page() -> FileResponse:
+    # One self-contained page: it works on a weak connection and keeps unsent reports.
+    return FileResponse(assets.STATIC / "report.html", media_type="text/html")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from sqlalchemy import text
 
 from api.app import create_app
 from web.assets import localize
@@ -97,3 +98,54 @@ def test_map_draws_offline_in_chromium(live_server, theme):
     assert drawn and max(drawn) > 1000
     assert {"热力图", "未办结事件", "逐周热力"} <= set(layers)
     assert legend >= 1
+
+
+@pytest.fixture
+def cleanup_reports(demo_engine):
+    """The demo database is shared: remove what a test reported into it."""
+    yield "旭园网格员"
+    with demo_engine.begin() as conn:
+        conn.execute(text("DELETE FROM reports WHERE reporter = '旭园网格员'"))
+
+
+def test_report_page_posts_a_gps_position_and_shows_the_grid(
+    live_server, demo_client, cleanup_reports
+):
+    from playwright.sync_api import sync_playwright
+
+    lon, lat = 125.0427, 46.5876  # 萨尔图区
+    expected = demo_client.get("/api/v1/grids/lookup", params={"lon": lon, "lat": lat}).json()
+    code = expected["features"][0]["properties"]["code"]
+    with sync_playwright() as p:
+        browser = launch(p)
+        context = browser.new_context(
+            geolocation={"longitude": lon, "latitude": lat, "accuracy": 8},
+            permissions=["geolocation"],
+            viewport={"width": 390, "height": 800},
+        )
+        page = context.new_page()
+        page.goto(f"{live_server}/report")
+        page.wait_for_selector("body[data-ready='1']")
+        page.select_option("#theme", "gas")
+        page.select_option("#category", "gas_leak")
+        page.click("#gps")
+        page.wait_for_function("document.getElementById('lon').value !== ''")
+        page.fill("#reporter", "旭园网格员")
+        page.click("#send")
+        page.wait_for_selector("#grid-code")
+        shown = page.inner_text("#grid-code")
+        # Offline: the report waits in the phone and goes out when the network is back.
+        context.set_offline(True)
+        page.click("#send")
+        page.wait_for_function("document.getElementById('outbox').dataset.count === '1'")
+        context.set_offline(False)
+        page.evaluate("window.dispatchEvent(new Event('online'))")
+        page.wait_for_function("document.getElementById('outbox').dataset.count === '0'")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "report_page.png"))
+        browser.close()
+    assert shown == code
+    mine = demo_client.get(
+        "/api/v1/reports", params={"grid": code, "theme": "gas", "status": "reported"}
+    ).json()
+    assert sum(f["properties"]["reporter"] == "旭园网格员" for f in mine["features"]) == 2
