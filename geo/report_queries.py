@@ -219,3 +219,19 @@ def time_range(conn: Connection, f: ReportFilter) -> tuple[datetime | None, date
         text(f"SELECT min(r.reported_at), max(r.reported_at) FROM reports r WHERE {where}"), params
     ).one()
     return row[0], row[1]
+
+
+def weekly_counts(conn: Connection, f: ReportFilter) -> list[tuple[datetime, int, int]]:
+    """Return (week start, reports, resolved) per week among the matching reports."""
+    where, params = where_clause(f)
+    rows = conn.execute(
+        text(
+            f"""
+            SELECT date_trunc('week', r.reported_at) AS week, count(*) AS n,
+                   count(*) FILTER (WHERE r.status IN ('resolved', 'verified')) AS resolved
+            FROM reports r WHERE {where} GROUP BY 1 ORDER BY 1
+            """
+        ),
+        params,
+    ).all()
+    return [(r.week, int(r.n), int(r.resolved)) for r in rows]

@@ -11,7 +11,7 @@ from api.deps import ConnDep
 from api.routers.reports import FilterDep
 from geo.errors import InvalidInput, SetupError
 from geo.report_queries import ReportFilter
-from web import assets, maps
+from web import assets, maps, pages
 
 router = APIRouter(tags=["maps"])
 
@@ -38,3 +38,13 @@ def theme_map(
 def report_page() -> FileResponse:
     # One self-contained page: it works on a weak connection and keeps unsent reports.
     return FileResponse(assets.STATIC / "report.html", media_type="text/html")
+
+
+@router.get("/", response_class=HTMLResponse, summary="Start page: themes and campaigns")
+def index_page(conn: ConnDep) -> HTMLResponse:
+    return HTMLResponse(pages.index(conn))
+
+
+@router.get("/dashboard", response_class=HTMLResponse, summary="Campaign dashboard")
+def dashboard_page(conn: ConnDep) -> HTMLResponse:
+    return HTMLResponse(pages.dashboard(conn))

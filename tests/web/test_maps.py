@@ -149,3 +149,19 @@ def test_report_page_posts_a_gps_position_and_shows_the_grid(
         "/api/v1/reports", params={"grid": code, "theme": "gas", "status": "reported"}
     ).json()
     assert sum(f["properties"]["reporter"] == "旭园网格员" for f in mine["features"]) == 2
+
+
+def test_index_lists_themes_and_campaigns_with_links(demo_client):
+    r = demo_client.get("/")
+    assert r.status_code == 200
+    assert '<a href="/maps/flood">防汛防台</a>' in r.text
+    assert 'href="/maps/road_safety?campaign=CA10"' in r.text and "3,247" in r.text
+    assert not OUTSIDE.search(r.text)
+
+
+def test_dashboard_shows_campaign_figures_and_trend(demo_client):
+    r = demo_client.get("/dashboard")
+    assert r.status_code == 200
+    section = r.text.split('id="CA05"')[1].split("</section>")[0]
+    assert "3,211" in section and "3,200" in section and "99.7%" in section
+    assert '<svg class="trend"' in section and not OUTSIDE.search(r.text)
