@@ -94,6 +94,25 @@ class ReportSettings(BaseModel):
         return value
 
 
+class MapSettings(BaseModel):
+    """The basemap under the theme maps. `none` needs no network at all (intranets)."""
+
+    basemap: str = Field("none", pattern="^(none|url|osm|tianditu|gaode)$")
+    tile_url: str | None = Field(None, description="tile URL template for basemap=url")
+    tile_attribution: str = "riskgrid"
+    tianditu_key: str | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> MapSettings:
+        if self.basemap == "url" and not self.tile_url:
+            raise ValueError(
+                "maps.basemap=url needs maps.tile_url, e.g. http://tiles.local/{z}/{x}/{y}.png"
+            )
+        if self.basemap == "tianditu" and not self.tianditu_key:
+            raise ValueError("maps.basemap=tianditu needs maps.tianditu_key")
+        return self
+
+
 class Settings(BaseSettings):
     """All of riskgrid's configuration, read once from the environment."""
 
@@ -111,6 +130,7 @@ class Settings(BaseSettings):
     limits: LimitSettings = LimitSettings()
     imports: ImportSettings = ImportSettings()
     reports: ReportSettings = ReportSettings()
+    maps: MapSettings = MapSettings()
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     warm_up: bool = Field(True, description="load statistics and grid weights at start-up")

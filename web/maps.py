@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import branca
 import folium
+import numpy as np
 import orjson
 import shapely
 import shapely.geometry
@@ -19,7 +20,9 @@ from folium import plugins
 from sqlalchemy import Connection
 
 from geo import clusters, hotspots, report_queries, taxonomy
+from geo.coords import wgs84_to_gcj02
 from geo.report_queries import ReportFilter
+from geo.settings import MapSettings
 from web.assets import localize
 
 # Caps that keep a page's size independent of the number of reports.
@@ -174,16 +177,86 @@ def _switcher(theme: str, lang: str, query: str) -> str:
 
 
 def theme_map(
-    conn: Connection, theme: str, f: ReportFilter, lang: str = "zh", query: str = ""
+    conn: Connection,
+    theme: str,
+    f: ReportFilter,
+    lang: str = "zh",
+    query: str = "",
+    basemap: MapSettings | None = None,
 ) -> tuple[str, bool]:
     """Return (HTML page of one theme's map, was cached); cached per data version."""
-    key = ("map", theme, f, lang, query, hotspots.versions(conn))
-    return hotspots.cached(key, lambda: _build(conn, theme, f, lang, query))
+    base = basemap or MapSettings()
+    key = ("map", theme, f, lang, query, base.model_dump_json(), hotspots.versions(conn))
+    return hotspots.cached(key, lambda: _build(conn, theme, f, lang, query, base))
 
 
-def _build(conn: Connection, theme: str, f: ReportFilter, lang: str, query: str) -> str:
+def _tiles(m: folium.Map, base: MapSettings) -> None:
+    """Add the configured basemap (none by default: grid data only, no network)."""
+    if base.basemap == "osm":
+        folium.TileLayer("OpenStreetMap", max_zoom=18).add_to(m)
+    elif base.basemap == "url":
+        folium.TileLayer(base.tile_url, attr=base.tile_attribution, max_zoom=18).add_to(m)
+    elif base.basemap == "tianditu":
+        for layer in ("vec", "cva"):
+            folium.TileLayer(
+                f"http://t{{s}}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile"
+                f"&VERSION=1.0.0&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles"
+                f"&TILEMATRIX={{z}}&TILEROW={{y}}&TILECOL={{x}}&tk={base.tianditu_key}",
+                attr="天地图",
+                subdomains="01234567",
+                max_zoom=18,
+                overlay=layer == "cva",
+                name="天地图" if layer == "vec" else "天地图注记",
+            ).add_to(m)
+    elif base.basemap == "gaode":
+        folium.TileLayer(
+            "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8"
+            "&x={x}&y={y}&z={z}",
+            attr="高德地图",
+            subdomains="1234",
+            max_zoom=18,
+            name="高德",
+        ).add_to(m)
+
+
+def _to_gcj02(points: list[list], gcj: bool) -> list[list]:
+    """Shift [lat, lon, ...] rows onto a GCJ-02 basemap (Gaode draws in GCJ-02)."""
+    if not gcj or not points:
+        return points
+    arr = np.asarray([[p[0], p[1]] for p in points], dtype=float)
+    lon, lat = wgs84_to_gcj02(arr[:, 1], arr[:, 0])
+    return [
+        [round(float(la), 6), round(float(lo), 6), *p[2:]]
+        for la, lo, p in zip(lat, lon, points, strict=True)
+    ]
+
+
+def _geojson_to_gcj02(fc: dict, gcj: bool) -> dict:
+    if not gcj:
+        return fc
+
+    def shift(xy: np.ndarray) -> np.ndarray:
+        lon, lat = wgs84_to_gcj02(xy[:, 0], xy[:, 1])
+        return np.column_stack([lon, lat])
+
+    feats = [
+        {
+            **ft,
+            "geometry": shapely.geometry.mapping(
+                shapely.transform(shapely.geometry.shape(ft["geometry"]), shift)
+            ),
+        }
+        for ft in fc["features"]
+    ]
+    return {**fc, "features": feats}
+
+
+def _build(
+    conn: Connection, theme: str, f: ReportFilter, lang: str, query: str, base: MapSettings
+) -> str:
     """Return the HTML page of one theme's map (all assets local)."""
     lab = LABELS[lang]
+    gcj = base.basemap == "gaode"
     m = folium.Map(
         location=CENTRE,
         zoom_start=9,
@@ -200,12 +273,13 @@ def _build(conn: Connection, theme: str, f: ReportFilter, lang: str, query: str)
         "{% endmacro %}"
     )
     m.add_child(zoom)
-    heat = _hex_points(conn, f, MAX_HEAT_CELLS)
+    _tiles(m, base)
+    heat = _to_gcj02(_hex_points(conn, f, MAX_HEAT_CELLS), gcj)
     top = max((p[2] for p in heat), default=1)
     plugins.HeatMap(
         [[p[0], p[1], p[2] / top] for p in heat], name=lab["heat"], radius=18, min_opacity=0.3
     ).add_to(m)
-    sig = _significant(conn, f, lang)
+    sig = _geojson_to_gcj02(_significant(conn, f, lang), gcj)
     if sig["features"]:
         folium.GeoJson(
             sig,
@@ -223,7 +297,9 @@ def _build(conn: Connection, theme: str, f: ReportFilter, lang: str, query: str)
     found = clusters.dbscan(conn, f, 400.0, max(15, round(sum(p[2] for p in heat) / 1500)))
     if found["features"]:
         folium.GeoJson(
-            {"type": "FeatureCollection", "features": found["features"][:MAX_CLUSTERS]},
+            _geojson_to_gcj02(
+                {"type": "FeatureCollection", "features": found["features"][:MAX_CLUSTERS]}, gcj
+            ),
             name=lab["clusters"],
             style_function=lambda _: {"color": "#6a3d9a", "weight": 2, "fillOpacity": 0.05},
             tooltip=folium.GeoJsonTooltip(["count", "dominant_category"]),
@@ -245,8 +321,10 @@ def _build(conn: Connection, theme: str, f: ReportFilter, lang: str, query: str)
         )
         rows.append([round(lat, 6), round(lon, 6), popup])
     # One data array and one callback instead of a script per marker: a fifth of the bytes.
+    rows = _to_gcj02(rows, gcj)
     plugins.FastMarkerCluster(rows, name=lab["reports"], callback=MARKER_CALLBACK).add_to(m)
     frames, index = _weekly(conn, f)
+    frames = [_to_gcj02(fr, gcj) for fr in frames]
     if frames:
         plugins.HeatMapWithTime(
             frames, index=index, name=lab["weekly"], radius=18, auto_play=False, min_opacity=0.3

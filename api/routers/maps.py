@@ -7,7 +7,7 @@ from typing import Literal
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
-from api.deps import ConnDep
+from api.deps import ConnDep, SettingsDep
 from api.routers.reports import FilterDep
 from geo.errors import InvalidInput, SetupError
 from geo.report_queries import ReportFilter
@@ -18,7 +18,12 @@ router = APIRouter(tags=["maps"])
 
 @router.get("/maps/{name}", response_class=HTMLResponse, summary="A theme's map (HTML)")
 def theme_map(
-    request: Request, conn: ConnDep, name: str, f: FilterDep, lang: Literal["zh", "en"] = "zh"
+    request: Request,
+    conn: ConnDep,
+    settings: SettingsDep,
+    name: str,
+    f: FilterDep,
+    lang: Literal["zh", "en"] = "zh",
 ) -> HTMLResponse:
     theme = name  # the path names the theme; a ?theme= filter would be overruled by it
     if theme not in maps.THEMES:
@@ -30,7 +35,7 @@ def theme_map(
     if theme != "all":
         f = ReportFilter(**{**f.__dict__, "theme": theme})
     query = f"?{request.url.query}" if request.url.query else ""
-    page, cached = maps.theme_map(conn, theme, f, lang, query)
+    page, cached = maps.theme_map(conn, theme, f, lang, query, settings.maps)
     return HTMLResponse(page, headers={"X-Cache": "hit" if cached else "miss"})
 
 

@@ -6,6 +6,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import uvicorn
 from sqlalchemy import text
@@ -165,3 +166,46 @@ def test_dashboard_shows_campaign_figures_and_trend(demo_client):
     section = r.text.split('id="CA05"')[1].split("</section>")[0]
     assert "3,211" in section and "3,200" in section and "99.7%" in section
     assert '<svg class="trend"' in section and not OUTSIDE.search(r.text)
+
+
+def _map_with(demo_database, **maps):
+    from fastapi.testclient import TestClient
+
+    from geo.settings import MapSettings
+
+    settings, engine, _ = demo_database
+    s = settings.model_copy(update={"maps": MapSettings(**maps)})
+    with TestClient(create_app(s, engine=engine)) as c:
+        return c.get("/maps/fire").text
+
+
+def _first_marker(page: str) -> tuple[float, float]:
+    m = re.search(r"var data = \[\[([-\d.]+), ([-\d.]+),", page)
+    assert m, "no marker data in the page"
+    return float(m.group(1)), float(m.group(2))
+
+
+def test_basemap_settings(demo_database):
+    assert "tile.openstreetmap.org" in _map_with(demo_database, basemap="osm")
+    assert "tiles.local/{z}" in _map_with(
+        demo_database, basemap="url", tile_url="http://tiles.local/{z}/{x}/{y}.png"
+    )
+    none = _map_with(demo_database)
+    assert "L.tileLayer" not in none
+    gaode = _map_with(demo_database, basemap="gaode")
+    assert "autonavi.com" in gaode
+    # Overlays are shifted onto Gaode's GCJ-02 (about 590 m in Daqing).
+    (a_lat, a_lon), (b_lat, b_lon) = _first_marker(none), _first_marker(gaode)
+    dy, dx = (b_lat - a_lat) * 110_574, (b_lon - a_lon) * 111_320 * np.cos(np.radians(a_lat))
+    assert 300 < float(np.hypot(dx, dy)) < 900
+
+
+def test_incomplete_basemap_settings_are_refused():
+    from pydantic import ValidationError
+
+    from geo.settings import MapSettings
+
+    with pytest.raises(ValidationError, match=r"needs maps\.tile_url"):
+        MapSettings(basemap="url")
+    with pytest.raises(ValidationError, match=r"needs maps\.tianditu_key"):
+        MapSettings(basemap="tianditu")
