@@ -162,6 +162,28 @@ def _significant(conn: Connection, f: ReportFilter, lang: str) -> dict:
     return {"type": "FeatureCollection", "features": feats}
 
 
+def _legend(lang: str) -> str:
+    """Return a categorical legend of the Gi* classes and the other layers."""
+    lab = LABELS[lang]
+    swatches = "".join(
+        f'<div><span style="display:inline-block;width:14px;height:14px;margin-right:6px;'
+        f'vertical-align:middle;background:{colour};border:1px solid #777"></span>'
+        f"{html.escape(lab[cls])}</div>"
+        for cls, colour in CLASS_COLOURS.items()
+    )
+    cluster = (
+        '<div><span style="display:inline-block;width:14px;height:14px;margin-right:6px;'
+        'vertical-align:middle;border:2px solid #6a3d9a"></span>'
+        f"{html.escape(lab['clusters'])}</div>"
+    )
+    return (
+        '<div class="legend" id="legend" style="position:fixed;bottom:60px;right:10px;'
+        "z-index:1000;background:white;padding:8px 10px;border-radius:4px;font:13px sans-serif;"
+        f'box-shadow:0 1px 4px rgba(0,0,0,.3)"><b>{html.escape(lab["legend"])}</b>'
+        f"{swatches}{cluster}</div>"
+    )
+
+
 def _switcher(theme: str, lang: str, query: str) -> str:
     links = " | ".join(
         f"<b>{html.escape(_theme_label(t, lang))}</b>"
@@ -329,14 +351,7 @@ def _build(
         plugins.HeatMapWithTime(
             frames, index=index, name=lab["weekly"], radius=18, auto_play=False, min_opacity=0.3
         ).add_to(m)
-    legend = branca.colormap.StepColormap(
-        list(CLASS_COLOURS.values()),
-        index=list(range(7)),
-        vmin=0,
-        vmax=6,
-        caption=lab["legend"] + ": " + " / ".join(lab[c] for c in CLASS_COLOURS),
-    )
-    legend.add_to(m)
+    m.get_root().html.add_child(folium.Element(_legend(lang)))
     folium.LayerControl(collapsed=False).add_to(m)
     if heat:
         lats = [p[0] for p in heat]
