@@ -33,8 +33,8 @@ from geo.hotspots import (
     COMPREHENSIVE_OF,
     GridLayer,
     StarWeights,
-    _collection,
     cached,
+    feature_collection,
     grid_layer,
     versions,
 )
@@ -218,6 +218,6 @@ def emerging_geojson(conn: Connection, f: ReportFilter, spec: EmergingSpec) -> t
             "patterns": dict(sorted(summary.items())),
             "rules": "see GET /docs: Getis-Ord Gi* per slice at 90 %, Mann-Kendall at 95 %",
         }
-        return _collection(layer, props, extra)
+        return feature_collection(layer, props, extra)
 
     return cached(("emerging", f, spec, v), compute)

@@ -281,7 +281,8 @@ def _round(v: float, nd: int = 4) -> float | None:
     return None if v is None or not np.isfinite(v) else round(float(v), nd)
 
 
-def _collection(layer: GridLayer, props: list[dict], extra: dict) -> bytes:
+def feature_collection(layer: GridLayer, props: list[dict], extra: dict) -> bytes:
+    """Return GeoJSON bytes: the layer's grids (cached geometry JSON) with `props` and `extra`."""
     import orjson
 
     feats = [
@@ -325,7 +326,7 @@ def grids_geojson(conn: Connection, f: ReportFilter) -> tuple[bytes, bool]:
             "total": int(counts.sum()),
             "exclusive": [{"code": k, "count": v} for k, v in sorted(exclusive.items())],
         }
-        return _collection(layer, _base_props(layer, counts), extra)
+        return feature_collection(layer, _base_props(layer, counts), extra)
 
     return cached(("grids", f, v), compute)
 
@@ -356,9 +357,11 @@ class GiResult:
         return ["island" if i in islands else CLASSES[int(b)] for i, b in enumerate(self.gi.bins)]
 
 
-def gistar_result(conn: Connection, f: ReportFilter, spec: GiSpec) -> GiResult:
+def gistar_result(
+    conn: Connection, f: ReportFilter, spec: GiSpec, v: Versions | None = None
+) -> GiResult:
     """Return Gi* for a query, computed once per (query, boundary version, data version)."""
-    v = versions(conn)
+    v = v or versions(conn)
 
     def compute() -> GiResult:
         layer = grid_layer(conn, v)
@@ -376,7 +379,7 @@ def gistar_geojson(conn: Connection, f: ReportFilter, spec: GiSpec) -> tuple[byt
     v = versions(conn)
 
     def compute() -> bytes:
-        r = gistar_result(conn, f, spec)
+        r = gistar_result(conn, f, spec, v)
         layer, counts, g, exclusive = r.layer, r.counts, r.gi, r.exclusive
         props = _base_props(layer, counts)
         for i, p in enumerate(props):
@@ -405,7 +408,7 @@ def gistar_geojson(conn: Connection, f: ReportFilter, spec: GiSpec) -> tuple[byt
             "islands": len(g.islands),
             "exclusive": [{"code": k, "count": v} for k, v in sorted(exclusive.items())],
         }
-        return _collection(layer, props, extra)
+        return feature_collection(layer, props, extra)
 
     key = ("gistar", f, spec, v)
     return cached(key, compute)

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine, text
 
 from geo import taxonomy
+from geo.db import driver_sql
 from geo.errors import InvalidInput
 
 
@@ -139,13 +140,11 @@ _CSV_COLUMNS = """
 def export_csv(engine: Engine, f: ReportFilter) -> Iterator[bytes]:
     """Yield the matching reports as CSV (UTF-8 with BOM, so Excel shows Chinese text)."""
     where, params = where_clause(f)
-    # The filter clauses are fixed strings with named binds; psycopg's COPY takes %(name)s.
-    sql = (
+    # COPY runs on the driver connection, which takes %(name)s binds.
+    sql = driver_sql(
         f"COPY (SELECT {_CSV_COLUMNS} FROM reports r LEFT JOIN grids g ON g.code = r.grid_code "
         f"WHERE {where} ORDER BY r.reported_at DESC, r.id DESC) TO STDOUT WITH (FORMAT csv, HEADER)"
     )
-    for name in sorted(params, key=len, reverse=True):
-        sql = sql.replace(f":{name}", f"%({name})s")
     yield "\ufeff".encode()
     with engine.connect() as conn:
         raw = conn.connection.driver_connection
