@@ -9,10 +9,12 @@ reports (a sequence bumped by a trigger, so writers never wait on each other).
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -361,17 +363,43 @@ def gistar_result(
     conn: Connection, f: ReportFilter, spec: GiSpec, v: Versions | None = None
 ) -> GiResult:
     """Return Gi* for a query, computed once per (query, boundary version, data version)."""
-    v = v or versions(conn)
+    return gistar_start(conn, f, spec, v or versions(conn))()
+
+
+def gistar_start(
+    conn: Connection,
+    f: ReportFilter,
+    spec: GiSpec,
+    v: Versions,
+    submit: Callable[[Callable[[], GiResult]], Future[GiResult]] | None = None,
+) -> Callable[[], GiResult]:
+    """Start Gi* for a query and return a function that waits for it (the result is cached).
+
+    The counts are read now on `conn`; the statistics run through `submit` (a thread pool's),
+    so that a caller can go on querying while esda works, or at once when `submit` is None.
+    """
+    key = ("gistar-result", f, spec, v)
+    hit = RESULTS.get(key)
+    if hit is not None:
+        return lambda: hit
+    layer = grid_layer(conn, v)
+    counts, exclusive = grid_counts(conn, f, layer)
+    w = weights(layer, spec.weights, spec.distance_m)
 
     def compute() -> GiResult:
-        layer = grid_layer(conn, v)
-        counts, exclusive = grid_counts(conn, f, layer)
-        w = weights(layer, spec.weights, spec.distance_m)
-        return GiResult(
-            layer, counts, gi_star(counts, w, spec.permutations, spec.seed, spec.fdr), exclusive
-        )
+        # Keyed by the counts themselves too: status changes and other themes' reports move
+        # the data version without changing a single count.
+        digest = hashlib.blake2b(counts.tobytes(), digest_size=16).digest()
+        memo = ("gi-star", v.database, v.boundary, v.boundary_at, spec, digest)
+        gi = cached(memo, lambda: gi_star(counts, w, spec.permutations, spec.seed, spec.fdr))[0]
+        result = GiResult(layer, counts, gi, exclusive)
+        RESULTS.put(key, result)
+        return result
 
-    return cached(("gistar-result", f, spec, v), compute)[0]
+    if submit is None:
+        result = compute()
+        return lambda: result
+    return submit(compute).result
 
 
 def gistar_geojson(conn: Connection, f: ReportFilter, spec: GiSpec) -> tuple[bytes, bool]:

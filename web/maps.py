@@ -8,6 +8,7 @@ bins, the choropleth holds only grids with a significant Gi* class, and at most
 from __future__ import annotations
 
 import html
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import branca
@@ -25,6 +26,7 @@ from geo.report_queries import ReportFilter
 from geo.settings import MapSettings
 from web.assets import localize
 
+_STATS = ThreadPoolExecutor(2, thread_name_prefix="map-stats")
 # Caps that keep a page's size independent of the number of reports.
 MAX_MARKERS = 500
 MAX_HEAT_CELLS = 2500
@@ -101,16 +103,26 @@ def _theme_label(code: str, lang: str) -> str:
     return t.zh if lang == "zh" else t.en
 
 
-def _hex_points(conn: Connection, f: ReportFilter, top: int) -> list[list[float]]:
-    """Return [lat, lon, count] of the `top` busiest hexagons (bins come busiest first)."""
-    bins = clusters.hexbins(conn, f, HEX_M)
-    pts = []
-    for feat in bins["features"][:top]:
-        ring = feat["geometry"]["coordinates"][0]
-        lon = sum(p[0] for p in ring[:-1]) / (len(ring) - 1)
-        lat = sum(p[1] for p in ring[:-1]) / (len(ring) - 1)
-        pts.append([round(lat, 5), round(lon, 5), feat["properties"]["count"]])
-    return pts
+def _markers(conn: Connection, f: ReportFilter, lang: str) -> list[list]:
+    """Return [lat, lon, popup HTML] of the latest open reports, at most MAX_MARKERS."""
+    lab = LABELS[lang]
+    open_f = ReportFilter(**{**f.__dict__, "status": ("reported", "dispatched", "in_progress")})
+    page = report_queries.page(conn, open_f, MAX_MARKERS, None)
+    rows = []
+    for raw in page["features_json"]:
+        ft = orjson.loads(raw)
+        p = ft["properties"]
+        lon, lat = ft["geometry"]["coordinates"]
+        cat = taxonomy.category(p["theme"], p["category"])
+        cat_label = (cat.zh if lang == "zh" else cat.en) if cat else p["category"]
+        popup = (
+            f"<b>{html.escape(cat_label)}</b><br>{lab['status']}: {html.escape(p['status'])}"
+            f"<br>{lab['grid']}: {html.escape(str(p['grid_name'] or p['grid'] or '-'))}"
+            f"<br>{lab['reported']}: {html.escape(str(p['reported_at'])[:16])}"
+            f"<br>{lab['department']}: {html.escape(str(p['department']))}"
+        )
+        rows.append([round(lat, 6), round(lon, 6), popup])
+    return rows
 
 
 def _weekly(conn: Connection, f: ReportFilter) -> tuple[list, list[str]]:
@@ -130,13 +142,12 @@ def _weekly(conn: Connection, f: ReportFilter) -> tuple[list, list[str]]:
     return frames, index
 
 
-def _significant(conn: Connection, f: ReportFilter, lang: str) -> dict:
+def _significant(r: hotspots.GiResult, v: hotspots.Versions, lang: str) -> dict:
     """Return the significant Gi* grids dissolved into one (multi)polygon per class.
 
     Adjacent grids of a class share their edges exactly (they tile the city), so the dissolve
     drops every inner edge: the layer stays small however many grids light up.
     """
-    r = hotspots.gistar_result(conn, f, hotspots.GiSpec())
     geoms = r.layer.frame.geometry.values
     by_class: dict[str, list[int]] = {}
     for i, cls in enumerate(r.classes()):
@@ -144,13 +155,16 @@ def _significant(conn: Connection, f: ReportFilter, lang: str) -> dict:
             by_class.setdefault(cls, []).append(i)
     feats = []
     for cls, idx in by_class.items():
-        # Grids of two districts meet on a border noded differently: snap-round the union.
-        region = shapely.union_all(geoms[idx], grid_size=1e-7)
-        region = shapely.simplify(region, SIMPLIFY_DEG, preserve_topology=True)
+        # Which grids light up changes far less often than the data: a new report seldom
+        # moves a grid across a class, so the dissolve is kept per set of grids.
+        geometry = hotspots.cached(
+            ("dissolve", v.database, v.boundary, v.boundary_at, tuple(idx)),
+            lambda idx=idx: _dissolve(geoms[idx]),
+        )[0]
         feats.append(
             {
                 "type": "Feature",
-                "geometry": shapely.geometry.mapping(shapely.set_precision(region, 1e-5)),
+                "geometry": geometry,
                 "properties": {
                     "class": cls,
                     "label": LABELS[lang][cls],
@@ -160,6 +174,14 @@ def _significant(conn: Connection, f: ReportFilter, lang: str) -> dict:
             }
         )
     return {"type": "FeatureCollection", "features": feats}
+
+
+def _dissolve(geoms: np.ndarray) -> dict:
+    """Return the union of grid polygons, simplified, as a GeoJSON geometry."""
+    # Grids of two districts meet on a border noded differently: snap-round the union.
+    region = shapely.union_all(geoms, grid_size=1e-7)
+    region = shapely.simplify(region, SIMPLIFY_DEG, preserve_topology=True)
+    return shapely.geometry.mapping(shapely.set_precision(region, 1e-5))
 
 
 def _legend(lang: str) -> str:
@@ -296,12 +318,21 @@ def _build(
     )
     m.add_child(zoom)
     _tiles(m, base)
-    heat = _to_gcj02(_hex_points(conn, f, MAX_HEAT_CELLS), gcj)
+    # esda computes Gi* in a thread while this one runs the other layers' queries.
+    v = hotspots.versions(conn)
+    gi = hotspots.gistar_start(conn, f, hotspots.GiSpec(), v, _STATS.submit)
+    heat = _to_gcj02([list(c) for c in clusters.hex_centres(conn, f, HEX_M, MAX_HEAT_CELLS)], gcj)
+    # Density-aware: ten times the reports need ten times the points to make a cluster,
+    # so the number of outlines (and the page) does not grow with the volume.
+    found = clusters.dbscan(conn, f, 400.0, max(15, round(sum(p[2] for p in heat) / 1500)))
+    markers = _markers(conn, f, lang)
+    frames, index = _weekly(conn, f)
+    sig = _geojson_to_gcj02(_significant(gi(), v, lang), gcj)
+
     top = max((p[2] for p in heat), default=1)
     plugins.HeatMap(
         [[p[0], p[1], p[2] / top] for p in heat], name=lab["heat"], radius=18, min_opacity=0.3
     ).add_to(m)
-    sig = _geojson_to_gcj02(_significant(conn, f, lang), gcj)
     if sig["features"]:
         folium.GeoJson(
             sig,
@@ -314,9 +345,6 @@ def _build(
             },
             tooltip=folium.GeoJsonTooltip(["label", "grids", "reports"]),
         ).add_to(m)
-    # Density-aware: ten times the reports need ten times the points to make a cluster,
-    # so the number of outlines (and the page) does not grow with the volume.
-    found = clusters.dbscan(conn, f, 400.0, max(15, round(sum(p[2] for p in heat) / 1500)))
     if found["features"]:
         folium.GeoJson(
             _geojson_to_gcj02(
@@ -326,30 +354,18 @@ def _build(
             style_function=lambda _: {"color": "#6a3d9a", "weight": 2, "fillOpacity": 0.05},
             tooltip=folium.GeoJsonTooltip(["count", "dominant_category"]),
         ).add_to(m)
-    open_f = ReportFilter(**{**f.__dict__, "status": ("reported", "dispatched", "in_progress")})
-    page = report_queries.page(conn, open_f, MAX_MARKERS, None)
-    rows = []
-    for raw in page["features_json"]:
-        ft = orjson.loads(raw)
-        p = ft["properties"]
-        lon, lat = ft["geometry"]["coordinates"]
-        cat = taxonomy.category(p["theme"], p["category"])
-        cat_label = (cat.zh if lang == "zh" else cat.en) if cat else p["category"]
-        popup = (
-            f"<b>{html.escape(cat_label)}</b><br>{lab['status']}: {html.escape(p['status'])}"
-            f"<br>{lab['grid']}: {html.escape(str(p['grid_name'] or p['grid'] or '-'))}"
-            f"<br>{lab['reported']}: {html.escape(str(p['reported_at'])[:16])}"
-            f"<br>{lab['department']}: {html.escape(str(p['department']))}"
-        )
-        rows.append([round(lat, 6), round(lon, 6), popup])
     # One data array and one callback instead of a script per marker: a fifth of the bytes.
-    rows = _to_gcj02(rows, gcj)
-    plugins.FastMarkerCluster(rows, name=lab["reports"], callback=MARKER_CALLBACK).add_to(m)
-    frames, index = _weekly(conn, f)
-    frames = [_to_gcj02(fr, gcj) for fr in frames]
+    plugins.FastMarkerCluster(
+        _to_gcj02(markers, gcj), name=lab["reports"], callback=MARKER_CALLBACK
+    ).add_to(m)
     if frames:
         plugins.HeatMapWithTime(
-            frames, index=index, name=lab["weekly"], radius=18, auto_play=False, min_opacity=0.3
+            [_to_gcj02(fr, gcj) for fr in frames],
+            index=index,
+            name=lab["weekly"],
+            radius=18,
+            auto_play=False,
+            min_opacity=0.3,
         ).add_to(m)
     m.get_root().html.add_child(folium.Element(_legend(lang)))
     folium.LayerControl(collapsed=False).add_to(m)
