@@ -63,11 +63,18 @@ def _count(conn: Connection, where: str, params: dict) -> int:
     )
 
 
-def dbscan(conn: Connection, f: ReportFilter, eps_m: float, min_points: int) -> dict:
-    """Return DBSCAN clusters as a FeatureCollection, cached per query and data version."""
+def dbscan(
+    conn: Connection, f: ReportFilter, eps_m: float, min_points: int, sample_to: int | None = None
+) -> dict:
+    """Return DBSCAN clusters as a FeatureCollection, cached per query and data version.
+
+    With `sample_to`, more matching reports than that are clustered as a repeatable Bernoulli
+    sample of about that size, `min_points` and counts scaled by the sampling rate: the
+    outlines of dense areas stay, the time stays bounded (a map, not an exact census).
+    """
     return cached(
-        ("dbscan", f, eps_m, min_points, versions(conn)),
-        lambda: _dbscan(conn, f, eps_m, min_points),
+        ("dbscan", f, eps_m, min_points, sample_to, versions(conn)),
+        lambda: _dbscan(conn, f, eps_m, min_points, sample_to),
     )[0]
 
 
@@ -76,7 +83,9 @@ def hexbins(conn: Connection, f: ReportFilter, size_m: float) -> dict:
     return cached(("hexbins", f, size_m, versions(conn)), lambda: _hexbins(conn, f, size_m))[0]
 
 
-def _dbscan(conn: Connection, f: ReportFilter, eps_m: float, min_points: int) -> dict:
+def _dbscan(
+    conn: Connection, f: ReportFilter, eps_m: float, min_points: int, sample_to: int | None
+) -> dict:
     """Return DBSCAN clusters (eps in metres, in the grids' UTM zone) as a FeatureCollection.
 
     Each cluster is the convex hull of its reports buffered by eps/2, with its count, dominant
@@ -84,17 +93,19 @@ def _dbscan(conn: Connection, f: ReportFilter, eps_m: float, min_points: int) ->
     """
     where, params = where_clause(f)
     n = _count(conn, where, params)
-    if n > MAX_POINTS:
+    rate = 1.0 if sample_to is None or n <= sample_to else sample_to / n
+    if n * rate > MAX_POINTS:
         raise InvalidInput(
             f"{n:,} reports match: more than {MAX_POINTS:,}; narrow by theme, campaign or dates"
         )
+    sample = f"TABLESAMPLE BERNOULLI ({100 * rate!r}) REPEATABLE (7)" if rate < 1 else ""
     srid = grids_utm_srid(conn)
     rows = conn.execute(
         text(
             f"""
             WITH pts AS (
               SELECT r.category, r.grid_code, ST_Transform(r.geom, {srid}) AS g
-              FROM reports r WHERE {where}
+              FROM reports r {sample} WHERE {where}
             ),
             labelled AS (
               SELECT *, ST_ClusterDBSCAN(g, eps => :eps, minpoints => :minp) OVER () AS cid
@@ -111,7 +122,7 @@ def _dbscan(conn: Connection, f: ReportFilter, eps_m: float, min_points: int) ->
             GROUP BY cid ORDER BY n DESC, cid
             """
         ),
-        {**params, "eps": eps_m, "minp": min_points},
+        {**params, "eps": eps_m, "minp": max(2, round(min_points * rate))},
     ).all()
     features = [
         {
@@ -120,7 +131,7 @@ def _dbscan(conn: Connection, f: ReportFilter, eps_m: float, min_points: int) ->
             "geometry": orjson.loads(r.gj),
             "properties": {
                 "cluster": i + 1,
-                "count": int(r.n),
+                "count": round(r.n / rate),
                 "dominant_category": r.dominant,
                 "grids": list(r.grids or []),
                 "area_m2": round(float(r.area_m2), 1),
@@ -140,6 +151,7 @@ def _dbscan(conn: Connection, f: ReportFilter, eps_m: float, min_points: int) ->
             "eps_m": eps_m,
             "min_points": min_points,
             "srid": srid,
+            "sample_rate": round(rate, 6),
         },
     }
 

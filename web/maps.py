@@ -32,6 +32,7 @@ MAX_MARKERS = 500
 MAX_HEAT_CELLS = 2500
 MAX_FRAME_CELLS = 300
 MAX_CLUSTERS = 60
+DBSCAN_SAMPLE = 40_000  # more reports are clustered as a sample: the time stays bounded
 WEEK_S = 7 * 86_400
 SIMPLIFY_DEG = 0.0002
 HEX_M = 1500.0
@@ -324,7 +325,9 @@ def _build(
     heat = _to_gcj02([list(c) for c in clusters.hex_centres(conn, f, HEX_M, MAX_HEAT_CELLS)], gcj)
     # Density-aware: ten times the reports need ten times the points to make a cluster,
     # so the number of outlines (and the page) does not grow with the volume.
-    found = clusters.dbscan(conn, f, 400.0, max(15, round(sum(p[2] for p in heat) / 1500)))
+    found = clusters.dbscan(
+        conn, f, 400.0, max(15, round(sum(p[2] for p in heat) / 1500)), sample_to=DBSCAN_SAMPLE
+    )
     markers = _markers(conn, f, lang)
     frames, index = _weekly(conn, f)
     sig = _geojson_to_gcj02(_significant(gi(), v, lang), gcj)

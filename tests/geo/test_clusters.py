@@ -43,3 +43,18 @@ def test_hex_centres_are_hexagon_centroids_busiest_first(demo_engine):
     assert len(top) == 50 and counts == sorted(counts, reverse=True)
     assert counts[0] == bins["features"][0]["properties"]["count"]
     assert top[0][:2] == pytest.approx(tuple(check), abs=1e-5)
+
+
+def test_dbscan_on_a_sample_keeps_the_dense_areas_and_scales_counts(demo_engine):
+    f = ReportFilter(theme="flood")
+    with demo_engine.connect() as conn:
+        full = clusters.dbscan(conn, f, 400.0, 15)
+        part = clusters.dbscan(conn, f, 400.0, 15, sample_to=full["points"] // 3)
+    rate = part["method"]["sample_rate"]
+    assert 0.2 < rate < 0.45 and full["method"]["sample_rate"] == 1.0
+    assert part["points"] == full["points"]
+    # The biggest clusters are found in both, with counts of the same size.
+    assert part["features"] and full["features"]
+    big, est = full["features"][0]["properties"], part["features"][0]["properties"]
+    assert set(big["grids"]) & set(est["grids"])
+    assert 0.7 < est["count"] / big["count"] < 1.3
