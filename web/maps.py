@@ -28,7 +28,7 @@ from web.assets import localize
 
 _STATS = ThreadPoolExecutor(2, thread_name_prefix="map-stats")
 # Caps that keep a page's size independent of the number of reports.
-MAX_MARKERS = 500
+MAX_MARKERS = 300
 MAX_HEAT_CELLS = 2500
 MAX_FRAME_CELLS = 300
 MAX_CLUSTERS = 60
@@ -66,6 +66,7 @@ LABELS = {
         "reported": "上报时间",
         "department": "责任部门",
         "category": "类别",
+        "latest": "未办结事件：显示最新 {n} 条",
     },
     "en": {
         "heat": "Heat",
@@ -87,6 +88,7 @@ LABELS = {
         "reported": "Reported",
         "department": "Department",
         "category": "Category",
+        "latest": "Open reports: the latest {n} shown",
     },
 }
 THEMES = ("all", *taxonomy.THEME_BY_CODE)
@@ -199,11 +201,14 @@ def _legend(lang: str) -> str:
         'vertical-align:middle;border:2px solid #6a3d9a"></span>'
         f"{html.escape(lab['clusters'])}</div>"
     )
+    latest = f'<div style="margin-top:4px;color:#555">{html.escape(lab["latest"])}</div>'.replace(
+        "{n}", str(MAX_MARKERS)
+    )
     return (
         '<div class="legend" id="legend" style="position:fixed;bottom:60px;right:10px;'
         "z-index:1000;background:white;padding:8px 10px;border-radius:4px;font:13px sans-serif;"
         f'box-shadow:0 1px 4px rgba(0,0,0,.3)"><b>{html.escape(lab["legend"])}</b>'
-        f"{swatches}{cluster}</div>"
+        f"{swatches}{cluster}{latest}</div>"
     )
 
 
