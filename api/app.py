@@ -13,7 +13,17 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 from api import errors
-from api.routers import areas, campaigns, grids, health, hotspots, maps, reports
+from api.routers import (
+    areas,
+    campaigns,
+    grids,
+    health,
+    hotspots,
+    households,
+    maps,
+    reports,
+    risk,
+)
 from geo.db import make_engine
 from geo.settings import Settings, get_settings
 from web import assets as web_assets
@@ -67,6 +77,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         campaigns.router,
         reports.router,
         hotspots.router,
+        risk.router,
+        households.router,
         maps.router,
     ):
         app.include_router(router)

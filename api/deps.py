@@ -9,7 +9,8 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from sqlalchemy import Connection, Engine
 
-from geo.errors import InvalidInput
+from geo.auth import ANONYMOUS, Principal, authenticate
+from geo.errors import InvalidInput, Unauthorized
 from geo.settings import Settings
 
 
@@ -55,7 +56,9 @@ def parse_bbox(raw: str | None, max_area_deg2: float) -> tuple[float, float, flo
     return minx, miny, maxx, maxy
 
 
-Code = Annotated[str, Query(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z_-]+$")]
+OptionalCode = Annotated[
+    str | None, Query(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z_-]+$")
+]
 
 
 async def get_engine(request: Request) -> Engine:  # async: no thread hop
@@ -63,3 +66,19 @@ async def get_engine(request: Request) -> Engine:  # async: no thread hop
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+def get_principal(request: Request) -> Principal:
+    """Return who sends the request, from `Authorization: Bearer <token>` (none: anonymous)."""
+    header = request.headers.get("authorization")
+    if not header:
+        return ANONYMOUS
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > 200:
+        raise Unauthorized("send the token as 'Authorization: Bearer <token>'")
+    with request.app.state.engine.connect() as conn:
+        return authenticate(conn, token)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]

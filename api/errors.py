@@ -9,7 +9,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 
-from geo.errors import Conflict, InvalidInput, NotFound, RiskgridError, SetupError
+from geo.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RiskgridError,
+    SetupError,
+    Unauthorized,
+)
 
 log = logging.getLogger("riskgrid.api")
 
@@ -17,6 +25,8 @@ STATUS: dict[type[RiskgridError], int] = {
     NotFound: 404,
     InvalidInput: 422,
     Conflict: 409,
+    Unauthorized: 401,
+    Forbidden: 403,
     SetupError: 503,
 }
 
@@ -52,7 +62,8 @@ def install(app: FastAPI) -> None:
         if status >= 500 and not isinstance(exc, SetupError):
             log.exception("internal error", exc_info=exc)
             return JSONResponse({"detail": "internal error"}, status_code=status)
-        return JSONResponse({"detail": str(exc)}, status_code=status)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

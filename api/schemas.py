@@ -119,3 +119,41 @@ class ReassignCreate(BaseModel):
     grid: Text32 = Field(description="code of the grid the report belongs to")
     actor: Text100
     note: Text2000 | None = None
+
+
+class FeatureRef(BaseModel):
+    """A stored risk feature, by kind and code."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["flood_zone", "river", "reservoir", "low_lying"]
+    code: Annotated[str, Field(min_length=1, max_length=64), NoNul]
+
+
+class AreaQuery(BaseModel):
+    """An area to look into: a drawn polygon, or the surroundings of a stored feature."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    geometry: dict | None = Field(
+        None, description="GeoJSON Polygon or MultiPolygon (a Feature is accepted too)"
+    )
+    crs: Literal["wgs84", "cgcs2000", "gcj02", "bd09"] = Field(
+        "wgs84", description="of the geometry's positions (gcj02 for a Gaode basemap)"
+    )
+    repair: bool = Field(True, description="repair an invalid polygon and say so; false: 422")
+    feature: FeatureRef | None = None
+    distance_m: Annotated[float, Field(ge=0, allow_inf_nan=False)] = Field(
+        0.0, description="with feature: the distance around it, in metres"
+    )
+    limit: Annotated[int, Field(ge=1, le=20_000)] = Field(
+        1000, description="households listed in the JSON relocation list (exports list all)"
+    )
+
+    @model_validator(mode="after")
+    def _one_area(self) -> AreaQuery:
+        if (self.geometry is None) == (self.feature is None):
+            raise ValueError(
+                'send either "geometry" (a drawn polygon) or "feature" with "distance_m"'
+            )
+        return self

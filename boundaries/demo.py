@@ -467,4 +467,8 @@ def load_demo(
         "existing": loaded.existing,
         "refused": len(loaded.refused),
     }
+    from boundaries.demo_risk import load_demo_risk
+
+    rules = reports or ReportSettings()
+    summary["risk"] = load_demo_risk(engine, out_dir / "risk", rules.snap_tolerance_m, echo)
     return summary

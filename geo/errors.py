@@ -23,6 +23,14 @@ class Conflict(RiskgridError):
     """The request clashes with what is stored."""
 
 
+class Unauthorized(RiskgridError):
+    """The credentials sent are not valid (unknown or revoked token)."""
+
+
+class Forbidden(RiskgridError):
+    """The caller's role may not do or see this (personal data, for instance)."""
+
+
 class ImportRefused(InvalidInput):
     """A boundary file was refused; `report` holds the validation findings."""
 

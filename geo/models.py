@@ -7,6 +7,7 @@ from datetime import date, datetime
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
@@ -15,8 +16,10 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
+    UniqueConstraint,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
@@ -181,3 +184,77 @@ class ReportEvent(Base):
     note: Mapped[str | None] = mapped_column(Text)
     level: Mapped[str | None] = mapped_column(String(16))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+RISK_KINDS = ("flood_zone", "river", "reservoir", "low_lying")
+ROLES = ("admin", "coordinator", "planner", "worker")
+
+
+class RiskLayer(Base):
+    """A feature of a risk layer: a flood zone (level 1-3), river, reservoir or low-lying land."""
+
+    __tablename__ = "risk_layers"
+    __table_args__ = (
+        CheckConstraint(_in("kind", RISK_KINDS), name="kind"),
+        CheckConstraint("level IS NULL OR level BETWEEN 1 AND 3", name="level"),
+        UniqueConstraint("kind", "code", name="uq_risk_layers_kind"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    level: Mapped[int | None] = mapped_column(SmallInteger)
+    return_period_years: Mapped[int | None] = mapped_column(Integer)
+    attributes: Mapped[dict] = mapped_column(JSONB, default=dict)
+    geom = mapped_column(Geometry("GEOMETRY", srid=4326, spatial_index=True), nullable=False)
+    source: Mapped[str | None] = mapped_column(Text)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    imported_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class RiskPart(Base):
+    """Derived: per kind, the union of features at or above `min_level`, subdivided."""
+
+    __tablename__ = "risk_parts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    min_level: Mapped[int] = mapped_column(SmallInteger)
+    geom = mapped_column(Geometry("GEOMETRY", srid=4326, spatial_index=True), nullable=False)
+
+
+class Household(Base):
+    """A household the grid worker keeps track of; name, phone and location are personal data."""
+
+    __tablename__ = "households"
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    head_name: Mapped[str | None] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    address: Mapped[str | None] = mapped_column(String(300))
+    members: Mapped[int] = mapped_column(SmallInteger)
+    over_60: Mapped[int] = mapped_column(SmallInteger, default=0)
+    oldest_age: Mapped[int | None] = mapped_column(SmallInteger)
+    living_alone: Mapped[bool] = mapped_column(Boolean, default=False)
+    mobility_needs: Mapped[bool] = mapped_column(Boolean, default=False)
+    contact_worker: Mapped[str | None] = mapped_column(String(100))
+    geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=True), nullable=False)
+    grid_code: Mapped[str | None] = mapped_column(
+        ForeignKey("grids.code", ondelete="SET NULL"), index=True
+    )
+    district_code: Mapped[str | None] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ApiToken(Base):
+    """A bearer token and its role; only the token's SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (CheckConstraint(_in("role", ROLES), name="role"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -113,6 +113,34 @@ class MapSettings(BaseModel):
         return self
 
 
+class RiskSettings(BaseModel):
+    """The flood ranking's weights and the limits of ad-hoc area queries.
+
+    Score = 100 x (exposure x flood zones + low_lying x low-lying share + proximity x
+    nearness to rivers and reservoirs + hazards x open flood hazards + vulnerable x vulnerable
+    residents); each part is 0..1 (see geo.risk). The weights must add up to 1.
+    """
+
+    exposure: float = Field(0.35, ge=0, le=1)
+    low_lying: float = Field(0.10, ge=0, le=1)
+    proximity: float = Field(0.15, ge=0, le=1)
+    hazards: float = Field(0.20, ge=0, le=1)
+    vulnerable: float = Field(0.20, ge=0, le=1)
+    buffer_m: float = Field(3000.0, gt=0, le=50_000, description="proximity fades to 0 here")
+    hazards_half: float = Field(5.0, gt=0, description="open hazards that score half")
+    vulnerable_half: float = Field(50.0, gt=0, description="vulnerable residents scoring half")
+    max_query_km2: float = Field(2000.0, gt=0, description="largest area query")
+    max_query_vertices: int = Field(20_000, ge=4)
+    max_feature_distance_m: float = Field(20_000.0, gt=0)
+
+    @model_validator(mode="after")
+    def _weights_sum_to_one(self) -> RiskSettings:
+        total = self.exposure + self.low_lying + self.proximity + self.hazards + self.vulnerable
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"risk weights must add up to 1 (they add up to {total:g})")
+        return self
+
+
 class Settings(BaseSettings):
     """All of riskgrid's configuration, read once from the environment."""
 
@@ -131,6 +159,7 @@ class Settings(BaseSettings):
     imports: ImportSettings = ImportSettings()
     reports: ReportSettings = ReportSettings()
     maps: MapSettings = MapSettings()
+    risk: RiskSettings = RiskSettings()
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     warm_up: bool = Field(True, description="load statistics and grid weights at start-up")

@@ -284,6 +284,117 @@ def reports_import(
         raise typer.Exit(2 if result.inserted + result.existing == 0 else 0)
 
 
+layers_app = typer.Typer(help="Risk layers: flood zones, rivers, reservoirs.", no_args_is_help=True)
+app.add_typer(layers_app, name="layers")
+
+
+@layers_app.command("import")
+def layers_import(
+    path: Path,
+    kind: Annotated[str, typer.Option(help="flood_zone, river, reservoir or low_lying")],
+    file_layer: FileLayer = None,
+    crs: Crs = None,
+    encoding: Encoding = None,
+    code_field: CodeField = None,
+    name_field: NameField = None,
+    level_field: Annotated[
+        str | None, typer.Option("--level-field", help="column: level 1-3 or 低/中/高")
+    ] = None,
+    return_period_field: Annotated[
+        str | None, typer.Option("--return-period-field", help="column: return period, years")
+    ] = None,
+    level: Annotated[
+        int | None, typer.Option(help="level 1-3 for every feature of a file without one")
+    ] = None,
+    strict: Strict = False,
+    prune: Prune = False,
+    as_json: AsJson = False,
+) -> None:
+    """Check and import a risk layer file (GeoJSON, GeoPackage, Shapefile, FlatGeobuf)."""
+    from boundaries.risk_import import LayerOptions, format_outcome, import_layer
+
+    fields = {
+        role: value
+        for role, value in (
+            ("code", code_field),
+            ("name", name_field),
+            ("level", level_field),
+            ("return_period", return_period_field),
+        )
+        if value
+    }
+    opts = LayerOptions(kind, file_layer, crs, encoding, fields, level, strict, prune)
+    try:
+        outcome = import_layer(_engine(), path, opts)
+    except ImportRefused as exc:
+        if exc.report is not None:
+            typer.echo(format_outcome(exc.report))  # type: ignore[arg-type]
+        _fail(exc, 2)
+    except RiskgridError as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(json.dumps(outcome.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        typer.echo(format_outcome(outcome))
+
+
+@layers_app.command("list")
+def layers_list() -> None:
+    """Print the stored risk features per kind and level, with areas and lengths."""
+    from geo import risk_layers
+
+    with _engine().connect() as conn:
+        for row in risk_layers.summary(conn):
+            typer.echo(
+                f"{row['kind']:<11} level {row['level'] or '-'}: {row['features']} feature(s), "
+                f"{row['area_km2']:,.1f} km², {row['length_km']:,.1f} km"
+            )
+
+
+tokens_app = typer.Typer(help="API tokens and their roles.", no_args_is_help=True)
+app.add_typer(tokens_app, name="tokens")
+
+
+@tokens_app.command("create")
+def tokens_create(
+    name: Annotated[str, typer.Option(help="who holds the token")],
+    role: Annotated[str, typer.Option(help="admin, coordinator, planner or worker")],
+) -> None:
+    """Create a token and print it once (only its hash is kept)."""
+    from geo.auth import create_token
+
+    try:
+        with _engine().begin() as conn:
+            token = create_token(conn, name, role)
+    except RiskgridError as exc:
+        _fail(exc)
+    typer.echo(token)
+
+
+@tokens_app.command("list")
+def tokens_list() -> None:
+    """List tokens: id, holder, role, created, revoked (never the token itself)."""
+    from geo.auth import list_tokens
+
+    with _engine().connect() as conn:
+        for t in list_tokens(conn):
+            state = f"revoked {t['revoked_at']:%Y-%m-%d}" if t["revoked_at"] else "active"
+            typer.echo(f"{t['id']:>4}  {t['role']:<12} {t['name']}  ({state})")
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: int) -> None:
+    """Revoke a token by its id (see `riskgrid tokens list`)."""
+    from geo.auth import revoke_token
+
+    try:
+        with _engine().begin() as conn:
+            revoke_token(conn, token_id)
+    except RiskgridError as exc:
+        _fail(exc)
+    typer.echo(f"token {token_id} revoked")
+
+
 @app.command("demo")
 def demo(
     out: Annotated[Path, typer.Option(help="where to write the generated files")] = Path(

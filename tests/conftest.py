@@ -26,7 +26,18 @@ from geo.db import make_engine
 from geo.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-TABLES = ("report_events", "reports", "grids", "areas", "campaigns", "boundary_versions")
+TABLES = (
+    "api_tokens",
+    "households",
+    "risk_parts",
+    "risk_layers",
+    "report_events",
+    "reports",
+    "grids",
+    "areas",
+    "campaigns",
+    "boundary_versions",
+)
 
 
 class Server:

@@ -24,8 +24,18 @@ def test_schema_is_at_head_with_srid_4326_and_gist_indexes(db):
         "areas.geom": "MULTIPOLYGON:4326",
         "grids.geom": "MULTIPOLYGON:4326",
         "reports.geom": "POINT:4326",
+        "risk_layers.geom": "GEOMETRY:4326",
+        "risk_parts.geom": "GEOMETRY:4326",
+        "households.geom": "POINT:4326",
     }
-    assert {"ix_grids_geom", "ix_areas_geom", "ix_reports_geom"} <= indexes
+    assert {
+        "ix_grids_geom",
+        "ix_areas_geom",
+        "ix_reports_geom",
+        "ix_risk_layers_geom",
+        "ix_risk_parts_geom",
+        "ix_households_geom",
+    } <= indexes
 
 
 def test_upgrade_twice_is_harmless(db):
