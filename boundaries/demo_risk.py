@@ -30,6 +30,7 @@ import shapely
 from shapely.geometry import Point
 from sqlalchemy import Engine, text
 
+from boundaries.daqing import URBAN
 from boundaries.demo import load_divisions
 from boundaries.risk_import import LayerOptions, import_layer
 from geo import households
@@ -173,7 +174,7 @@ def generate_households(engine: Engine, seed: int = SEED) -> pd.DataFrame:
     with engine.connect() as conn:
         grids = conn.execute(
             text(
-                "SELECT g.code, g.name, COALESCE(g.population, 0) AS population, "
+                "SELECT g.code, g.name, g.district_code, COALESCE(g.population, 0) AS population, "
                 "ST_AsBinary(g.geom) AS wkb, COALESCE(c.name, g.name) AS community "
                 "FROM grids g LEFT JOIN areas c ON c.code = g.community_code "
                 "WHERE g.kind = 'comprehensive' ORDER BY g.code"
@@ -229,6 +230,8 @@ def generate_households(engine: Engine, seed: int = SEED) -> pd.DataFrame:
             "address": [
                 f"{grids[g].community}{rng.integers(1, 40)}号楼{rng.integers(1, 7)}单元"
                 f"{rng.integers(1, 7)}0{rng.integers(1, 5)}"
+                if grids[g].district_code in URBAN
+                else f"{grids[g].community}{rng.integers(1, 300)}号"
                 for g in grid_of
             ],
             "members": members,
