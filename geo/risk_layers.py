@@ -179,8 +179,11 @@ def summary(conn: Connection) -> list[dict]:
     ]
 
 
-def geojson(conn: Connection, kind: str | None = None) -> bytes:
-    """Return the stored risk features (all kinds, or one) as a GeoJSON FeatureCollection."""
+def geojson(conn: Connection, kind: str | None = None, simplify_deg: float = 0.0) -> bytes:
+    """Return the stored risk features (all kinds, or one) as a GeoJSON FeatureCollection.
+
+    `simplify_deg` thins the outlines for display (topology kept); 0 returns them as stored.
+    """
     where = "WHERE kind = :kind" if kind else ""
     return (
         conn.execute(
@@ -189,7 +192,9 @@ def geojson(conn: Connection, kind: str | None = None) -> bytes:
             SELECT json_build_object('type', 'FeatureCollection', 'features',
               COALESCE(json_agg(json_build_object(
                 'type', 'Feature', 'id', kind || ':' || code,
-                'geometry', ST_AsGeoJSON(geom, 6)::json,
+                'geometry', ST_AsGeoJSON(
+                  CASE WHEN :tol > 0 THEN ST_SimplifyPreserveTopology(geom, :tol) ELSE geom END,
+                  6)::json,
                 'properties', json_build_object(
                   'kind', kind, 'code', code, 'name', name, 'level', level,
                   'return_period_years', return_period_years)
@@ -197,7 +202,7 @@ def geojson(conn: Connection, kind: str | None = None) -> bytes:
             FROM risk_layers {where}
             """
             ),
-            {"kind": kind} if kind else {},
+            {"kind": kind, "tol": simplify_deg},
         )
         .scalar_one()
         .encode()

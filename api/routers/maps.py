@@ -11,9 +11,25 @@ from api.deps import ConnDep, SettingsDep
 from api.routers.reports import FilterDep
 from geo.errors import InvalidInput, SetupError
 from geo.report_queries import ReportFilter
-from web import assets, maps, pages
+from web import assets, maps, pages, risk_map
 
 router = APIRouter(tags=["maps"])
+
+
+@router.get(
+    "/maps/flood/coordinator",
+    response_class=HTMLResponse,
+    summary="Flood coordinator's map: layers, ranked grids, hazards, draw-to-query (HTML)",
+)
+def coordinator_map(
+    conn: ConnDep, settings: SettingsDep, lang: Literal["zh", "en"] = "zh"
+) -> HTMLResponse:
+    if assets.missing():
+        raise SetupError(
+            "map assets are not built: run `make setup` (npm ci, python -m web.assets)"
+        )
+    page, cached = risk_map.coordinator_map(conn, settings.risk, lang, settings.maps)
+    return HTMLResponse(page, headers={"X-Cache": "hit" if cached else "miss"})
 
 
 @router.get("/maps/{name}", response_class=HTMLResponse, summary="A theme's map (HTML)")

@@ -1,14 +1,10 @@
 """Theme maps: built from aggregates, every asset served locally, drawn in a real browser."""
 
 import re
-import socket
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-import uvicorn
 from sqlalchemy import text
 
 from api.app import create_app
@@ -43,28 +39,6 @@ def test_english_labels_and_unknown_theme(demo_client):
 def test_localize_refuses_a_page_that_still_loads_from_outside():
     with pytest.raises(ValueError, match="still loads from outside"):
         localize('<script src="https://unpkg.com/something.js"></script>')
-
-
-@pytest.fixture(scope="module")
-def live_server(demo_database):
-    settings, engine, _ = demo_database
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings, engine=engine), host="127.0.0.1", port=port, log_level="warning"
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(100):
-        if server.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
 
 
 @pytest.mark.parametrize("theme", ["flood", "road_safety", "all"])

@@ -1,0 +1,83 @@
+"""The flood coordinator's map in Chromium: offline layers, and a drawn rectangle that runs the
+area query, with the relocation list shown only once a coordinator's token is given."""
+
+import re
+
+from geo.auth import create_token
+from tests.web.conftest import ARTIFACTS
+from web.browser import launch
+
+OUTSIDE = re.compile(r"""(?:src|href)\s*=\s*["'](?:https?:)?//""")
+MAP_NAME = "() => Object.keys(window).find(k => /^map_[0-9a-f]+$/.test(k))"
+
+
+def test_page_is_local_and_lists_the_layers(demo_client):
+    r = demo_client.get("/maps/flood/coordinator")
+    assert r.status_code == 200 and not OUTSIDE.search(r.text)
+    assert "/static/vendor/leaflet-draw/leaflet.draw.js" in r.text
+    assert 'id="risk-panel"' in r.text and "riskgridQuery" in r.text
+    # No personal data in the page itself: the relocation list comes from the API.
+    assert "13800" not in r.text
+    en = demo_client.get("/maps/flood/coordinator", params={"lang": "en"})
+    for name in ("Flood zones", "Rivers and reservoirs", "Top 300 grids", "Coordinator token"):
+        assert name in en.text
+
+
+def _draw_rectangle(page, south_west, north_east):
+    name = page.evaluate(MAP_NAME)
+    a = page.evaluate(f"() => {name}.latLngToContainerPoint({list(south_west)})")
+    b = page.evaluate(f"() => {name}.latLngToContainerPoint({list(north_east)})")
+    box = page.locator(".folium-map").bounding_box()
+    page.click(".leaflet-draw-draw-rectangle")
+    page.mouse.move(box["x"] + a["x"], box["y"] + a["y"])
+    page.mouse.down()
+    page.mouse.move(box["x"] + (a["x"] + b["x"]) / 2, box["y"] + (a["y"] + b["y"]) / 2, steps=5)
+    page.mouse.move(box["x"] + b["x"], box["y"] + b["y"], steps=5)
+    page.mouse.up()
+
+
+def test_drawn_area_is_queried_and_the_list_needs_a_token(live_server, demo_engine):
+    from playwright.sync_api import sync_playwright
+
+    with demo_engine.begin() as conn:
+        token = create_token(conn, "地图测试协调员", "coordinator")
+    outside, errors = [], []
+    with sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+
+        def route(r):
+            if r.request.url.startswith(live_server):
+                r.continue_()
+            else:
+                outside.append(r.request.url)
+                r.abort()
+
+        page.route("**/*", route)
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{live_server}/maps/flood/coordinator", wait_until="networkidle")
+        layers = page.evaluate("""() => [...document.querySelectorAll(
+            '.leaflet-control-layers-overlays label')].map(l => l.innerText.trim())""")
+        name = page.evaluate(MAP_NAME)
+        page.evaluate(f"() => {name}.setView([46.55, 125.05], 12)")
+        page.wait_for_timeout(300)
+        _draw_rectangle(page, (46.53, 125.01), (46.57, 125.09))
+        page.wait_for_selector("#risk-result[data-state='done']")
+        grids = int(page.inner_text("#risk-grids"))
+        homes = int(page.inner_text("#risk-homes"))
+        withheld = page.locator("#risk-withheld").count()
+        page.fill("#risk-token", token)
+        page.click("#risk-token-save")
+        _draw_rectangle(page, (46.53, 125.01), (46.57, 125.09))
+        page.wait_for_function(
+            "document.querySelectorAll('#risk-relocation li').length > 0", timeout=15_000
+        )
+        listed = page.locator("#risk-relocation li").count()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "coordinator_map.png"))
+        browser.close()
+    assert outside == [] and errors == []
+    assert {"洪水风险区", "低洼易涝区", "河流与水库", "未处置的汛情隐患"} <= set(layers)
+    assert grids > 20 and homes > 50 and withheld == 1
+    assert listed == 30
