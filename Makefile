@@ -67,6 +67,7 @@ bench: setup
 	$(BIN)/python -m bench.assignment
 	$(BIN)/python -m bench.hotspots
 	$(BIN)/python -m bench.maps
+	$(BIN)/python -m bench.risk
 
 clean:
 	-$(BIN)/riskgrid db down
