@@ -25,7 +25,7 @@ from bench.maps import NEW_REPORT
 
 RANKING = "/api/v1/risk/grids?theme=flood"
 # Over 萨尔图 and 龙凤: about 200 urban grids.
-BOX = shapely.box(124.995, 46.515, 125.105, 46.585)
+BOX = shapely.box(125.006, 46.522, 125.094, 46.578)
 
 
 def http_post(port: int, path: str, body: dict, headers: dict | None = None) -> tuple[float, dict]:
