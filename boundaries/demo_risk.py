@@ -266,8 +266,9 @@ def load_demo_risk(
         )
         stored = households.load(conn, frame, snap_m)
     echo(
-        f"households: {stored['stored']} stored ({int(frame['over_60'].sum())} residents over "
-        f"60, one in {SCALE} of 创安二号's {OVER_60_CITY:,})"
+        f"households: {stored['received']} ({stored['stored']} added or changed; "
+        f"{int(frame['over_60'].sum())} residents over 60, one in {SCALE} of 创安二号's "
+        f"{OVER_60_CITY:,})"
     )
     summary["households"] = stored
     return summary

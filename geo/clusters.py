@@ -49,6 +49,14 @@ def _cells(extra: str) -> str:
             )"""
 
 
+def _report_cells(srid: int, where: str) -> str:
+    """CTEs `pts` (the matching reports in UTM) and `cell` (the hexagon of each)."""
+    return f"""pts AS (
+              SELECT r.id, ST_Transform(r.geom, {srid}) AS g FROM reports r WHERE {where}
+            ),
+            {_cells("")}"""
+
+
 def _centre(srid: int) -> str:
     """WGS-84 centre of hexagon (i, j), by the same arithmetic as `_cells`."""
     return (
@@ -167,10 +175,7 @@ def _hexbins(conn: Connection, f: ReportFilter, size_m: float) -> dict:
     rows = conn.execute(
         text(
             f"""
-            WITH pts AS (
-              SELECT r.id, ST_Transform(r.geom, {srid}) AS g FROM reports r WHERE {where}
-            ),
-            {_cells("")}
+            WITH {_report_cells(srid, where)}
             SELECT i, j, count(*) AS n,
                    ST_AsGeoJSON(ST_Transform(ST_SetSRID(ST_Hexagon(:size, i, j), {srid}), 4326), 6)
                      AS gj
@@ -221,10 +226,7 @@ def hex_centres(
         rows = conn.execute(
             text(
                 f"""
-                WITH pts AS (
-                  SELECT r.id, ST_Transform(r.geom, {srid}) AS g FROM reports r WHERE {where}
-                ),
-                {_cells("")},
+                WITH {_report_cells(srid, where)},
                 counted AS (
                   SELECT i, j, count(*) AS n FROM cell GROUP BY i, j
                   ORDER BY n DESC, i, j LIMIT :top

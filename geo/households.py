@@ -14,6 +14,7 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from geo.assignment import assignment_ctes, snap_params
+from geo.db import copy_frame
 
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("id", "uuid"),
@@ -44,26 +45,14 @@ def load(
     snap_m: float,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, int]:
-    """Upsert households (by code) with their grid assigned by the report rules; return counts.
+    """Upsert households (by code) with their grid assigned by the report rules; return counts
+    (received, stored: added or changed, unassigned among those).
 
     `frame` holds COLUMNS (lon/lat in WGS-84). One COPY and two set-based statements.
     """
     ddl = ", ".join(f"{n} {t}" for n, t in COLUMNS)
     conn.execute(text(f"CREATE TEMP TABLE stage_households ({ddl}) ON COMMIT DROP"))
-    names = [n for n, _ in COLUMNS]
-    raw = conn.connection.driver_connection
-    assert raw is not None  # noqa: S101 - psycopg connection behind SQLAlchemy's
-    with (
-        raw.cursor() as cur,
-        cur.copy(  # type: ignore[attr-defined]
-            f"COPY stage_households ({', '.join(names)}) FROM STDIN WITH (FORMAT csv)"
-        ) as copy,
-    ):
-        for start in range(0, len(frame), 20_000):
-            part = frame[names].iloc[start : start + 20_000]
-            copy.write(part.to_csv(index=False, header=False))
-            if progress:
-                progress(len(part))
+    copy_frame(conn, "stage_households", frame, [n for n, _ in COLUMNS], progress)
     conn.execute(
         text(
             "CREATE TEMP TABLE stage_hh_points ON COMMIT DROP AS SELECT id, "
@@ -93,15 +82,30 @@ def load(
                 contact_worker = EXCLUDED.contact_worker, geom = EXCLUDED.geom,
                 grid_code = EXCLUDED.grid_code, district_code = EXCLUDED.district_code,
                 updated_at = now()
+              -- Unchanged rows are left alone: no write, and cached answers stay valid.
+              WHERE (households.head_name, households.phone, households.address,
+                     households.members, households.over_60, households.oldest_age,
+                     households.living_alone, households.mobility_needs,
+                     households.contact_worker, households.grid_code)
+                    IS DISTINCT FROM
+                    (EXCLUDED.head_name, EXCLUDED.phone, EXCLUDED.address, EXCLUDED.members,
+                     EXCLUDED.over_60, EXCLUDED.oldest_age, EXCLUDED.living_alone,
+                     EXCLUDED.mobility_needs, EXCLUDED.contact_worker, EXCLUDED.grid_code)
+                 OR NOT ST_Equals(households.geom, EXCLUDED.geom)
               RETURNING grid_code
             )
-            SELECT count(*) AS stored, count(*) FILTER (WHERE grid_code IS NULL) AS unassigned
+            SELECT (SELECT count(*) FROM stage_households) AS received,
+                   count(*) AS stored, count(*) FILTER (WHERE grid_code IS NULL) AS unassigned
             FROM up
             """
         ),
         snap_params(snap_m),
     ).one()
-    return {"stored": int(row.stored), "unassigned": int(row.unassigned)}
+    return {
+        "received": int(row.received),
+        "stored": int(row.stored),  # added or changed
+        "unassigned": int(row.unassigned),
+    }
 
 
 def by_grid(conn: Connection, district: str | None = None) -> list[dict]:

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, text
 
 from geo import taxonomy
 from geo.assignment import M_PER_DEG_MIN, assignment_ctes, snap_params
+from geo.db import copy_frame
 from geo.settings import ReportSettings
 
 # Columns of the staging table, in COPY order. Timestamps of later steps are optional: the
@@ -111,21 +112,7 @@ def _copy(conn: Connection, frame: pd.DataFrame, progress: Callable[[int], None]
             ts.dt.tz_convert(None).to_numpy("datetime64[us]"), unit="us", timezone="UTC"
         )
         values[name] = pd.Series(iso, index=values.index, dtype=object).where(ts.notna(), None)
-    raw = conn.connection.driver_connection
-    assert raw is not None  # noqa: S101 - psycopg connection behind SQLAlchemy's
-    # CSV written by pandas (in C) is far faster than a Python call per row; empty is NULL.
-    chunk = 20_000
-    with (
-        raw.cursor() as cur,
-        cur.copy(  # type: ignore[attr-defined]
-            f"COPY stage_reports ({', '.join(names)}) FROM STDIN WITH (FORMAT csv)"
-        ) as copy,
-    ):
-        for start in range(0, len(values), chunk):
-            part = values.iloc[start : start + chunk]
-            copy.write(part.to_csv(index=False, header=False))
-            if progress:
-                progress(len(part))
+    copy_frame(conn, "stage_reports", values, names, progress)
     conn.execute(
         text(
             "CREATE TEMP TABLE stage_points ON COMMIT DROP AS "

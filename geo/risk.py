@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
@@ -503,10 +503,3 @@ def area_summary_frames(result: dict) -> dict[str, pd.DataFrame]:
     if result.get("relocation") is not None:
         sheets["relocation"] = pd.DataFrame(result["relocation"])
     return sheets
-
-
-def as_dict(spec: RankSpec) -> dict:
-    """Return a ranking request as plain data."""
-    d = asdict(spec)
-    d["since"] = spec.since.isoformat() if spec.since else None
-    return d

@@ -151,3 +151,14 @@ def demo_client(demo_database: tuple[Settings, Engine, dict]) -> Iterator[TestCl
     settings, engine, _ = demo_database
     with TestClient(create_app(settings, engine=engine)) as c:
         yield c
+
+
+@pytest.fixture
+def cli_env(db: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The `riskgrid` command pointed at the emptied test database."""
+    from geo.settings import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", settings.database_url or "")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()

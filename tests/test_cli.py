@@ -2,23 +2,13 @@
 
 import json
 
-import pytest
 from typer.testing import CliRunner
 
 from geo import migrate
-from geo.settings import get_settings
 from riskgrid.cli import app
 from tests.factories import grid_frame, tiled, write
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def cli_env(db, settings, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", settings.database_url)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 def test_import_prints_the_version_and_reimport_says_unchanged(cli_env, tmp_path):

@@ -106,7 +106,7 @@ def _theme_label(code: str, lang: str) -> str:
     return t.zh if lang == "zh" else t.en
 
 
-def _markers(conn: Connection, f: ReportFilter, lang: str) -> list[list]:
+def open_report_markers(conn: Connection, f: ReportFilter, lang: str) -> list[list]:
     """Return [lat, lon, popup HTML] of the latest open reports, at most MAX_MARKERS."""
     lab = LABELS[lang]
     open_f = ReportFilter(**{**f.__dict__, "status": ("reported", "dispatched", "in_progress")})
@@ -240,6 +240,24 @@ def theme_map(
     return hotspots.cached(key, lambda: _build(conn, theme, f, lang, query, base))
 
 
+def base_map(base: MapSettings, **options: object) -> folium.Map:
+    """Return an empty Folium map on the configured basemap, zoomable to 18."""
+    m = folium.Map(location=CENTRE, max_zoom=18, tiles=None, control_scale=True, **options)
+    # With no tile layer Leaflet has no maxZoom, and the marker cluster refuses to start.
+    add_script(m, "{{ this._parent.get_name() }}.options.maxZoom = 18;")
+    _tiles(m, base)
+    return m
+
+
+def add_script(m: folium.Map, js: str) -> None:
+    """Add `js` to the map's script; `{{ this._parent.get_name() }}` names the map."""
+    element = branca.element.MacroElement()
+    element._template = branca.element.Template(
+        "{% macro script(this, kwargs) %}" + js + "{% endmacro %}"
+    )
+    m.add_child(element)
+
+
 def _tiles(m: folium.Map, base: MapSettings) -> None:
     """Add the configured basemap (none by default: grid data only, no network)."""
     if base.basemap == "osm":
@@ -269,7 +287,7 @@ def _tiles(m: folium.Map, base: MapSettings) -> None:
         ).add_to(m)
 
 
-def _to_gcj02(points: list[list], gcj: bool) -> list[list]:
+def points_to_gcj02(points: list[list], gcj: bool) -> list[list]:
     """Shift [lat, lon, ...] rows onto a GCJ-02 basemap (Gaode draws in GCJ-02)."""
     if not gcj or not points:
         return points
@@ -281,7 +299,7 @@ def _to_gcj02(points: list[list], gcj: bool) -> list[list]:
     ]
 
 
-def _geojson_to_gcj02(fc: dict, gcj: bool) -> dict:
+def geojson_to_gcj02(fc: dict, gcj: bool) -> dict:
     if not gcj:
         return fc
 
@@ -307,35 +325,21 @@ def _build(
     """Return the HTML page of one theme's map (all assets local)."""
     lab = LABELS[lang]
     gcj = base.basemap == "gaode"
-    m = folium.Map(
-        location=CENTRE,
-        zoom_start=9,
-        max_zoom=18,
-        tiles=None,
-        control_scale=True,
-        prefer_canvas=True,
-    )
-    # With no tile layer Leaflet has no maxZoom, and the marker cluster refuses to start.
-    zoom = branca.element.MacroElement()
-    zoom._template = branca.element.Template(
-        "{% macro script(this, kwargs) %}"
-        "{{ this._parent.get_name() }}.options.maxZoom = 18;"
-        "{% endmacro %}"
-    )
-    m.add_child(zoom)
-    _tiles(m, base)
+    m = base_map(base, zoom_start=9, prefer_canvas=True)
     # esda computes Gi* in a thread while this one runs the other layers' queries.
     v = hotspots.versions(conn)
     gi = hotspots.gistar_start(conn, f, hotspots.GiSpec(), v, _STATS.submit)
-    heat = _to_gcj02([list(c) for c in clusters.hex_centres(conn, f, HEX_M, MAX_HEAT_CELLS)], gcj)
+    heat = points_to_gcj02(
+        [list(c) for c in clusters.hex_centres(conn, f, HEX_M, MAX_HEAT_CELLS)], gcj
+    )
     # Density-aware: ten times the reports need ten times the points to make a cluster,
     # so the number of outlines (and the page) does not grow with the volume.
     found = clusters.dbscan(
         conn, f, 400.0, max(15, round(sum(p[2] for p in heat) / 1500)), sample_to=DBSCAN_SAMPLE
     )
-    markers = _markers(conn, f, lang)
+    markers = open_report_markers(conn, f, lang)
     frames, index = _weekly(conn, f)
-    sig = _geojson_to_gcj02(_significant(gi(), v, lang), gcj)
+    sig = geojson_to_gcj02(_significant(gi(), v, lang), gcj)
 
     top = max((p[2] for p in heat), default=1)
     plugins.HeatMap(
@@ -355,7 +359,7 @@ def _build(
         ).add_to(m)
     if found["features"]:
         folium.GeoJson(
-            _geojson_to_gcj02(
+            geojson_to_gcj02(
                 {"type": "FeatureCollection", "features": found["features"][:MAX_CLUSTERS]}, gcj
             ),
             name=lab["clusters"],
@@ -364,11 +368,11 @@ def _build(
         ).add_to(m)
     # One data array and one callback instead of a script per marker: a fifth of the bytes.
     plugins.FastMarkerCluster(
-        _to_gcj02(markers, gcj), name=lab["reports"], callback=MARKER_CALLBACK
+        points_to_gcj02(markers, gcj), name=lab["reports"], callback=MARKER_CALLBACK
     ).add_to(m)
     if frames:
         plugins.HeatMapWithTime(
-            [_to_gcj02(fr, gcj) for fr in frames],
+            [points_to_gcj02(fr, gcj) for fr in frames],
             index=index,
             name=lab["weekly"],
             radius=18,

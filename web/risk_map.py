@@ -19,7 +19,14 @@ from geo import areas, hotspots, risk, risk_layers
 from geo.report_queries import ReportFilter
 from geo.settings import MapSettings, RiskSettings
 from web.assets import localize
-from web.maps import CENTRE, MARKER_CALLBACK, _geojson_to_gcj02, _markers, _tiles, _to_gcj02
+from web.maps import (
+    MARKER_CALLBACK,
+    add_script,
+    base_map,
+    geojson_to_gcj02,
+    open_report_markers,
+    points_to_gcj02,
+)
 
 TOP_GRIDS = 300  # ranked grids drawn; the full ranking is one click away (CSV/XLSX)
 SIMPLIFY_DEG = 0.0003  # about 25 m: outlines for display, not measurement
@@ -70,27 +77,19 @@ def coordinator_map(
 
 
 def _layer(conn: Connection, kind: str, gcj: bool) -> dict:
-    return _geojson_to_gcj02(orjson.loads(risk_layers.geojson(conn, kind, SIMPLIFY_DEG)), gcj)
+    return geojson_to_gcj02(orjson.loads(risk_layers.geojson(conn, kind, SIMPLIFY_DEG)), gcj)
 
 
 def _build(conn: Connection, rules: RiskSettings, lang: str, base: MapSettings) -> str:
     lab = LABELS[lang]
     gcj = base.basemap == "gaode"
-    m = folium.Map(location=CENTRE, zoom_start=8, max_zoom=18, tiles=None, control_scale=True)
-    zoom = branca.element.MacroElement()
-    zoom._template = branca.element.Template(
-        "{% macro script(this, kwargs) %}"
-        "{{ this._parent.get_name() }}.options.maxZoom = 18;"
-        "{% endmacro %}"
-    )
-    m.add_child(zoom)
-    _tiles(m, base)
+    m = base_map(base, zoom_start=8)
     # District borders for orientation when there is no basemap (the default, offline).
     districts = areas.outlines(conn, "district")
     if len(districts):
         districts["geometry"] = districts.geometry.simplify(SIMPLIFY_DEG)
         folium.GeoJson(
-            _geojson_to_gcj02(orjson.loads(districts.to_json()), gcj),
+            geojson_to_gcj02(orjson.loads(districts.to_json()), gcj),
             name=lab["districts"],
             style_function=lambda _: {"color": "#444", "weight": 1.2, "fill": False},
             interactive=False,
@@ -164,7 +163,7 @@ def _build(conn: Connection, rules: RiskSettings, lang: str, base: MapSettings) 
     ]
     if feats:
         folium.GeoJson(
-            _geojson_to_gcj02({"type": "FeatureCollection", "features": feats}, gcj),
+            geojson_to_gcj02({"type": "FeatureCollection", "features": feats}, gcj),
             name=lab["ranked"],
             style_function=lambda ft: {
                 "fillColor": colours(ft["properties"]["score"]),
@@ -184,16 +183,16 @@ def _build(conn: Connection, rules: RiskSettings, lang: str, base: MapSettings) 
             ),
         ).add_to(m)
         colours.add_to(m)
-    hazards = _markers(conn, ReportFilter(theme="flood"), lang)
+    hazards = open_report_markers(conn, ReportFilter(theme="flood"), lang)
     plugins.FastMarkerCluster(
-        _to_gcj02(hazards, gcj), name=lab["hazards"], callback=MARKER_CALLBACK
+        points_to_gcj02(hazards, gcj), name=lab["hazards"], callback=MARKER_CALLBACK
     ).add_to(m)
     homes = ranked[ranked["vulnerable_households"] > 0].nlargest(TOP_GRIDS, "vulnerable_residents")
     centres = folium.FeatureGroup(name=lab["homes"], show=False)
     shapes = layer.frame.set_index("code").geometry
     for r in homes.itertuples():
         p = shapes[r.code].representative_point()
-        lat, lon = _to_gcj02([[p.y, p.x]], gcj)[0]
+        lat, lon = points_to_gcj02([[p.y, p.x]], gcj)[0]
         folium.CircleMarker(
             [lat, lon],
             radius=3 + min(12, r.vulnerable_residents / 10),
@@ -221,15 +220,12 @@ def _build(conn: Connection, rules: RiskSettings, lang: str, base: MapSettings) 
     panel = _panel(lab, lang)
     m.get_root().html.add_child(folium.Element(panel))
     crs = "'gcj02'" if gcj else "'wgs84'"  # a drawn polygon is in the basemap's coordinates
-    script = branca.element.MacroElement()
-    script._template = branca.element.Template(
-        "{% macro script(this, kwargs) %}"
+    add_script(
+        m,
         "{{ this._parent.get_name() }}.on('draw:created', function (e) {"
         f"  riskgridQuery(e.layer.toGeoJSON().geometry, {crs});"
-        "});"
-        "{% endmacro %}"
+        "});",
     )
-    m.add_child(script)
     return localize(m.get_root().render())
 
 

@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 
 from boundaries.risk_import import LayerOptions, import_layer, level_from, read_layer
 from geo.errors import ImportRefused, InvalidInput
-from geo.settings import get_settings
 from riskgrid.cli import app
 from tests.factories import point_m, square_m, write
 
@@ -156,14 +155,6 @@ def test_unknown_kind_and_level_are_refused(tmp_path):
 
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def cli_env(db, settings, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", settings.database_url)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 def test_cli_imports_layers_and_manages_tokens(cli_env, db, tmp_path):

@@ -4,8 +4,7 @@ area query, with the relocation list shown only once a coordinator's token is gi
 import re
 
 from geo.auth import create_token
-from tests.web.conftest import ARTIFACTS
-from web.browser import launch
+from tests.web.conftest import ARTIFACTS, offline_page
 
 OUTSIDE = re.compile(r"""(?:src|href)\s*=\s*["'](?:https?:)?//""")
 MAP_NAME = "() => Object.keys(window).find(k => /^map_[0-9a-f]+$/.test(k))"
@@ -37,25 +36,13 @@ def _draw_rectangle(page, south_west, north_east):
 
 
 def test_drawn_area_is_queried_and_the_list_needs_a_token(live_server, demo_engine):
-    from playwright.sync_api import sync_playwright
-
     with demo_engine.begin() as conn:
         token = create_token(conn, "地图测试协调员", "coordinator")
-    outside, errors = [], []
-    with sync_playwright() as p:
-        browser = launch(p)
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
-
-        def route(r):
-            if r.request.url.startswith(live_server):
-                r.continue_()
-            else:
-                outside.append(r.request.url)
-                r.abort()
-
-        page.route("**/*", route)
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
+    with offline_page(live_server, viewport={"width": 1280, "height": 800}) as (
+        page,
+        outside,
+        errors,
+    ):
         page.goto(f"{live_server}/maps/flood/coordinator", wait_until="networkidle")
         layers = page.evaluate("""() => [...document.querySelectorAll(
             '.leaflet-control-layers-overlays label')].map(l => l.innerText.trim())""")
@@ -76,7 +63,6 @@ def test_drawn_area_is_queried_and_the_list_needs_a_token(live_server, demo_engi
         listed = page.locator("#risk-relocation li").count()
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "coordinator_map.png"))
-        browser.close()
     assert outside == [] and errors == []
     assert {"洪水风险区", "低洼易涝区", "河流与水库", "未处置的汛情隐患"} <= set(layers)
     assert grids > 20 and homes > 50 and withheld == 1

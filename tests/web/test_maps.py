@@ -1,17 +1,16 @@
 """Theme maps: built from aggregates, every asset served locally, drawn in a real browser."""
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 from sqlalchemy import text
 
 from api.app import create_app
+from tests.web.conftest import ARTIFACTS, offline_page
 from web.assets import localize
 from web.browser import launch
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 # Non-transparent pixels on each heat layer canvas.
 DRAWN_PIXELS = """() => [...document.querySelectorAll('canvas.leaflet-heatmap-layer')].map(c => {
   const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
@@ -43,23 +42,11 @@ def test_localize_refuses_a_page_that_still_loads_from_outside():
 
 @pytest.mark.parametrize("theme", ["flood", "road_safety", "all"])
 def test_map_draws_offline_in_chromium(live_server, theme):
-    from playwright.sync_api import sync_playwright
-
-    outside, errors = [], []
-    with sync_playwright() as p:
-        browser = launch(p)
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
-
-        def route(r):
-            if r.request.url.startswith(live_server):
-                r.continue_()
-            else:
-                outside.append(r.request.url)
-                r.abort()
-
-        page.route("**/*", route)
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
+    with offline_page(live_server, viewport={"width": 1280, "height": 800}) as (
+        page,
+        outside,
+        errors,
+    ):
         page.goto(f"{live_server}/maps/{theme}", wait_until="networkidle")
         page.wait_for_timeout(500)
         drawn = page.evaluate(DRAWN_PIXELS)
@@ -68,7 +55,6 @@ def test_map_draws_offline_in_chromium(live_server, theme):
         legend = page.locator(".legend").count()
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"map_{theme}.png"))
-        browser.close()
     assert outside == [] and errors == []
     assert drawn and max(drawn) > 1000
     assert {"热力图", "未办结事件", "逐周热力"} <= set(layers)
