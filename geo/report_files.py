@@ -29,7 +29,9 @@ class ReportFile:
     errors: list[tuple[int, str]] = field(default_factory=list)
 
 
-def _read(path: Path) -> pd.DataFrame:
+def read_table(path: Path) -> pd.DataFrame:
+    """Return the rows of a CSV (UTF-8 or GB18030) or GeoJSON point file, `lon`/`lat` for
+    GeoJSON geometry (reprojected to WGS-84), every cell a string or None."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
         try:
@@ -43,14 +45,12 @@ def _read(path: Path) -> pd.DataFrame:
             gdf = gdf.to_crs(4326)
         kinds = set(gdf.geometry.geom_type.dropna())
         if kinds - {"Point"}:
-            raise InvalidInput(
-                f"{path.name}: reports must be Point features (found {sorted(kinds)})"
-            )
+            raise InvalidInput(f"{path.name}: rows must be Point features (found {sorted(kinds)})")
         frame = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
         frame["lon"] = gdf.geometry.x
         frame["lat"] = gdf.geometry.y
         return _none_for_missing(frame)
-    raise InvalidInput(f"unsupported report file {path.suffix!r}: use .csv or .geojson")
+    raise InvalidInput(f"unsupported file {path.suffix!r}: use .csv or .geojson")
 
 
 def _none_for_missing(frame: pd.DataFrame) -> pd.DataFrame:
@@ -137,7 +137,7 @@ def read_reports(path: Path, rules: ReportSettings, campaigns: set[str]) -> Repo
     """Return the checked rows of a CSV or GeoJSON report file, converted to WGS-84."""
     if not path.exists():
         raise InvalidInput(f"no such file: {path}")
-    frame = _read(path)
+    frame = read_table(path)
     missing = [c for c in ("lon", "lat", "theme", "category") if c not in frame.columns]
     if missing:
         raise InvalidInput(
