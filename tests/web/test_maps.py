@@ -169,3 +169,36 @@ def test_incomplete_basemap_settings_are_refused():
         MapSettings(basemap="url")
     with pytest.raises(ValidationError, match=r"needs maps\.tianditu_key"):
         MapSettings(basemap="tianditu")
+
+
+def test_report_page_takes_a_tapped_point(live_server, demo_client, cleanup_reports):
+    lon, lat = 124.8642, 46.6402  # 让胡路区
+    with offline_page(live_server, viewport={"width": 390, "height": 800}) as (
+        page,
+        outside,
+        errors,
+    ):
+        page.goto(f"{live_server}/report")
+        page.wait_for_selector("body[data-ready='1']")
+        page.click("#pick")
+        page.wait_for_function("window.riskgridPickMap !== undefined")
+        page.evaluate(f"() => riskgridPickMap.setView([{lat}, {lon}], 17, {{animate: false}})")
+        page.wait_for_selector("#map path.leaflet-interactive, #map svg path")
+        point = page.evaluate(f"() => riskgridPickMap.latLngToContainerPoint([{lat}, {lon}])")
+        box = page.locator("#map").bounding_box()
+        page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
+        tapped = (float(page.input_value("#lon")), float(page.input_value("#lat")))
+        page.select_option("#theme", "flood")
+        page.select_option("#category", "waterlogging")
+        page.fill("#reporter", cleanup_reports)
+        page.click("#send")
+        page.wait_for_selector("#grid-code")
+        shown = page.inner_text("#grid-code")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "report_page_tap.png"))
+    assert outside == [] and errors == []
+    assert abs(tapped[0] - lon) < 2e-5 and abs(tapped[1] - lat) < 2e-5
+    expected = demo_client.get(
+        "/api/v1/grids/lookup", params={"lon": tapped[0], "lat": tapped[1]}
+    ).json()
+    assert shown == expected["features"][0]["properties"]["code"]
