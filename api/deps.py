@@ -68,8 +68,11 @@ async def get_engine(request: Request) -> Engine:  # async: no thread hop
 EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
-def get_principal(request: Request) -> Principal:
-    """Return who sends the request, from `Authorization: Bearer <token>` (none: anonymous)."""
+def get_principal(request: Request, conn: ConnDep) -> Principal:
+    """Return who sends the request, from `Authorization: Bearer <token>` (none: anonymous).
+
+    Shares the request's connection (FastAPI hands the same dependency to both).
+    """
     header = request.headers.get("authorization")
     if not header:
         return ANONYMOUS
@@ -77,8 +80,7 @@ def get_principal(request: Request) -> Principal:
     token = token.strip()
     if scheme.lower() != "bearer" or not token or len(token) > 200:
         raise Unauthorized("send the token as 'Authorization: Bearer <token>'")
-    with request.app.state.engine.connect() as conn:
-        return authenticate(conn, token)
+    return authenticate(conn, token)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

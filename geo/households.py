@@ -127,7 +127,7 @@ def by_grid(conn: Connection, district: str | None = None) -> list[dict]:
     return [dict(r._mapping) for r in rows]
 
 
-def per_grid_sql(where: str = "TRUE") -> str:
+def per_grid_sql() -> str:
     """SQL of household counts per comprehensive grid (`code`, counts), for `households h`."""
     return f"""
         SELECT {COMPREHENSIVE_OF_HOUSEHOLD} AS code,
@@ -139,15 +139,19 @@ def per_grid_sql(where: str = "TRUE") -> str:
                COALESCE(sum(h.members) FILTER (WHERE {VULNERABLE}), 0)::int
                  AS vulnerable_residents
         FROM households h JOIN grids g ON g.code = h.grid_code
-        WHERE {where}
         GROUP BY 1"""
 
 
 def listing(
-    conn: Connection, grid: str | None, bbox: tuple | None, limit: int, offset: int
+    conn: Connection,
+    grid: str | None,
+    bbox: tuple[float, float, float, float] | None,
+    limit: int,
+    offset: int,
 ) -> dict:
     """Return households with personal data (for coordinators and admins), by code."""
-    clauses, params = ["TRUE"], {"limit": limit, "offset": offset}
+    clauses = ["TRUE"]
+    params: dict[str, object] = {"limit": limit, "offset": offset}
     if grid:
         clauses.append("h.grid_code = :grid")
         params["grid"] = grid
