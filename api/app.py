@@ -27,16 +27,13 @@ from api.routers import (
 from geo.db import make_engine
 from geo.settings import Settings, get_settings
 from web import assets as web_assets
+from web import maps as web_maps
 
 
 def _warm_up(engine: Engine) -> None:
     try:
-        import esda  # noqa: F401
-
-        from geo import hotspots
-
         with engine.connect() as conn:
-            hotspots.weights(hotspots.grid_layer(conn, hotspots.versions(conn)))
+            web_maps.warm_up(conn)
     except Exception:
         logging.getLogger("riskgrid.api").info("warm-up skipped", exc_info=True)
 

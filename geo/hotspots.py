@@ -14,7 +14,6 @@ import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +67,7 @@ class GridLayer:
     frame: gpd.GeoDataFrame
     weights: dict[tuple, Any] = field(default_factory=dict)
     index: dict[str, int] = field(default_factory=dict)
+    coverages: dict[float, np.ndarray] = field(default_factory=dict)
 
 
 class _Cache:
@@ -192,14 +192,37 @@ def weights(layer: GridLayer, kind: str = "queen", distance_m: float | None = No
     return layer.weights[key]
 
 
+def coverage(layer: GridLayer, tolerance_deg: float) -> np.ndarray:
+    """Return the layer's grids as an exact coverage, simplified with shared edges kept shared.
+
+    Grids of two districts meet on borders noded differently; once cleaned into an exact
+    coverage, any set of grids dissolves with `shapely.coverage_union_all` in about a
+    millisecond (a snap-rounded `union_all` of 3,700 grids took 0.45 s). Once per layer.
+    """
+    with _LAYER_LOCK:
+        cov = layer.coverages.get(tolerance_deg)
+        if cov is None:
+            geoms = np.asarray(layer.frame.geometry.values)
+            cov = shapely.coverage_simplify(shapely.coverage_clean(geoms), tolerance_deg)
+            layer.coverages[tolerance_deg] = cov
+        return cov
+
+
 def grid_counts(conn: Connection, f: ReportFilter, layer: GridLayer) -> tuple[np.ndarray, dict]:
     """Return report counts per comprehensive grid (layer order) and per exclusive grid."""
     where, params = where_clause(f)
+    # Counted per grid code first (a hash aggregate), and the grid beneath looked up only for
+    # the few reports in exclusive grids: grouping every report by the looked-up code made
+    # PostgreSQL sort them all (29 ms against 15 for the demo).
     rows = conn.execute(
         text(
             f"""
+            SELECT g.kind, g.code AS comprehensive, g.code, x.n
+            FROM (SELECT r.grid_code, count(*) AS n FROM reports r WHERE {where} GROUP BY 1) x
+            JOIN grids g ON g.code = x.grid_code AND g.kind = 'comprehensive'
+            UNION ALL
             SELECT g.kind, {COMPREHENSIVE_OF} AS comprehensive, g.code, count(*) AS n
-            FROM reports r JOIN grids g ON g.code = r.grid_code
+            FROM reports r JOIN grids g ON g.code = r.grid_code AND g.kind = 'exclusive'
             WHERE {where}
             GROUP BY 1, 2, 3
             """
@@ -371,12 +394,13 @@ def gistar_start(
     f: ReportFilter,
     spec: GiSpec,
     v: Versions,
-    submit: Callable[[Callable[[], GiResult]], Future[GiResult]] | None = None,
+    run: Callable[..., Callable[[], GiStar]] | None = None,
 ) -> Callable[[], GiResult]:
     """Start Gi* for a query and return a function that waits for it (the result is cached).
 
-    The counts are read now on `conn`; the statistics run through `submit` (a thread pool's),
-    so that a caller can go on querying while esda works, or at once when `submit` is None.
+    The counts are read now on `conn`; the statistics run through `run(fn, *args)` (the
+    statistics process's `submit`), so that a caller can go on querying while esda works, or at
+    once when `run` is None.
     """
     key = ("gistar-result", f, spec, v)
     hit = RESULTS.get(key)
@@ -385,21 +409,28 @@ def gistar_start(
     layer = grid_layer(conn, v)
     counts, exclusive = grid_counts(conn, f, layer)
     w = weights(layer, spec.weights, spec.distance_m)
+    # Keyed by the counts themselves too: status changes and other themes' reports move the
+    # data version without changing a single count.
+    digest = hashlib.blake2b(counts.tobytes(), digest_size=16).digest()
+    memo = ("gi-star", v.database, v.boundary, v.boundary_at, spec, digest)
+    known = RESULTS.get(memo)
+    args = (counts, w, spec.permutations, spec.seed, spec.fdr)
+    if known is not None:
+        wait: Callable[[], GiStar] = lambda: known  # noqa: E731
+    elif run is not None:
+        wait = run(gi_star, *args)
+    else:
+        now = gi_star(*args)
+        wait = lambda: now  # noqa: E731
 
-    def compute() -> GiResult:
-        # Keyed by the counts themselves too: status changes and other themes' reports move
-        # the data version without changing a single count.
-        digest = hashlib.blake2b(counts.tobytes(), digest_size=16).digest()
-        memo = ("gi-star", v.database, v.boundary, v.boundary_at, spec, digest)
-        gi = cached(memo, lambda: gi_star(counts, w, spec.permutations, spec.seed, spec.fdr))[0]
+    def finish() -> GiResult:
+        gi = wait()
+        RESULTS.put(memo, gi)
         result = GiResult(layer, counts, gi, exclusive)
         RESULTS.put(key, result)
         return result
 
-    if submit is None:
-        result = compute()
-        return lambda: result
-    return submit(compute).result
+    return finish
 
 
 def gistar_geojson(conn: Connection, f: ReportFilter, spec: GiSpec) -> tuple[bytes, bool]:

@@ -162,3 +162,29 @@ def cli_env(db: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> 
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def block(db: Engine, tmp_path: Path) -> Engine:
+    """The emptied database with the hotspot block: 10 x 10 grids of 500 m and one school."""
+    from boundaries.importer import ImportOptions, import_file
+    from geo.settings import ImportSettings
+    from tests.factories import BLOCK_N, BLOCK_SIZE, grid_frame, square_m, tiled, write
+
+    rows = tiled(BLOCK_N, BLOCK_SIZE)
+    rows.append(
+        {
+            "code": "230602001001901",
+            "name": "实验小学",
+            "kind": "exclusive",
+            "community_code": "230602001001",
+            "geometry": square_m(1100, 1100, 200),
+            "population": 800,
+        }
+    )
+    for i, r in enumerate(rows[:-1]):
+        r["population"] = 1000 + i
+    import_file(
+        db, write(grid_frame(rows), tmp_path / "g.geojson"), ImportOptions(), ImportSettings()
+    )
+    return db

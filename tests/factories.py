@@ -72,3 +72,47 @@ def write(frame: gpd.GeoDataFrame, path: Path, **kwargs) -> Path:
         warnings.simplefilter("ignore")
         frame.to_file(path, driver=drivers[path.suffix], engine="pyogrio", **kwargs)
     return path
+
+
+BLOCK_N = 10  # the hotspot block: 10 x 10 grids of 500 m
+BLOCK_SIZE = 500.0
+
+
+def block_code(i: int, j: int) -> str:
+    """Return the code of grid (col i, row j) of the hotspot block."""
+    return f"230602001001{j * BLOCK_N + i + 1:03d}"
+
+
+def put_points(db, xy, theme="fire", category="electrical", reported_at=None) -> None:
+    """Load one report at each (x, y) metres from ORIGIN."""
+    import uuid
+
+    import pandas as pd
+
+    from geo.report_bulk import load
+    from geo.settings import ReportSettings
+
+    pts = [point_m(x, y) for x, y in xy]
+    frame = pd.DataFrame(
+        {
+            "id": [str(uuid.uuid4()) for _ in pts],
+            "lon": [p[0] for p in pts],
+            "lat": [p[1] for p in pts],
+            "theme": theme,
+            "category": category,
+            "reported_at": reported_at if reported_at is not None else pd.Timestamp.now(tz="UTC"),
+            "reporter": "t",
+        }
+    )
+    with db.begin() as conn:
+        load(conn, frame, ReportSettings())
+
+
+def put_reports(db, cells: dict[tuple[int, int], int], rng, theme="flood", category="waterlogging"):
+    """Load `count` reports at random spots inside each (col, row) grid of the block."""
+    xy = [
+        ((i + rng.uniform(0.1, 0.9)) * BLOCK_SIZE, (j + rng.uniform(0.1, 0.9)) * BLOCK_SIZE)
+        for (i, j), n in cells.items()
+        for _ in range(n)
+    ]
+    put_points(db, xy, theme, category)

@@ -8,7 +8,6 @@ bins, the choropleth holds only grids with a significant Gi* class, and at most
 from __future__ import annotations
 
 import html
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import branca
@@ -18,15 +17,15 @@ import orjson
 import shapely
 import shapely.geometry
 from folium import plugins
+from folium.template import Template
 from sqlalchemy import Connection
 
-from geo import clusters, hotspots, report_queries, taxonomy
+from geo import clusters, hotspots, report_queries, stats_process, taxonomy
 from geo.coords import wgs84_to_gcj02
 from geo.report_queries import ReportFilter
 from geo.settings import MapSettings
-from web.assets import localize
+from web.folium_page import render
 
-_STATS = ThreadPoolExecutor(2, thread_name_prefix="map-stats")
 # Caps that keep a page's size independent of the number of reports.
 MAX_MARKERS = 300
 MAX_HEAT_CELLS = 2500
@@ -145,29 +144,25 @@ def _weekly(conn: Connection, f: ReportFilter) -> tuple[list, list[str]]:
     return frames, index
 
 
-def _significant(r: hotspots.GiResult, v: hotspots.Versions, lang: str) -> dict:
+def _significant(r: hotspots.GiResult, lang: str) -> dict:
     """Return the significant Gi* grids dissolved into one (multi)polygon per class.
 
-    Adjacent grids of a class share their edges exactly (they tile the city), so the dissolve
-    drops every inner edge: the layer stays small however many grids light up.
+    The grids are an exact coverage, so the dissolve drops every inner edge: the layer stays
+    small however many grids light up.
     """
-    geoms = r.layer.frame.geometry.values
+    cov = hotspots.coverage(r.layer, SIMPLIFY_DEG)
     by_class: dict[str, list[int]] = {}
     for i, cls in enumerate(r.classes()):
         if cls in CLASS_COLOURS:
             by_class.setdefault(cls, []).append(i)
     feats = []
     for cls, idx in by_class.items():
-        # Which grids light up changes far less often than the data: a new report seldom
-        # moves a grid across a class, so the dissolve is kept per set of grids.
-        geometry = hotspots.cached(
-            ("dissolve", v.database, v.boundary, v.boundary_at, tuple(idx)),
-            lambda idx=idx: _dissolve(geoms[idx]),
-        )[0]
+        # Rounded to ~1 m for the page: a display, not a geometry to compute with.
+        region = shapely.transform(shapely.coverage_union_all(cov[idx]), _round5)
         feats.append(
             {
                 "type": "Feature",
-                "geometry": geometry,
+                "geometry": shapely.geometry.mapping(region),
                 "properties": {
                     "class": cls,
                     "label": LABELS[lang][cls],
@@ -179,12 +174,16 @@ def _significant(r: hotspots.GiResult, v: hotspots.Versions, lang: str) -> dict:
     return {"type": "FeatureCollection", "features": feats}
 
 
-def _dissolve(geoms: np.ndarray) -> dict:
-    """Return the union of grid polygons, simplified, as a GeoJSON geometry."""
-    # Grids of two districts meet on a border noded differently: snap-round the union.
-    region = shapely.union_all(geoms, grid_size=1e-7)
-    region = shapely.simplify(region, SIMPLIFY_DEG, preserve_topology=True)
-    return shapely.geometry.mapping(shapely.set_precision(region, 1e-5))
+def _round5(xy: np.ndarray) -> np.ndarray:
+    return np.round(xy, 5)
+
+
+def warm_up(conn: Connection) -> None:
+    """Prepare what the first theme map needs: the statistics process, weights, coverage."""
+    stats_process.warm_up()
+    layer = hotspots.grid_layer(conn, hotspots.versions(conn))
+    hotspots.weights(layer)
+    hotspots.coverage(layer, SIMPLIFY_DEG)
 
 
 def _legend(lang: str) -> str:
@@ -252,9 +251,7 @@ def base_map(base: MapSettings, **options: object) -> folium.Map:
 def add_script(m: folium.Map, js: str) -> None:
     """Add `js` to the map's script; `{{ this._parent.get_name() }}` names the map."""
     element = branca.element.MacroElement()
-    element._template = branca.element.Template(
-        "{% macro script(this, kwargs) %}" + js + "{% endmacro %}"
-    )
+    element._template = Template("{% macro script(this, kwargs) %}" + js + "{% endmacro %}")
     m.add_child(element)
 
 
@@ -326,9 +323,10 @@ def _build(
     lab = LABELS[lang]
     gcj = base.basemap == "gaode"
     m = base_map(base, zoom_start=9, prefer_canvas=True)
-    # esda computes Gi* in a thread while this one runs the other layers' queries.
-    v = hotspots.versions(conn)
-    gi = hotspots.gistar_start(conn, f, hotspots.GiSpec(), v, _STATS.submit)
+    # esda computes Gi* in another process while this one runs the other layers' queries.
+    gi = hotspots.gistar_start(
+        conn, f, hotspots.GiSpec(), hotspots.versions(conn), stats_process.submit
+    )
     heat = points_to_gcj02(
         [list(c) for c in clusters.hex_centres(conn, f, HEX_M, MAX_HEAT_CELLS)], gcj
     )
@@ -339,7 +337,7 @@ def _build(
     )
     markers = open_report_markers(conn, f, lang)
     frames, index = _weekly(conn, f)
-    sig = geojson_to_gcj02(_significant(gi(), v, lang), gcj)
+    sig = geojson_to_gcj02(_significant(gi(), lang), gcj)
 
     top = max((p[2] for p in heat), default=1)
     plugins.HeatMap(
@@ -386,4 +384,4 @@ def _build(
         lons = [p[1] for p in heat]
         m.fit_bounds([[min(lats), min(lons)], [max(lats), max(lons)]])
     m.get_root().html.add_child(folium.Element(_switcher(theme, lang, query)))
-    return localize(m.get_root().render())
+    return render(m)

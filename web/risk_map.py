@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 from geo import areas, hotspots, risk, risk_layers
 from geo.report_queries import ReportFilter
 from geo.settings import MapSettings, RiskSettings
-from web.assets import localize
+from web.folium_page import render
 from web.maps import (
     MARKER_CALLBACK,
     add_script,
@@ -226,7 +226,7 @@ def _build(conn: Connection, rules: RiskSettings, lang: str, base: MapSettings) 
         f"  riskgridQuery(e.layer.toGeoJSON().geometry, {crs});"
         "});",
     )
-    return localize(m.get_root().render())
+    return render(m)
 
 
 def _panel(lab: dict, lang: str) -> str:

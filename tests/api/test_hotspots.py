@@ -1,64 +1,28 @@
 """Hotspots: aggregates, Gi* against esda, planted clusters, caching, bad parameters."""
 
-import uuid
-
 import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from boundaries.importer import ImportOptions, import_file
-from geo.report_bulk import load
-from geo.settings import ImportSettings, ReportSettings
-from tests.factories import grid_frame, point_m, square_m, tiled, write
-
-N = 10  # a 10 x 10 block of 500 m grids
-SIZE = 500.0
-
-
-@pytest.fixture
-def block(db, tmp_path):
-    rows = tiled(N, SIZE)
-    rows.append(
-        {
-            "code": "230602001001901",
-            "name": "实验小学",
-            "kind": "exclusive",
-            "community_code": "230602001001",
-            "geometry": square_m(1100, 1100, 200),
-            "population": 800,
-        }
-    )
-    for i, r in enumerate(rows[:-1]):
-        r["population"] = 1000 + i
-    import_file(
-        db, write(grid_frame(rows), tmp_path / "g.geojson"), ImportOptions(), ImportSettings()
-    )
-    return db
-
-
-def put_reports(db, cells: dict[tuple[int, int], int], rng, theme="flood", category="waterlogging"):
-    """Load `count` reports at random spots inside each (col, row) grid of the block."""
-    xy = [
-        ((i + rng.uniform(0.1, 0.9)) * SIZE, (j + rng.uniform(0.1, 0.9)) * SIZE)
-        for (i, j), n in cells.items()
-        for _ in range(n)
-    ]
-    put_points(db, xy, theme, category)
+from tests.factories import (
+    BLOCK_N,
+    BLOCK_SIZE,
+    block_code,
+    point_m,
+    put_points,
+    put_reports,
+)
 
 
 def props(resp):
     return {f["properties"]["code"]: f["properties"] for f in resp.json()["features"]}
 
 
-def code_of(i, j):
-    return f"230602001001{j * N + i + 1:03d}"
-
-
 def test_aggregates_give_count_density_and_rate(client, block):
     put_reports(block, {(0, 0): 5, (3, 3): 2}, np.random.default_rng(1))
     p = props(client.get("/api/v1/hotspots/grids", params={"theme": "flood"}))
-    first = p[code_of(0, 0)]
+    first = p[block_code(0, 0)]
     assert first["count"] == 5
     assert first["density_km2"] == pytest.approx(5 / 0.25, rel=0.01)  # 500 m squares
     assert first["rate_per_1000"] == pytest.approx(5 / 1000 * 1000, rel=1e-3)
@@ -73,7 +37,7 @@ def test_report_in_exclusive_grid_counts_for_the_grid_beneath_too(client, block)
         json={"lon": lon, "lat": lat, "theme": "flood", "category": "waterlogging"},
     )
     body = client.get("/api/v1/hotspots/grids").json()
-    assert props_from(body)[code_of(2, 2)]["count"] == 1
+    assert props_from(body)[block_code(2, 2)]["count"] == 1
     assert body["exclusive"] == [{"code": "230602001001901", "count": 1}]
 
 
@@ -83,20 +47,22 @@ def props_from(body):
 
 def test_planted_cluster_is_a_99_percent_hot_spot(client, block):
     rng = np.random.default_rng(7)
-    cells = {(i, j): int(rng.poisson(2)) for i in range(N) for j in range(N)}
+    cells = {(i, j): int(rng.poisson(2)) for i in range(BLOCK_N) for j in range(BLOCK_N)}
     for c in [(4, 4), (4, 5), (5, 4), (5, 5)]:
         cells[c] = 30
     put_reports(block, cells, rng)
     p = props(client.get("/api/v1/hotspots/gistar", params={"theme": "flood"}))
     for c in [(4, 4), (4, 5), (5, 4), (5, 5)]:
-        assert p[code_of(*c)]["class"] == "hot_99", p[code_of(*c)]
-    far = [p[code_of(i, j)]["class"] for i, j in [(0, 0), (9, 9), (0, 9), (9, 0)]]
+        assert p[block_code(*c)]["class"] == "hot_99", p[block_code(*c)]
+    far = [p[block_code(i, j)]["class"] for i, j in [(0, 0), (9, 9), (0, 9), (9, 0)]]
     assert not any(c.startswith("hot") for c in far)
 
 
 def test_uniform_background_has_few_significant_grids(client, block):
     rng = np.random.default_rng(11)
-    put_reports(block, {(i, j): int(rng.poisson(5)) for i in range(N) for j in range(N)}, rng)
+    put_reports(
+        block, {(i, j): int(rng.poisson(5)) for i in range(BLOCK_N) for j in range(BLOCK_N)}, rng
+    )
     body = client.get("/api/v1/hotspots/gistar", params={"theme": "flood"}).json()
     significant = sum(v for k, v in body["classes"].items() if k != "not_significant")
     # At 90 % confidence about 10 % are expected by chance; neighbours share counts.
@@ -149,7 +115,7 @@ def test_results_are_cached_until_a_report_arrives(client, block):
 
 def test_fdr_and_distance_band_options(client, block):
     rng = np.random.default_rng(5)
-    cells = {(i, j): 1 for i in range(N) for j in range(N)}
+    cells = {(i, j): 1 for i in range(BLOCK_N) for j in range(BLOCK_N)}
     cells[(5, 5)] = 40
     put_reports(block, cells, rng)
     body = client.get(
@@ -157,7 +123,7 @@ def test_fdr_and_distance_band_options(client, block):
         params={"theme": "flood", "fdr": "true", "weights": "distance", "distance_m": 800},
     ).json()
     assert body["method"]["fdr"] is True and body["method"]["weights"] == "distance"
-    assert props_from(body)[code_of(5, 5)]["class"].startswith("hot")
+    assert props_from(body)[block_code(5, 5)]["class"].startswith("hot")
 
 
 @pytest.mark.parametrize(
@@ -179,24 +145,6 @@ def test_bad_parameters_answer_422(client, block, params, needle):
     assert r.status_code == 422 and needle in r.json()["detail"]
 
 
-def put_points(db, xy, theme="fire", category="electrical", reported_at=None):
-    """Load one report at each (x, y) metres from the block's corner."""
-    pts = [point_m(x, y) for x, y in xy]
-    frame = pd.DataFrame(
-        {
-            "id": [str(uuid.uuid4()) for _ in pts],
-            "lon": [p[0] for p in pts],
-            "lat": [p[1] for p in pts],
-            "theme": theme,
-            "category": category,
-            "reported_at": reported_at if reported_at is not None else pd.Timestamp.now(tz="UTC"),
-            "reporter": "t",
-        }
-    )
-    with db.begin() as conn:
-        load(conn, frame, ReportSettings())
-
-
 def test_dbscan_finds_the_planted_clusters(client, block):
     rng = np.random.default_rng(2)
     centres = [(600, 600), (3200, 1200), (1800, 4200)]
@@ -209,7 +157,7 @@ def test_dbscan_finds_the_planted_clusters(client, block):
     assert [f["properties"]["count"] for f in body["features"]] == [15, 15, 15]
     assert body["noise"] == 3 and body["method"]["srid"] == 32651
     first_grids = {g for f in body["features"] for g in f["properties"]["grids"]}
-    assert code_of(1, 1) in first_grids  # (600, 600) lies in grid (1, 1)
+    assert block_code(1, 1) in first_grids  # (600, 600) lies in grid (1, 1)
     assert all(f["properties"]["dominant_category"] == "electrical" for f in body["features"])
 
 
@@ -244,14 +192,15 @@ def test_emerging_finds_a_new_hot_spot(client, block):
     start = pd.Timestamp("2024-08-01T00:00:00Z")
     rows = []
     for day in range(10):
-        for i in range(N):
-            for j in range(N):
+        for i in range(BLOCK_N):
+            for j in range(BLOCK_N):
                 for _ in range(int(rng.poisson(1))):
                     rows.append((i, j, day))
         if day == 9:
             rows += [(5, 5, 9)] * 40
     xy = [
-        ((i + rng.uniform(0.1, 0.9)) * SIZE, (j + rng.uniform(0.1, 0.9)) * SIZE) for i, j, _ in rows
+        ((i + rng.uniform(0.1, 0.9)) * BLOCK_SIZE, (j + rng.uniform(0.1, 0.9)) * BLOCK_SIZE)
+        for i, j, _ in rows
     ]
     put_points(
         block,
@@ -270,7 +219,7 @@ def test_emerging_finds_a_new_hot_spot(client, block):
         },
     ).json()
     assert body["slices"] == 10
-    assert props_from(body)[code_of(5, 5)]["pattern"] == "new_hot"
+    assert props_from(body)[block_code(5, 5)]["pattern"] == "new_hot"
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,18 @@
 """Theme maps: built from aggregates, every asset served locally, drawn in a real browser."""
 
+import json
+import os
 import re
+import signal
 
 import numpy as np
 import pytest
+import shapely
+import shapely.geometry
 from sqlalchemy import text
 
 from api.app import create_app
+from tests.factories import BLOCK_N, block_code, put_reports
 from tests.web.conftest import ARTIFACTS, offline_page
 from web.assets import localize
 from web.browser import launch
@@ -202,3 +208,64 @@ def test_report_page_takes_a_tapped_point(live_server, demo_client, cleanup_repo
         "/api/v1/grids/lookup", params={"lon": tapped[0], "lat": tapped[1]}
     ).json()
     assert shown == expected["features"][0]["properties"]["code"]
+
+
+def _layers(page: str) -> list[dict]:
+    """Return the GeoJSON data of every folium GeoJson layer on a page."""
+    decoder = json.JSONDecoder()
+    return [
+        decoder.raw_decode(page, m.end())[0] for m in re.finditer(r"geo_json_\w+_add\(\s*", page)
+    ]
+
+
+def test_gi_layer_is_the_union_of_the_significant_grids(client, block):
+    rng = np.random.default_rng(7)
+    cells = {(i, j): int(rng.poisson(2)) for i in range(BLOCK_N) for j in range(BLOCK_N)}
+    planted = [(4, 4), (4, 5), (5, 4), (5, 5)]
+    for c in planted:
+        cells[c] = 30
+    put_reports(block, cells, rng)
+    gi = client.get("/api/v1/hotspots/gistar", params={"theme": "flood"}).json()
+    hot = [f for f in gi["features"] if f["properties"]["class"] == "hot_99"]
+    page = client.get("/maps/flood").text
+    classes = {
+        f["properties"]["class"]: f
+        for layer in _layers(page)
+        for f in layer["features"]
+        if "class" in f["properties"]
+    }
+    layer = classes["hot_99"]
+    assert layer["properties"]["grids"] == len(hot) >= len(planted)
+    assert layer["properties"]["reports"] == sum(f["properties"]["count"] for f in hot)
+    # One outline for the whole class, no inner edges, the same area as its grids.
+    expected = shapely.union_all([shapely.geometry.shape(f["geometry"]) for f in hot])
+    drawn = shapely.geometry.shape(layer["geometry"])
+    assert drawn.symmetric_difference(expected).area / expected.area < 0.01
+    assert shapely.get_num_interior_rings(drawn) == shapely.get_num_interior_rings(expected)
+
+
+def test_names_with_template_syntax_are_shown_as_written(client, block):
+    put_reports(block, {(2, 2): 1}, np.random.default_rng(1))
+    name = "{{ 7*7 }} grid {# note {% if %}"  # ASCII: folium escapes other text
+    with block.begin() as conn:
+        conn.execute(
+            text("UPDATE grids SET name = :n WHERE code = :c"), {"n": name, "c": block_code(2, 2)}
+        )
+    r = client.get("/maps/flood")
+    assert r.status_code == 200
+    assert name in r.text and "49 grid" not in r.text
+
+
+def test_map_is_built_when_the_statistics_worker_dies(client, block):
+    from geo import stats_process
+
+    put_reports(block, {(1, 1): 3}, np.random.default_rng(2))
+    assert client.get("/maps/flood").status_code == 200
+    before = stats_process.submit(os.getpid)()
+    os.kill(before, signal.SIGKILL)
+    put_reports(block, {(3, 3): 3}, np.random.default_rng(3))  # new counts: Gi* runs again
+    r = client.get("/maps/flood")
+    assert r.status_code == 200 and '"class": "' in r.text
+    # The next request has a worker again, a new one.
+    after = stats_process.submit(os.getpid)()
+    assert after not in (before, os.getpid())
