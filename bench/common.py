@@ -22,6 +22,14 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 RISKGRID = str(Path(sys.executable).parent / "riskgrid")
 
+# A new flood report in a random comprehensive grid: every count-based result is stale.
+NEW_REPORT = """
+    INSERT INTO reports (id, theme, category, severity, status, geom, source_crs,
+                         assignment_method, reported_at, grid_code)
+    SELECT %s, 'flood', 'waterlogging', 2, 'reported', ST_PointOnSurface(geom), 'wgs84',
+           'inside', now(), code
+    FROM grids WHERE kind = 'comprehensive' ORDER BY random() LIMIT 1"""
+
 
 def free_port() -> int:
     """Return a free TCP port on loopback."""

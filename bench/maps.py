@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 
-from bench.common import RESULTS, Bench, bench_database, http_get, ms, server
+from bench.common import NEW_REPORT, RESULTS, Bench, bench_database, http_get, ms, server
 from web.browser import launch
 
 DRAWN = """() => [...document.querySelectorAll('canvas.leaflet-heatmap-layer')].some(c => {
@@ -23,14 +23,6 @@ DRAWN = """() => [...document.querySelectorAll('canvas.leaflet-heatmap-layer')].
   for (let i = 3; i < d.length; i += 4) if (d[i] > 0) return true;
   return false;
 })"""
-
-
-NEW_REPORT = """
-    INSERT INTO reports (id, theme, category, severity, status, geom, source_crs,
-                         assignment_method, reported_at, grid_code)
-    SELECT %s, 'flood', 'waterlogging', 2, 'reported', ST_PointOnSurface(geom), 'wgs84',
-           'inside', now(), code
-    FROM grids WHERE kind = 'comprehensive' ORDER BY random() LIMIT 1"""
 
 
 def _builds(b: Bench, port: int, theme: str, n: int = 5) -> dict:
