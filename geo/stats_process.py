@@ -64,11 +64,15 @@ def submit(fn: Callable[..., T], *args: Any) -> Callable[[], T]:
     A worker that died (killed, out of memory) is replaced, and the call made in this process
     instead, so a request never fails for it.
     """
-    pool = _pool()
+    pool = None
     try:
+        pool = _pool()
         future: Future[T] = pool.submit(fn, *args)
-    except (BrokenProcessPool, RuntimeError):
-        _reset(pool)
+    except (BrokenProcessPool, RuntimeError, OSError):
+        # OSError: no process could start (no /dev/shm for its locks, a process limit).
+        log.warning("statistics worker unavailable; computing in the request", exc_info=True)
+        if pool is not None:
+            _reset(pool)
         return _inline(fn, *args)
 
     def wait() -> T:
