@@ -10,11 +10,15 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
+import psycopg
+import shapely
 
 from geo.cluster import Cluster
 
@@ -120,3 +124,33 @@ def http_get(port: int, path: str) -> tuple[float, bytes, str]:
     if r.status != 200:
         raise RuntimeError(f"{path}: HTTP {r.status}")
     return dt, body, r.getheader("x-cache") or ""
+
+
+def comprehensive_grids(conn: psycopg.Connection) -> gpd.GeoDataFrame:
+    """Return the comprehensive grids (code, geometry) in code order, as riskgrid orders them."""
+    rows = conn.execute(
+        "SELECT code, ST_AsBinary(geom) FROM grids WHERE kind = 'comprehensive' ORDER BY code"
+    ).fetchall()
+    return gpd.GeoDataFrame(
+        {"code": [r[0] for r in rows]},
+        geometry=shapely.from_wkb([bytes(r[1]) for r in rows]),
+        crs=4326,
+    )
+
+
+def time_esda_gistar(frame: gpd.GeoDataFrame, y: np.ndarray, n: int = 5) -> tuple[float, list]:
+    """The baseline: esda called directly. Return (queen weights s, [G_Local 999 perms s])."""
+    from esda import G_Local
+    from libpysal.weights import Queen
+
+    t0 = time.perf_counter()
+    w = Queen.from_dataframe(frame, use_index=False, silence_warnings=True)
+    t_w = time.perf_counter() - t0
+    times = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i in range(n):
+            t0 = time.perf_counter()
+            G_Local(y, w, transform="B", star=True, permutations=999, seed=i, n_jobs=1)
+            times.append(time.perf_counter() - t0)
+    return t_w, times

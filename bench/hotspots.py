@@ -12,29 +12,29 @@ import json
 import statistics
 import time
 import uuid
-import warnings
 
-import geopandas as gpd
 import numpy as np
 import psycopg
-import shapely
 
-from bench.common import NEW_REPORT, RESULTS, bench_database, http_get, ms, server
+from bench.common import (
+    NEW_REPORT,
+    RESULTS,
+    bench_database,
+    comprehensive_grids,
+    http_get,
+    ms,
+    server,
+    time_esda_gistar,
+)
 
 QUERY = "/api/v1/hotspots/gistar?theme=flood&permutations=999"
 
 
 def main() -> dict:
-    from esda import G_Local
-    from libpysal.weights import Queen
-
     out: dict = {}
     with bench_database() as b, server(b, workers=1) as port:
         with psycopg.connect(**b.dsn(), autocommit=True) as conn:
-            rows = conn.execute(
-                "SELECT code, ST_AsBinary(geom) FROM grids "
-                "WHERE kind = 'comprehensive' ORDER BY code"
-            ).fetchall()
+            frame = comprehensive_grids(conn)
             time.sleep(3)  # let the server's warm-up build the layer and weights
             first, body, _ = http_get(port, QUERY)
             cold, cached = [], []
@@ -51,22 +51,8 @@ def main() -> dict:
         counts = {
             f["properties"]["code"]: f["properties"]["count"] for f in json.loads(body)["features"]
         }
-        frame = gpd.GeoDataFrame(
-            {"code": [r[0] for r in rows]},
-            geometry=shapely.from_wkb([bytes(r[1]) for r in rows]),
-            crs=4326,
-        )
         y = np.array([counts[c] for c in frame["code"]], dtype=float)
-        t0 = time.perf_counter()
-        w = Queen.from_dataframe(frame, use_index=False, silence_warnings=True)
-        t_w = time.perf_counter() - t0
-        esda_t = []
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for i in range(5):
-                t0 = time.perf_counter()
-                G_Local(y, w, transform="B", star=True, permutations=999, seed=i, n_jobs=1)
-                esda_t.append(time.perf_counter() - t0)
+        t_w, esda_t = time_esda_gistar(frame, y)
     out = {
         "grids": len(y),
         "reports": int(y.sum()),

@@ -15,7 +15,17 @@ import numpy as np
 import pandas as pd
 import psycopg
 
-from bench.common import NEW_REPORT, RESULTS, Bench, bench_database, http_get, ms, server
+from bench.common import (
+    NEW_REPORT,
+    RESULTS,
+    Bench,
+    bench_database,
+    comprehensive_grids,
+    http_get,
+    ms,
+    server,
+    time_esda_gistar,
+)
 from web.browser import launch
 
 DRAWN = """() => [...document.querySelectorAll('canvas.leaflet-heatmap-layer')].some(c => {
@@ -86,6 +96,15 @@ def _multiply_reports(b: Bench, factor: int) -> int:
     return inserted
 
 
+def _esda_baseline(b: Bench) -> float:
+    """The floor in the same run: esda's Gi* alone on the same grids and counts (ms)."""
+    with psycopg.connect(**b.dsn()) as conn:
+        frame = comprehensive_grids(conn)
+        counts = dict(conn.execute("SELECT grid_code, count(*) FROM reports GROUP BY 1").fetchall())
+    y = np.array([counts.get(c, 0) for c in frame["code"]], dtype=float)
+    return ms(time_esda_gistar(frame, y)[1], 50)
+
+
 def _browser_load(port: int, theme: str, n: int = 5) -> list[float]:
     from playwright.sync_api import sync_playwright
 
@@ -112,6 +131,8 @@ def main() -> dict:
             for theme in ("all", "flood"):
                 out[theme] = _builds(b, port, theme)
             out["browser_load_to_heat_p50_ms"] = ms(_browser_load(port, "all"), 50)
+            out["esda_gistar_p50_ms"] = _esda_baseline(b)
+            out["ratio_build_to_esda"] = out["all"]["build_p50_ms"] / out["esda_gistar_p50_ms"]
             added = _multiply_reports(b, 10)
             out["all_x10"] = {"reports_added": added, **_builds(b, port, "all", n=3)}
             out["size_ratio_x10"] = out["all_x10"]["page_kb"] / out["all"]["page_kb"]
@@ -133,6 +154,10 @@ if __name__ == "__main__":
     print(
         f"/maps/all with {x['reports_added']:,} more reports: build p50 "
         f"{x['build_p50_ms']:.0f} ms, {x['page_kb']:.0f} KB (size x{r['size_ratio_x10']:.3f})"
+    )
+    print(
+        f"esda Gi* alone (999 permutations, same grids): p50 {r['esda_gistar_p50_ms']:.0f} ms "
+        f"-> /maps/all build / Gi* = {r['ratio_build_to_esda']:.2f}x"
     )
     print(
         f"page load to heat layer drawn (Chromium, loopback): p50 "
