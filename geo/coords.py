@@ -82,6 +82,30 @@ def wgs84_to_gcj02(
     return lon_a + dlon, lat_a + dlat
 
 
+def geojson_to_gcj02(fc: dict) -> dict:
+    """Return a GeoJSON FeatureCollection with every geometry moved onto GCJ-02 (for display
+    over Amap/Gaode tiles, which are drawn in GCJ-02)."""
+    import shapely
+    import shapely.geometry
+
+    def shift(xy: NDArray[np.float64]) -> NDArray[np.float64]:
+        lon, lat = wgs84_to_gcj02(xy[:, 0], xy[:, 1])
+        return np.column_stack([lon, lat])
+
+    feats = [
+        {
+            **ft,
+            "geometry": shapely.geometry.mapping(
+                shapely.transform(shapely.geometry.shape(ft["geometry"]), shift)
+            )
+            if ft.get("geometry")
+            else ft.get("geometry"),
+        }
+        for ft in fc["features"]
+    ]
+    return {**fc, "features": feats}
+
+
 def gcj02_to_wgs84(
     lon: ArrayLike, lat: ArrayLike, tol: float = 1e-10, max_iter: int = 30
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:

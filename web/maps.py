@@ -20,8 +20,7 @@ from folium import plugins
 from folium.template import Template
 from sqlalchemy import Connection
 
-from geo import clusters, hotspots, report_queries, stats_process, taxonomy
-from geo.coords import wgs84_to_gcj02
+from geo import areas, clusters, coords, hotspots, report_queries, stats_process, taxonomy
 from geo.report_queries import ReportFilter
 from geo.settings import MapSettings
 from web.folium_page import render
@@ -34,6 +33,7 @@ MAX_CLUSTERS = 60
 DBSCAN_SAMPLE = 40_000  # more reports are clustered as a sample: the time stays bounded
 WEEK_S = 7 * 86_400
 SIMPLIFY_DEG = 0.0002
+BORDER_DEG = 0.001  # district borders: ~100 m is plenty at the zooms they are read at
 HEX_M = 1500.0
 CENTRE = (46.45, 124.9)  # Daqing; the map fits the data's bounds anyway
 CLASS_COLOURS = {
@@ -66,6 +66,8 @@ LABELS = {
         "department": "责任部门",
         "category": "类别",
         "latest": "未办结事件：显示最新 {n} 条",
+        "districts": "区县界",
+        "grids": "网格边界（放大后显示）",
     },
     "en": {
         "heat": "Heat",
@@ -88,9 +90,47 @@ LABELS = {
         "department": "Department",
         "category": "Category",
         "latest": "Open reports: the latest {n} shown",
+        "districts": "District borders",
+        "grids": "Grid outlines (zoom in)",
     },
 }
 THEMES = ("all", *taxonomy.THEME_BY_CODE)
+GRID_OUTLINE_ZOOM = 13  # below it a view holds thousands of grids: too many to fetch and read
+MAX_OUTLINES = 4000
+# Grid outlines drawn from the grids API for the part of the map in view: the page stays the
+# same size, and with no basemap (the default, offline) the grids are what a planner reads
+# the map by. `GROUP` and `GCJ` are filled in when the page is built.
+GRID_OUTLINES_JS = """(function (map, group, gcj) {
+  var outlines = L.geoJSON(null, {style: {color: "#555", weight: 0.7, fill: false},
+                                  interactive: false});
+  group.addLayer(outlines);
+  window.riskgridGridOutlines = outlines;  // for tests
+  var turn = 0;
+  async function draw() {
+    var mine = ++turn;
+    if (map.getZoom() < MIN_ZOOM) { outlines.clearLayers(); return; }
+    var b = map.getBounds().pad(0.05);
+    var bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]
+      .map(function (v) { return v.toFixed(5); }).join(",");
+    var feats = [];
+    try {
+      for (var offset = 0; offset < MAX_OUTLINES;) {
+        var r = await fetch("/api/v1/grids?limit=1000&offset=" + offset + "&bbox=" + bbox +
+                            (gcj ? "&crs=gcj02" : ""));
+        if (!r.ok) return;
+        var fc = await r.json();
+        if (mine !== turn) return;  // the map moved on meanwhile
+        feats = feats.concat(fc.features);
+        offset += fc.features.length;
+        if (!fc.features.length || offset >= fc.numberMatched) break;
+      }
+    } catch (e) { return; }  // offline: the rest of the map still works
+    outlines.clearLayers();
+    outlines.addData({type: "FeatureCollection", features: feats});
+  }
+  map.on("moveend", draw);
+  draw();
+})({{ this._parent.get_name() }}, GROUP, GCJ);"""
 MARKER_CALLBACK = """function (row) {
     var marker = L.marker(new L.LatLng(row[0], row[1]));
     marker.bindPopup(row[2], {maxWidth: 260});
@@ -239,6 +279,44 @@ def theme_map(
     return hotspots.cached(key, lambda: _build(conn, theme, f, lang, query, base))
 
 
+def add_district_borders(m: folium.Map, conn: Connection, name: str, gcj: bool) -> None:
+    """Add the district borders, simplified to ~100 m: orientation when there is no basemap."""
+    districts = areas.outlines(conn, "district")
+    if not len(districts):
+        return
+    # Simplified as a coverage, so neighbours keep one shared border, and rounded to ~1 m.
+    geoms = shapely.coverage_simplify(np.asarray(districts.geometry.values), BORDER_DEG)
+    fc = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"code": code},
+                "geometry": shapely.geometry.mapping(shapely.transform(g, _round5)),
+            }
+            for code, g in zip(districts["code"], geoms, strict=True)
+        ],
+    }
+    folium.GeoJson(
+        geojson_to_gcj02(fc, gcj),
+        name=name,
+        style_function=lambda _: {"color": "#444", "weight": 1.2, "fill": False},
+        interactive=False,
+    ).add_to(m)
+
+
+def add_grid_outlines(m: folium.Map, name: str, gcj: bool) -> None:
+    """Add a layer of the grid outlines in view, fetched from the grids API when zoomed in."""
+    group = folium.FeatureGroup(name=name).add_to(m)
+    js = (
+        GRID_OUTLINES_JS.replace("GROUP", group.get_name())
+        .replace("GCJ", "true" if gcj else "false")
+        .replace("MIN_ZOOM", str(GRID_OUTLINE_ZOOM))
+        .replace("MAX_OUTLINES", str(MAX_OUTLINES))
+    )
+    add_script(m, js)
+
+
 def base_map(base: MapSettings, **options: object) -> folium.Map:
     """Return an empty Folium map on the configured basemap, zoomable to 18."""
     m = folium.Map(location=CENTRE, max_zoom=18, tiles=None, control_scale=True, **options)
@@ -289,7 +367,7 @@ def points_to_gcj02(points: list[list], gcj: bool) -> list[list]:
     if not gcj or not points:
         return points
     arr = np.asarray([[p[0], p[1]] for p in points], dtype=float)
-    lon, lat = wgs84_to_gcj02(arr[:, 1], arr[:, 0])
+    lon, lat = coords.wgs84_to_gcj02(arr[:, 1], arr[:, 0])
     return [
         [round(float(la), 6), round(float(lo), 6), *p[2:]]
         for la, lo, p in zip(lat, lon, points, strict=True)
@@ -297,23 +375,8 @@ def points_to_gcj02(points: list[list], gcj: bool) -> list[list]:
 
 
 def geojson_to_gcj02(fc: dict, gcj: bool) -> dict:
-    if not gcj:
-        return fc
-
-    def shift(xy: np.ndarray) -> np.ndarray:
-        lon, lat = wgs84_to_gcj02(xy[:, 0], xy[:, 1])
-        return np.column_stack([lon, lat])
-
-    feats = [
-        {
-            **ft,
-            "geometry": shapely.geometry.mapping(
-                shapely.transform(shapely.geometry.shape(ft["geometry"]), shift)
-            ),
-        }
-        for ft in fc["features"]
-    ]
-    return {**fc, "features": feats}
+    """Shift a FeatureCollection onto a GCJ-02 basemap when `gcj`."""
+    return coords.geojson_to_gcj02(fc) if gcj else fc
 
 
 def _build(
@@ -327,6 +390,9 @@ def _build(
     gi = hotspots.gistar_start(
         conn, f, hotspots.GiSpec(), hotspots.versions(conn), stats_process.submit
     )
+    # Orientation first, so that it lies under the data layers.
+    add_district_borders(m, conn, lab["districts"], gcj)
+    add_grid_outlines(m, lab["grids"], gcj)
     heat = points_to_gcj02(
         [list(c) for c in clusters.hex_centres(conn, f, HEX_M, MAX_HEAT_CELLS)], gcj
     )

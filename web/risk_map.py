@@ -15,12 +15,14 @@ import orjson
 from folium import plugins
 from sqlalchemy import Connection
 
-from geo import areas, hotspots, risk, risk_layers
+from geo import hotspots, risk, risk_layers
 from geo.report_queries import ReportFilter
 from geo.settings import MapSettings, RiskSettings
 from web.folium_page import render
 from web.maps import (
     MARKER_CALLBACK,
+    add_district_borders,
+    add_grid_outlines,
     add_script,
     base_map,
     geojson_to_gcj02,
@@ -35,6 +37,7 @@ LABELS = {
     "zh": {
         "title": "汛期协调：洪水风险",
         "districts": "区县界",
+        "grids": "网格边界（放大后显示）",
         "zones": "洪水风险区",
         "low": "低洼易涝区",
         "water": "河流与水库",
@@ -50,6 +53,7 @@ LABELS = {
     "en": {
         "title": "Flood season: who is at risk",
         "districts": "District borders",
+        "grids": "Grid outlines (zoom in)",
         "zones": "Flood zones",
         "low": "Low-lying land",
         "water": "Rivers and reservoirs",
@@ -84,16 +88,8 @@ def _build(conn: Connection, rules: RiskSettings, lang: str, base: MapSettings) 
     lab = LABELS[lang]
     gcj = base.basemap == "gaode"
     m = base_map(base, zoom_start=8)
-    # District borders for orientation when there is no basemap (the default, offline).
-    districts = areas.outlines(conn, "district")
-    if len(districts):
-        districts["geometry"] = districts.geometry.simplify(SIMPLIFY_DEG)
-        folium.GeoJson(
-            geojson_to_gcj02(orjson.loads(districts.to_json()), gcj),
-            name=lab["districts"],
-            style_function=lambda _: {"color": "#444", "weight": 1.2, "fill": False},
-            interactive=False,
-        ).add_to(m)
+    add_district_borders(m, conn, lab["districts"], gcj)
+    add_grid_outlines(m, lab["grids"], gcj)
     zones = _layer(conn, "flood_zone", gcj)
     if zones["features"]:
         folium.GeoJson(

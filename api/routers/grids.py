@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+import orjson
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
 from api.deps import ConnDep, SettingsDep, parse_bbox
-from geo import grids
+from geo import coords, grids
 
 router = APIRouter(prefix="/api/v1/grids", tags=["grids"])
 GEOJSON = "application/geo+json"
@@ -36,6 +37,10 @@ def list_grids(
     community: Annotated[str | None, Query(max_length=32, pattern=CODE)] = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    crs: Annotated[
+        Literal["wgs84", "gcj02"],
+        Query(description="output coordinates: gcj02 to overlay Amap/Gaode tiles"),
+    ] = "wgs84",
 ) -> Response:
     lim = settings.limits
     if limit is None:
@@ -45,7 +50,10 @@ def list_grids(
 
         raise InvalidInput(f"limit must be at most {lim.max_page_size}; page with offset")
     f = grids.GridFilter(parse_bbox(bbox, lim.max_bbox_deg2), kind, district, community)
-    return _geojson(grids.list_json(conn, f, limit, offset))
+    body = grids.list_json(conn, f, limit, offset)
+    if crs == "gcj02":
+        body = orjson.dumps(coords.geojson_to_gcj02(orjson.loads(body))).decode()
+    return _geojson(body)
 
 
 @router.get("/lookup", summary="Grids covering a point (exclusive first)")

@@ -1,5 +1,6 @@
 """Grid, area and health endpoints over the demo and over small hand-made layouts."""
 
+import numpy as np
 import pytest
 
 from boundaries.importer import ImportOptions, import_file
@@ -164,3 +165,18 @@ def test_openapi_docs_are_served(client):
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/api/v1/grids", "/api/v1/grids/lookup", "/api/v1/areas", "/health"} <= set(paths)
+
+
+def test_list_in_gcj02_is_shifted_onto_amap(demo_client):
+    params = {"bbox": "125.03,46.58,125.05,46.59", "limit": 5}
+    wgs = demo_client.get("/api/v1/grids", params=params).json()
+    gcj = demo_client.get("/api/v1/grids", params={**params, "crs": "gcj02"}).json()
+    assert [f["id"] for f in wgs["features"]] == [f["id"] for f in gcj["features"]]
+    a = np.asarray(wgs["features"][0]["geometry"]["coordinates"][0][0])
+    b = np.asarray(gcj["features"][0]["geometry"]["coordinates"][0][0])
+    # The GCJ-02 offset in Daqing is about 590 m, the same for every vertex of a small grid.
+    dx = (b[:, 0] - a[:, 0]) * 111_320 * np.cos(np.radians(a[:, 1]))
+    dy = (b[:, 1] - a[:, 1]) * 110_574
+    assert np.all((400 < np.hypot(dx, dy)) & (np.hypot(dx, dy) < 800))
+    r = demo_client.get("/api/v1/grids", params={**params, "crs": "bd09"})
+    assert r.status_code == 422

@@ -61,10 +61,21 @@ def test_map_draws_offline_in_chromium(live_server, theme):
         legend = page.locator(".legend").count()
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"map_{theme}.png"))
+        # Zoomed in on 萨尔图区, the grids in view are outlined from the grids API.
+        outlined_far = page.evaluate("() => window.riskgridGridOutlines.getLayers().length")
+        page.evaluate("""() => { for (const k in window) {
+            if (k.startsWith('map_') && window[k] instanceof L.Map) window[k].setView(
+              [46.5876, 125.0427], 14); } }""")
+        page.wait_for_function(
+            "() => window.riskgridGridOutlines.getLayers().length > 0", timeout=10_000
+        )
+        outlined = page.evaluate("() => window.riskgridGridOutlines.getLayers().length")
+        page.screenshot(path=str(ARTIFACTS / f"map_{theme}_zoomed.png"))
     assert outside == [] and errors == []
     assert drawn and max(drawn) > 1000
-    assert {"热力图", "未办结事件", "逐周热力"} <= set(layers)
+    assert {"热力图", "未办结事件", "逐周热力", "区县界", "网格边界（放大后显示）"} <= set(layers)
     assert legend >= 1
+    assert outlined_far == 0 and 10 < outlined < 4000
 
 
 @pytest.fixture
