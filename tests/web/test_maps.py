@@ -16,6 +16,7 @@ from tests.factories import BLOCK_N, block_code, put_reports
 from tests.web.conftest import ARTIFACTS, offline_page
 from web.assets import localize
 from web.browser import launch
+from web.maps import THEMES
 
 # Non-transparent pixels on each heat layer canvas.
 DRAWN_PIXELS = """() => [...document.querySelectorAll('canvas.leaflet-heatmap-layer')].map(c => {
@@ -46,7 +47,7 @@ def test_localize_refuses_a_page_that_still_loads_from_outside():
         localize('<script src="https://unpkg.com/something.js"></script>')
 
 
-@pytest.mark.parametrize("theme", ["flood", "road_safety", "all"])
+@pytest.mark.parametrize("theme", THEMES)
 def test_map_draws_offline_in_chromium(live_server, theme):
     with offline_page(live_server, viewport={"width": 1280, "height": 800}) as (
         page,
