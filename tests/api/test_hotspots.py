@@ -97,6 +97,45 @@ def test_gi_star_z_scores_equal_esda_on_the_same_counts_and_weights(demo_client,
     assert len(y) == 4880 and y.sum() == body["total"] > 3000
 
 
+def test_sparse_theme_has_no_cold_spots_where_nothing_was_reported(client, block):
+    # Three reports in one corner: 90-odd grids with no report in their neighbourhood, whose
+    # every simulation ties with them. Not significant: nothing happened there, that is all.
+    put_reports(block, {(0, 0): 2, (1, 0): 1}, np.random.default_rng(3))
+    body = client.get("/api/v1/hotspots/gistar", params={"theme": "flood"}).json()
+    p = props_from(body)
+    quiet = [p[block_code(i, j)] for i in range(3, BLOCK_N) for j in range(3, BLOCK_N)]
+    assert all(q["class"] == "not_significant" for q in quiet), body["classes"]
+    assert all(q["p"] > 0.1 for q in quiet)
+    assert not any(k.startswith("cold") and v for k, v in body["classes"].items())
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # esda's note on its default
+def test_gi_star_p_reads_esdas_own_simulations_with_ties_counted(demo_engine):
+    from esda import G_Local
+
+    from geo import hotspots
+    from geo.report_queries import ReportFilter
+
+    with demo_engine.connect() as conn:
+        layer = hotspots.grid_layer(conn, hotspots.versions(conn))
+        counts, _ = hotspots.grid_counts(conn, ReportFilter(theme="fire"), layer)
+    w = hotspots.weights(layer)
+    ours = hotspots.gi_star(counts, w, permutations=999, seed=5)
+    g = G_Local(counts, w.graph, "B", 999, True, True, 1, 5)
+    ok = ~np.isnan(ours.z)
+    np.testing.assert_allclose(ours.z[ok], g.Zs[ok])
+    # The same simulations as esda's G_Local, counted as "at least as extreme" in z's direction.
+    sims, obs = g.rGs, g.Gs[:, None]
+    upper = (np.isclose(sims, obs) | (sims > obs)).sum(axis=1)
+    lower = (np.isclose(sims, obs) | (sims < obs)).sum(axis=1)
+    expected = (np.where(g.Zs >= 0, upper, lower) + 1) / 1000
+    np.testing.assert_allclose(ours.p[ok], expected[ok])
+    # Never more significant than esda's p_sim, which counts no tie against the grid.
+    assert np.all(ours.p[ok] >= g.p_sim[ok] - 1e-6)  # esda's p_sim is float32
+    # The weights kept for later requests are untouched (esda zeroes a diagonal in place).
+    assert np.all(w.graph.sparse.diagonal() == 1)
+
+
 def test_results_are_cached_until_a_report_arrives(client, block):
     rng = np.random.default_rng(3)
     put_reports(block, {(1, 1): 3}, rng)
@@ -115,8 +154,10 @@ def test_results_are_cached_until_a_report_arrives(client, block):
 
 def test_fdr_and_distance_band_options(client, block):
     rng = np.random.default_rng(5)
-    cells = {(i, j): 1 for i in range(BLOCK_N) for j in range(BLOCK_N)}
-    cells[(5, 5)] = 40
+    cells = {(i, j): int(rng.poisson(1)) for i in range(BLOCK_N) for j in range(BLOCK_N)}
+    for i in (4, 5, 6):  # a planted 3 x 3 cluster
+        for j in (4, 5, 6):
+            cells[(i, j)] = 20
     put_reports(block, cells, rng)
     body = client.get(
         "/api/v1/hotspots/gistar",
