@@ -108,6 +108,7 @@ GRID_OUTLINES_JS = """(function (map, group, gcj) {
   var turn = 0;
   async function draw() {
     var mine = ++turn;
+    if (!map.hasLayer(group)) return;  // switched off in the layer control: fetch nothing
     if (map.getZoom() < MIN_ZOOM) { outlines.clearLayers(); return; }
     var b = map.getBounds().pad(0.05);
     var bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]
@@ -129,6 +130,7 @@ GRID_OUTLINES_JS = """(function (map, group, gcj) {
     outlines.addData({type: "FeatureCollection", features: feats});
   }
   map.on("moveend", draw);
+  group.on("add", draw);
   draw();
 })({{ this._parent.get_name() }}, GROUP, GCJ);"""
 MARKER_CALLBACK = """function (row) {
