@@ -24,7 +24,7 @@ from api.routers import (
     reports,
     risk,
 )
-from geo.db import make_engine
+from geo.db.engine import make_engine
 from geo.settings import Settings, get_settings
 from web import assets as web_assets
 from web import maps as web_maps

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from geo.coords import SourceCRS
-from geo.reports import NewReport
+from geo.reports.intake import NewReport
 from geo.settings import get_settings
 
 

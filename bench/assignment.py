@@ -23,8 +23,8 @@ import psycopg
 import shapely
 
 from bench.common import RESULTS, Bench, bench_database, ms, server
-from geo.report_bulk import load
-from geo.report_files import read_reports
+from geo.reports.bulk import load
+from geo.reports.files import read_reports
 from geo.settings import ReportSettings
 
 BARE_INSERT = """
@@ -197,7 +197,7 @@ def bench_bulk(b: Bench, pts: np.ndarray, tmp: Path) -> dict:
 
     from sqlalchemy import create_engine
 
-    from geo.db import make_engine
+    from geo.db.engine import make_engine
     from geo.settings import Settings
 
     url = b.cluster.url()

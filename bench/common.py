@@ -20,7 +20,7 @@ import numpy as np
 import psycopg
 import shapely
 
-from geo.cluster import Cluster
+from geo.db.local_cluster import Cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"

@@ -21,7 +21,7 @@ import numpy as np
 import psycopg
 
 from bench.common import RESULTS, RISKGRID, free_port, ms, run
-from geo.cluster import Cluster
+from geo.db.local_cluster import Cluster
 
 
 def _sample_points(conn: psycopg.Connection, n: int, seed: int = 7) -> list[tuple[float, float]]:
@@ -116,7 +116,7 @@ def main() -> dict:
                     "WHERE ST_Covers(geom, ST_SetSRID(ST_MakePoint(%s, %s), 4326))",
                     points,
                 )
-                from geo.grids import _LOOKUP  # the exact statement the endpoint runs
+                from geo.grids.queries import _LOOKUP  # the exact statement the endpoint runs
 
                 lookup_sql = str(_LOOKUP).replace(":lon", "%s").replace(":lat", "%s")
                 full_sql = _sql_latencies(conn, lookup_sql, points)

@@ -58,8 +58,8 @@ def _builds(b: Bench, port: int, theme: str, n: int = 5) -> dict:
 
 def _multiply_reports(b: Bench, factor: int) -> int:
     """Load (factor - 1) more copies of every demo report, jittered by ~50 m."""
-    from geo.db import make_engine
-    from geo.report_bulk import load
+    from geo.db.engine import make_engine
+    from geo.reports.bulk import load
     from geo.settings import ReportSettings, Settings
 
     with psycopg.connect(**b.dsn()) as conn:

@@ -35,8 +35,8 @@ from boundaries.daqing import (
 )
 from boundaries.importer import ImportOptions, import_file
 from boundaries.outlines import OUTLINES_PATH
-from geo.campaigns import upsert_campaigns
 from geo.geometry import polygonal
+from geo.reports.campaigns import upsert_campaigns
 from geo.settings import ImportSettings, ReportSettings
 
 SEED = 20230420  # 创安一号's start date

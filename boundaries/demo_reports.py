@@ -20,9 +20,9 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from boundaries.daqing import CAMPAIGNS
-from geo import taxonomy
-from geo.grids import centres
-from geo.report_bulk import BulkResult, load
+from geo.grids.queries import centres
+from geo.reports import taxonomy
+from geo.reports.bulk import BulkResult, load
 from geo.settings import ReportSettings
 
 SEED = 20240822  # 创安十号's start date

@@ -33,7 +33,7 @@ from sqlalchemy import Engine, text
 from boundaries.daqing import URBAN
 from boundaries.demo import load_divisions
 from boundaries.risk_import import LayerOptions, import_layer
-from geo import households
+from geo.risk import households
 
 SEED = 20230420  # 创安一号's start date
 UTM = 32651  # Daqing lies in UTM zone 51N

@@ -16,10 +16,10 @@ from sqlalchemy import Connection, Engine
 
 from boundaries.reader import read_file, resolve_columns
 from boundaries.validation import ValidationReport, normalise, validate
-from geo import areas
-from geo.boundary_store import LAYER_COLUMNS, ApplyResult, apply_layer
 from geo.errors import ImportRefused, InvalidInput
-from geo.reports import reassign_open
+from geo.grids import areas
+from geo.grids.store import LAYER_COLUMNS, ApplyResult, apply_layer
+from geo.reports.intake import reassign_open
 from geo.settings import ImportSettings, ReportSettings
 
 LAYERS = ("grids", "areas")

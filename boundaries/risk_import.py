@@ -22,9 +22,9 @@ from sqlalchemy import Engine
 from boundaries.importer import file_sha256
 from boundaries.reader import read_file
 from boundaries.validation import Finding
-from geo import risk_layers
 from geo.errors import ImportRefused, InvalidInput
 from geo.geometry import polygonal
+from geo.risk import layers as risk_layers
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "code": ("code", "id", "编码", "代码", "bm", "dm", "fid_code"),

@@ -1,8 +1,10 @@
-"""Projected CRS for metre-based work, chosen from the data (UTM 51N for Daqing)."""
+"""Projected CRS for metre-based work, chosen from the stored grids (UTM 51N for Daqing)."""
 
 from __future__ import annotations
 
 from sqlalchemy import Connection, text
+
+from geo.cache import Versions, cached
 
 
 def utm_srid(lon: float, lat: float) -> int:
@@ -11,8 +13,12 @@ def utm_srid(lon: float, lat: float) -> int:
     return (32600 if lat >= 0 else 32700) + zone
 
 
-def grids_utm_srid(conn: Connection) -> int:
-    """Return the UTM zone of the loaded grids' centre (reports are measured in it)."""
+def grids_utm_srid(conn: Connection, v: Versions) -> int:
+    """Return the UTM zone of the stored grids' centre (reports are measured in it)."""
+    return cached(("utm", *v.boundary_key), lambda: _grids_utm_srid(conn))[0]
+
+
+def _grids_utm_srid(conn: Connection) -> int:
     row = conn.execute(
         text(
             "SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_Centroid(ST_Extent(geom)::geometry) AS c "
@@ -20,5 +26,7 @@ def grids_utm_srid(conn: Connection) -> int:
         )
     ).one()
     if row[0] is None:
-        return utm_srid(125.0, 46.6)  # nothing loaded yet: Daqing's zone
+        # No grids, so no reports either (they are refused outside the service area): any
+        # zone measures an empty set.
+        return utm_srid(0.0, 0.0)
     return utm_srid(float(row[0]), float(row[1]))

@@ -31,7 +31,7 @@ def _fail(exc: RiskgridError, code: int = 1) -> None:
 
 
 def _engine():
-    from geo.db import make_engine
+    from geo.db.engine import make_engine
 
     return make_engine(get_settings())
 
@@ -39,8 +39,8 @@ def _engine():
 @db_app.command("up")
 def db_up() -> None:
     """Start the project's own PostgreSQL (initdb on first use) and apply migrations."""
-    from geo import migrate
-    from geo.db import make_engine, project_cluster
+    from geo.db import migrate
+    from geo.db.engine import make_engine, project_cluster
 
     settings = get_settings()
     t0 = time.perf_counter()
@@ -61,7 +61,7 @@ def db_up() -> None:
 @db_app.command("down")
 def db_down() -> None:
     """Stop the project's own PostgreSQL."""
-    from geo.db import project_cluster
+    from geo.db.engine import project_cluster
 
     try:
         stopped = project_cluster(get_settings()).down()
@@ -73,8 +73,8 @@ def db_down() -> None:
 @db_app.command("status")
 def db_status() -> None:
     """Say whether the database is up, where, and at which schema revision."""
-    from geo import migrate
-    from geo.db import make_engine, project_cluster
+    from geo.db import migrate
+    from geo.db.engine import make_engine, project_cluster
 
     settings = get_settings()
     if settings.database_url:
@@ -106,7 +106,7 @@ def db_status() -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply Alembic migrations up to the newest revision."""
-    from geo import migrate
+    from geo.db import migrate
 
     try:
         engine = _engine()
@@ -237,9 +237,9 @@ def reports_import(
     as_json: AsJson = False,
 ) -> None:
     """Load reports from a CSV or GeoJSON file: assigned in bulk, with a per-row error report."""
-    from geo.campaigns import list_campaigns
-    from geo.report_bulk import load
-    from geo.report_files import read_reports
+    from geo.reports.bulk import load
+    from geo.reports.campaigns import list_campaigns
+    from geo.reports.files import read_reports
 
     settings = get_settings()
     t0 = time.perf_counter()
@@ -341,7 +341,7 @@ def layers_import(
 @layers_app.command("list")
 def layers_list() -> None:
     """Print the stored risk features per kind and level, with areas and lengths."""
-    from geo import risk_layers
+    from geo.risk import layers as risk_layers
 
     with _engine().connect() as conn:
         for row in risk_layers.summary(conn):
@@ -358,8 +358,8 @@ app.add_typer(households_app, name="households")
 @households_app.command("import")
 def households_import(path: Path, as_json: AsJson = False) -> None:
     """Load households from a CSV or GeoJSON file (upserted by code), with a per-row report."""
-    from geo import households
-    from geo.household_files import read_households
+    from geo.risk import households
+    from geo.risk.household_files import read_households
 
     settings = get_settings()
     try:
@@ -402,7 +402,7 @@ def tokens_create(
     role: Annotated[str, typer.Option(help="admin, coordinator, planner or worker")],
 ) -> None:
     """Create a token and print it once (only its hash is kept)."""
-    from geo.auth import create_token
+    from geo.identity.tokens import create_token
 
     try:
         with _engine().begin() as conn:
@@ -415,7 +415,7 @@ def tokens_create(
 @tokens_app.command("list")
 def tokens_list() -> None:
     """List tokens: id, holder, role, created, revoked (never the token itself)."""
-    from geo.auth import list_tokens
+    from geo.identity.tokens import list_tokens
 
     with _engine().connect() as conn:
         for t in list_tokens(conn):
@@ -426,7 +426,7 @@ def tokens_list() -> None:
 @tokens_app.command("revoke")
 def tokens_revoke(token_id: int) -> None:
     """Revoke a token by its id (see `riskgrid tokens list`)."""
-    from geo.auth import revoke_token
+    from geo.identity.tokens import revoke_token
 
     try:
         with _engine().begin() as conn:

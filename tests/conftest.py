@@ -20,9 +20,9 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from api.app import create_app
-from geo import migrate
-from geo.cluster import Cluster
-from geo.db import make_engine
+from geo.db import migrate
+from geo.db.engine import make_engine
+from geo.db.local_cluster import Cluster
 from geo.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

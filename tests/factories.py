@@ -89,7 +89,7 @@ def put_points(db, xy, theme="fire", category="electrical", reported_at=None) ->
 
     import pandas as pd
 
-    from geo.report_bulk import load
+    from geo.reports.bulk import load
     from geo.settings import ReportSettings
 
     pts = [point_m(x, y) for x, y in xy]

@@ -4,7 +4,7 @@ import json
 
 from typer.testing import CliRunner
 
-from geo import migrate
+from geo.db import migrate
 from riskgrid.cli import app
 from tests.factories import grid_frame, tiled, write
 

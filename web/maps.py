@@ -20,8 +20,16 @@ from folium import plugins
 from folium.template import Template
 from sqlalchemy import Connection
 
-from geo import areas, clusters, coords, hotspots, report_queries, stats_process, taxonomy
-from geo.report_queries import ReportFilter
+from geo import coords
+from geo.analytics import patterns, stats_process
+from geo.analytics.gistar import GiResult, GiSpec, gistar_start
+from geo.analytics.weights import weights
+from geo.cache import Versions, cached, versions
+from geo.grids import areas
+from geo.grids.layer import coverage, grid_layer
+from geo.reports import queries as report_queries
+from geo.reports import taxonomy
+from geo.reports.queries import ReportFilter
 from geo.settings import MapSettings
 from web.folium_page import render
 
@@ -169,7 +177,7 @@ def open_report_markers(conn: Connection, f: ReportFilter, lang: str) -> list[li
     return rows
 
 
-def _weekly(conn: Connection, f: ReportFilter) -> tuple[list, list[str]]:
+def _weekly(conn: Connection, f: ReportFilter, v: Versions) -> tuple[list, list[str]]:
     first, last = report_queries.time_range(conn, f)
     if first is None or last is None:
         return [], []
@@ -177,7 +185,7 @@ def _weekly(conn: Connection, f: ReportFilter) -> tuple[list, list[str]]:
     until = f.until or last + timedelta(seconds=1)
     since = f.since or max(first, until - timedelta(weeks=26))
     periods = min(26, max(1, int(-(-(until - since).total_seconds() // WEEK_S))))
-    weeks = clusters.hexbins_by_period(conn, f, HEX_M, since, WEEK_S, periods, MAX_FRAME_CELLS)
+    weeks = patterns.hexbins_by_period(conn, f, v, HEX_M, since, WEEK_S, periods, MAX_FRAME_CELLS)
     frames = []
     for cells in weeks:
         top = max((n for _, _, n in cells), default=1)
@@ -186,13 +194,13 @@ def _weekly(conn: Connection, f: ReportFilter) -> tuple[list, list[str]]:
     return frames, index
 
 
-def _significant(r: hotspots.GiResult, lang: str) -> dict:
+def _significant(r: GiResult, lang: str) -> dict:
     """Return the significant Gi* grids dissolved into one (multi)polygon per class.
 
     The grids are an exact coverage, so the dissolve drops every inner edge: the layer stays
     small however many grids light up.
     """
-    cov = hotspots.coverage(r.layer, SIMPLIFY_DEG)
+    cov = coverage(r.layer, SIMPLIFY_DEG)
     by_class: dict[str, list[int]] = {}
     for i, cls in enumerate(r.classes()):
         if cls in CLASS_COLOURS:
@@ -223,9 +231,9 @@ def _round5(xy: np.ndarray) -> np.ndarray:
 def warm_up(conn: Connection) -> None:
     """Prepare what the first theme map needs: the statistics process, weights, coverage."""
     stats_process.warm_up()
-    layer = hotspots.grid_layer(conn, hotspots.versions(conn))
-    hotspots.weights(layer)
-    hotspots.coverage(layer, SIMPLIFY_DEG)
+    layer = grid_layer(conn, versions(conn))
+    weights(layer)
+    coverage(layer, SIMPLIFY_DEG)
 
 
 def _legend(lang: str) -> str:
@@ -269,6 +277,7 @@ def _switcher(theme: str, lang: str, query: str) -> str:
 
 def theme_map(
     conn: Connection,
+    v: Versions,
     theme: str,
     f: ReportFilter,
     lang: str = "zh",
@@ -277,8 +286,8 @@ def theme_map(
 ) -> tuple[str, bool]:
     """Return (HTML page of one theme's map, was cached); cached per data version."""
     base = basemap or MapSettings()
-    key = ("map", theme, f, lang, query, base.model_dump_json(), hotspots.versions(conn))
-    return hotspots.cached(key, lambda: _build(conn, theme, f, lang, query, base))
+    key = ("map", theme, f, lang, query, base.model_dump_json(), v)
+    return cached(key, lambda: _build(conn, v, theme, f, lang, query, base))
 
 
 def add_district_borders(m: folium.Map, conn: Connection, name: str, gcj: bool) -> None:
@@ -382,29 +391,33 @@ def geojson_to_gcj02(fc: dict, gcj: bool) -> dict:
 
 
 def _build(
-    conn: Connection, theme: str, f: ReportFilter, lang: str, query: str, base: MapSettings
+    conn: Connection,
+    v: Versions,
+    theme: str,
+    f: ReportFilter,
+    lang: str,
+    query: str,
+    base: MapSettings,
 ) -> str:
     """Return the HTML page of one theme's map (all assets local)."""
     lab = LABELS[lang]
     gcj = base.basemap == "gaode"
     m = base_map(base, zoom_start=9, prefer_canvas=True)
     # esda computes Gi* in another process while this one runs the other layers' queries.
-    gi = hotspots.gistar_start(
-        conn, f, hotspots.GiSpec(), hotspots.versions(conn), stats_process.submit
-    )
+    gi = gistar_start(conn, f, GiSpec(), v, stats_process.submit)
     # Orientation first, so that it lies under the data layers.
     add_district_borders(m, conn, lab["districts"], gcj)
     add_grid_outlines(m, lab["grids"], gcj)
     heat = points_to_gcj02(
-        [list(c) for c in clusters.hex_centres(conn, f, HEX_M, MAX_HEAT_CELLS)], gcj
+        [list(c) for c in patterns.hex_centres(conn, f, v, HEX_M, MAX_HEAT_CELLS)], gcj
     )
     # Density-aware: ten times the reports need ten times the points to make a cluster,
     # so the number of outlines (and the page) does not grow with the volume.
-    found = clusters.dbscan(
-        conn, f, 400.0, max(15, round(sum(p[2] for p in heat) / 1500)), sample_to=DBSCAN_SAMPLE
+    found = patterns.dbscan(
+        conn, f, v, 400.0, max(15, round(sum(p[2] for p in heat) / 1500)), sample_to=DBSCAN_SAMPLE
     )
     markers = open_report_markers(conn, f, lang)
-    frames, index = _weekly(conn, f)
+    frames, index = _weekly(conn, f, v)
     sig = geojson_to_gcj02(_significant(gi(), lang), gcj)
 
     top = max((p[2] for p in heat), default=1)

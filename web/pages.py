@@ -6,9 +6,9 @@ import html
 
 from sqlalchemy import Connection
 
-from geo import report_queries, taxonomy
-from geo.campaigns import list_campaigns
-from geo.report_queries import ReportFilter
+from geo.reports import queries, taxonomy
+from geo.reports.campaigns import list_campaigns
+from geo.reports.queries import ReportFilter
 
 STYLE = """<style>
 body{font:15px/1.5 sans-serif;margin:24px;max-width:1100px;color:#1f2328}
@@ -33,7 +33,7 @@ def _pct(x: float | None) -> str:
 
 def index(conn: Connection) -> str:
     """Return the start page: themes and campaigns with counts and links."""
-    by_theme = report_queries.stats(conn, ReportFilter())["by_theme"]
+    by_theme = queries.stats(conn, ReportFilter())["by_theme"]
     rows = "".join(
         f'<tr><td><a href="/maps/{t.code}">{html.escape(t.zh)}</a> '
         f'<span class="muted">{html.escape(t.en)}</span></td>'
@@ -42,7 +42,7 @@ def index(conn: Connection) -> str:
     )
     camp_rows = []
     for c in list_campaigns(conn):
-        s = report_queries.stats(conn, ReportFilter(campaign=c["code"]))
+        s = queries.stats(conn, ReportFilter(campaign=c["code"]))
         camp_rows.append(
             f'<tr><td><a href="/maps/{c["theme"]}?campaign={c["code"]}">{html.escape(c["name"])}'
             f"</a></td><td>{html.escape(c['theme'])}</td><td>{c['starts_on']} – {c['ends_on']}"
@@ -82,7 +82,7 @@ def dashboard(conn: Connection) -> str:
     parts = ['<h1>创安行动看板</h1><p><a href="/">首页</a></p>']
     for c in list_campaigns(conn):
         f = ReportFilter(campaign=c["code"])
-        s = report_queries.stats(conn, f)
+        s = queries.stats(conn, f)
         parts.append(
             f'<section class="campaign" id="{c["code"]}"><h2>{html.escape(c["name"])} '
             f'<span class="muted">{html.escape(c["theme"])} · {c["starts_on"]} – {c["ends_on"]}'
@@ -92,6 +92,6 @@ def dashboard(conn: Connection) -> str:
             f'<td class="n">{_pct(s["resolution_rate"])}</td>'
             f'<td class="n">{_pct(s["share_resolved_at_street_or_below"])}</td>'
             f'<td class="n">{s["overdue"]:,}</td></tr></table>'
-            f"{_trend_svg(report_queries.weekly_counts(conn, f))}</section>"
+            f"{_trend_svg(queries.weekly_counts(conn, f))}</section>"
         )
     return _page("创安行动看板", "".join(parts))

@@ -15,8 +15,11 @@ import orjson
 from folium import plugins
 from sqlalchemy import Connection
 
-from geo import hotspots, risk, risk_layers
-from geo.report_queries import ReportFilter
+from geo.cache import Versions, cached
+from geo.grids.layer import grid_layer
+from geo.reports.queries import ReportFilter
+from geo.risk import layers as risk_layers
+from geo.risk.ranking import RankSpec, ranking, risk_versions
 from geo.settings import MapSettings, RiskSettings
 from web.folium_page import render
 from web.maps import (
@@ -71,20 +74,24 @@ LABELS = {
 
 
 def coordinator_map(
-    conn: Connection, rules: RiskSettings, lang: str = "zh", basemap: MapSettings | None = None
+    conn: Connection,
+    v: Versions,
+    rules: RiskSettings,
+    lang: str = "zh",
+    basemap: MapSettings | None = None,
 ) -> tuple[str, bool]:
     """Return (the coordinator map page, was cached); cached per data version."""
     base = basemap or MapSettings()
-    key = ("coordinator-map", risk.risk_versions(conn), rules.model_dump_json(), lang,
+    key = ("coordinator-map", risk_versions(conn, v), rules.model_dump_json(), lang,
            base.model_dump_json())  # fmt: skip
-    return hotspots.cached(key, lambda: _build(conn, rules, lang, base))
+    return cached(key, lambda: _build(conn, v, rules, lang, base))
 
 
 def _layer(conn: Connection, kind: str, gcj: bool) -> dict:
     return geojson_to_gcj02(orjson.loads(risk_layers.geojson(conn, kind, SIMPLIFY_DEG)), gcj)
 
 
-def _build(conn: Connection, rules: RiskSettings, lang: str, base: MapSettings) -> str:
+def _build(conn: Connection, v: Versions, rules: RiskSettings, lang: str, base: MapSettings) -> str:
     lab = LABELS[lang]
     gcj = base.basemap == "gaode"
     m = base_map(base, zoom_start=8)
@@ -133,9 +140,9 @@ def _build(conn: Connection, rules: RiskSettings, lang: str, base: MapSettings) 
             },
             tooltip=folium.GeoJsonTooltip(["name", "kind"]),
         ).add_to(m)
-    ranked = risk.ranking(conn, risk.RankSpec(), rules)
+    ranked = ranking(conn, RankSpec(), rules, v)
     top = ranked[ranked["score"] > 0].head(TOP_GRIDS)
-    layer = hotspots.grid_layer(conn, hotspots.versions(conn))
+    layer = grid_layer(conn, v)
     colours = branca.colormap.LinearColormap(
         ["#ffffb2", "#fecc5c", "#fd8d3c", "#e31a1c"],
         vmin=float(top["score"].min()) if len(top) else 0.0,

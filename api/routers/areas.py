@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 from fastapi.responses import Response
 
-from api.deps import ConnDep
-from geo import areas
+from api.deps import CodePath, ConnDep
+from geo.grids import areas
 
 router = APIRouter(prefix="/api/v1/areas", tags=["areas"])
 
@@ -19,7 +17,5 @@ def area_tree(conn: ConnDep) -> list[dict]:
 
 
 @router.get("/{code}", summary="One area as a GeoJSON Feature with its children's codes")
-def get_area(
-    conn: ConnDep, code: Annotated[str, Path(max_length=32, pattern=r"^[0-9A-Za-z_-]+$")]
-) -> Response:
+def get_area(conn: ConnDep, code: CodePath) -> Response:
     return Response(content=areas.feature_json(conn, code), media_type="application/geo+json")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import ConnDep
-from geo.campaigns import list_campaigns
+from geo.reports.campaigns import list_campaigns
 
 router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"])
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import orjson
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from api.deps import ConnDep, SettingsDep, parse_bbox
-from geo import coords, grids
+from api.deps import CodePath, ConnDep, OptionalCode, SettingsDep, parse_bbox
+from geo import coords
+from geo.grids import queries as grid_queries
+from geo.vocabulary import GridKind
 
 router = APIRouter(prefix="/api/v1/grids", tags=["grids"])
 GEOJSON = "application/geo+json"
-CODE = r"^[0-9A-Za-z_-]+$"
 
 
 def _geojson(body: str) -> Response:
@@ -32,9 +33,9 @@ def list_grids(
             examples=["125.0,46.55,125.1,46.62"],
         ),
     ] = None,
-    kind: Literal["comprehensive", "exclusive"] | None = None,
-    district: Annotated[str | None, Query(max_length=32, pattern=CODE)] = None,
-    community: Annotated[str | None, Query(max_length=32, pattern=CODE)] = None,
+    kind: GridKind | None = None,
+    district: OptionalCode = None,
+    community: OptionalCode = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     crs: Annotated[
@@ -49,8 +50,8 @@ def list_grids(
         from geo.errors import InvalidInput
 
         raise InvalidInput(f"limit must be at most {lim.max_page_size}; page with offset")
-    f = grids.GridFilter(parse_bbox(bbox, lim.max_bbox_deg2), kind, district, community)
-    body = grids.list_json(conn, f, limit, offset)
+    f = grid_queries.GridFilter(parse_bbox(bbox, lim.max_bbox_deg2), kind, district, community)
+    body = grid_queries.list_json(conn, f, limit, offset)
     if crs == "gcj02":
         body = orjson.dumps(coords.geojson_to_gcj02(orjson.loads(body))).decode()
     return _geojson(body)
@@ -62,9 +63,9 @@ def lookup(
     lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False, description="WGS-84")],
     lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False, description="WGS-84")],
 ) -> Response:
-    return _geojson(grids.lookup_json(conn, lon, lat))
+    return _geojson(grid_queries.lookup_json(conn, lon, lat))
 
 
 @router.get("/{code}", summary="One grid as a GeoJSON Feature")
-def get_grid(conn: ConnDep, code: Annotated[str, Path(max_length=32, pattern=CODE)]) -> Response:
-    return _geojson(grids.feature_json(conn, code))
+def get_grid(conn: ConnDep, code: CodePath) -> Response:
+    return _geojson(grid_queries.feature_json(conn, code))

@@ -6,7 +6,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
-from geo import grids, migrate
+from geo.db import migrate
+from geo.grids import queries as grid_queries
 
 router = APIRouter(tags=["health"])
 
@@ -19,8 +20,8 @@ def health(request: Request) -> JSONResponse:
             body = {
                 "status": "ok",
                 "database": "reachable",
-                "postgis": grids.postgis_version(conn),
-                "counts": grids.counts(conn),
+                "postgis": grid_queries.postgis_version(conn),
+                "counts": grid_queries.counts(conn),
             }
         body["schema"] = migrate.current(engine)
         body["schema_head"] = migrate.head()

@@ -7,11 +7,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from api.deps import ConnDep
-from api.routers.reports import FilterDep
-from geo import clusters as geo_clusters
-from geo import emerging as geo_emerging
-from geo import hotspots
+from api.deps import ConnDep, FilterDep, VersionsDep
+from geo.analytics import patterns
+from geo.analytics.counts import grids_geojson
+from geo.analytics.emerging import EmergingSpec, emerging_geojson
+from geo.analytics.gistar import GiSpec, gistar_geojson
+from geo.analytics.weights import MAX_DISTANCE_BAND_M
 from geo.errors import InvalidInput
 
 router = APIRouter(prefix="/api/v1/hotspots", tags=["hotspots"])
@@ -24,17 +25,18 @@ def _geojson(body: bytes, cached: bool) -> Response:
 
 
 @router.get("/grids", summary="Per grid: report count, density per km², rate per 1,000 residents")
-def grid_aggregates(conn: ConnDep, f: FilterDep) -> Response:
-    return _geojson(*hotspots.grids_geojson(conn, f))
+def grid_aggregates(conn: ConnDep, f: FilterDep, v: VersionsDep) -> Response:
+    return _geojson(*grids_geojson(conn, f, v))
 
 
 @router.get("/gistar", summary="Getis-Ord Gi* hot and cold spots over the comprehensive grids")
 def gistar(
     conn: ConnDep,
     f: FilterDep,
+    v: VersionsDep,
     weights: Literal["queen", "distance"] = "queen",
     distance_m: Annotated[
-        float | None, Query(gt=0, le=hotspots.MAX_DISTANCE_BAND_M, allow_inf_nan=False)
+        float | None, Query(gt=0, le=MAX_DISTANCE_BAND_M, allow_inf_nan=False)
     ] = None,
     permutations: Annotated[int, Query(ge=99, le=9999)] = 999,
     seed: Annotated[int, Query(ge=0, le=2**31 - 1)] = 12345,
@@ -42,35 +44,36 @@ def gistar(
 ) -> Response:
     if weights == "distance" and distance_m is None:
         raise InvalidInput("weights=distance needs distance_m (metres), e.g. distance_m=1500")
-    spec = hotspots.GiSpec(
-        weights, distance_m if weights == "distance" else None, permutations, seed, fdr
-    )
-    return _geojson(*hotspots.gistar_geojson(conn, f, spec))
+    spec = GiSpec(weights, distance_m if weights == "distance" else None, permutations, seed, fdr)
+    return _geojson(*gistar_geojson(conn, f, spec, v))
 
 
 @router.get("/clusters", summary="DBSCAN clusters of reports (metres), as polygons")
 def clusters(
     conn: ConnDep,
     f: FilterDep,
+    v: VersionsDep,
     eps_m: Annotated[float, Query(gt=0, le=10_000, allow_inf_nan=False)] = 300.0,
     min_points: Annotated[int, Query(ge=2, le=10_000)] = 10,
 ) -> dict:
-    return geo_clusters.dbscan(conn, f, eps_m, min_points)
+    return patterns.dbscan(conn, f, v, eps_m, min_points)
 
 
 @router.get("/hexbins", summary="Report counts on a hexagon grid (edge in metres)")
 def hexbins(
     conn: ConnDep,
     f: FilterDep,
+    v: VersionsDep,
     size_m: Annotated[float, Query(ge=50, le=50_000, allow_inf_nan=False)] = 500.0,
 ) -> dict:
-    return geo_clusters.hexbins(conn, f, size_m)
+    return patterns.hexbins(conn, f, v, size_m)
 
 
 @router.get("/emerging", summary="Emerging hot spots: Gi* per time slice and a Mann-Kendall trend")
 def emerging(
     conn: ConnDep,
     f: FilterDep,
+    v: VersionsDep,
     step: Literal["day", "week", "month"] = "week",
 ) -> Response:
-    return _geojson(*geo_emerging.emerging_geojson(conn, f, geo_emerging.EmergingSpec(step)))
+    return _geojson(*emerging_geojson(conn, f, EmergingSpec(step), v))

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import ConnDep, OptionalCode, PrincipalDep, SettingsDep, parse_bbox
-from geo import households
 from geo.errors import Forbidden
+from geo.risk import households
 
 router = APIRouter(prefix="/api/v1/households", tags=["households"])
 

@@ -7,10 +7,9 @@ from typing import Literal
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
-from api.deps import ConnDep, SettingsDep
-from api.routers.reports import FilterDep
+from api.deps import ConnDep, FilterDep, SettingsDep, VersionsDep
 from geo.errors import InvalidInput, SetupError
-from geo.report_queries import ReportFilter
+from geo.reports.queries import ReportFilter
 from web import assets, maps, pages, risk_map
 
 router = APIRouter(tags=["maps"])
@@ -22,13 +21,13 @@ router = APIRouter(tags=["maps"])
     summary="Flood coordinator's map: layers, ranked grids, hazards, draw-to-query (HTML)",
 )
 def coordinator_map(
-    conn: ConnDep, settings: SettingsDep, lang: Literal["zh", "en"] = "zh"
+    conn: ConnDep, settings: SettingsDep, v: VersionsDep, lang: Literal["zh", "en"] = "zh"
 ) -> HTMLResponse:
     if assets.missing():
         raise SetupError(
             "map assets are not built: run `make setup` (npm ci, python -m web.assets)"
         )
-    page, cached = risk_map.coordinator_map(conn, settings.risk, lang, settings.maps)
+    page, cached = risk_map.coordinator_map(conn, v, settings.risk, lang, settings.maps)
     return HTMLResponse(page, headers={"X-Cache": "hit" if cached else "miss"})
 
 
@@ -39,6 +38,7 @@ def theme_map(
     settings: SettingsDep,
     name: str,
     f: FilterDep,
+    v: VersionsDep,
     lang: Literal["zh", "en"] = "zh",
 ) -> HTMLResponse:
     theme = name  # the path names the theme; a ?theme= filter would be overruled by it
@@ -51,7 +51,7 @@ def theme_map(
     if theme != "all":
         f = ReportFilter(**{**f.__dict__, "theme": theme})
     query = f"?{request.url.query}" if request.url.query else ""
-    page, cached = maps.theme_map(conn, theme, f, lang, query, settings.maps)
+    page, cached = maps.theme_map(conn, v, theme, f, lang, query, settings.maps)
     return HTMLResponse(page, headers={"X-Cache": "hit" if cached else "miss"})
 
 

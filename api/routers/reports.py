@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Body, Depends, Header, Query, Response
+from fastapi import APIRouter, Body, Header, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
-from api.deps import ConnDep, EngineDep, SettingsDep, parse_bbox
+from api.deps import ConnDep, EngineDep, FilterDep, SettingsDep
 from api.errors import describe_validation
 from api.schemas import ReassignCreate, ReportCreate, TransitionCreate
-from geo import report_queries, reports, taxonomy
 from geo.errors import Conflict, InvalidInput
+from geo.reports import intake, queries, taxonomy
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 IdempotencyKey = Annotated[
@@ -27,7 +26,6 @@ IdempotencyKey = Annotated[
         description="resending with the same key stores nothing new",
     ),
 ]
-CODE = r"^[0-9A-Za-z_-]+$"
 
 
 def _json(body: object, status: int = 200) -> Response:
@@ -51,7 +49,7 @@ def create_report(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     with engine.begin() as conn:
-        report, created = reports.create(conn, body.to_new(), settings.reports, idempotency_key)
+        report, created = intake.create(conn, body.to_new(), settings.reports, idempotency_key)
     return _json(report, 201 if created else 200)
 
 
@@ -78,7 +76,7 @@ def create_batch(
             item = ReportCreate.model_validate(raw)
             # Each item commits on its own: a bad one does not undo or stop the others.
             with engine.begin() as conn:
-                report, created = reports.create(conn, item.to_new(), settings.reports, key)
+                report, created = intake.create(conn, item.to_new(), settings.reports, key)
             counts["created" if created else "replayed"] += 1
             results.append({"index": i, "status": 201 if created else 200, "report": report})
         except ValidationError as exc:
@@ -102,57 +100,6 @@ def create_batch(
     return {**counts, "results": results}
 
 
-Status = Literal[
-    "reported", "dispatched", "in_progress", "resolved", "verified", "rejected", "duplicate"
-]
-
-
-def report_filter(
-    settings: SettingsDep,
-    theme: Annotated[str | None, Query(max_length=64)] = None,
-    category: Annotated[str | None, Query(max_length=64)] = None,
-    status: Annotated[list[Status] | None, Query()] = None,
-    campaign: Annotated[str | None, Query(max_length=32, pattern=CODE)] = None,
-    grid: Annotated[str | None, Query(max_length=32, pattern=CODE)] = None,
-    district: Annotated[str | None, Query(max_length=32, pattern=CODE)] = None,
-    bbox: Annotated[
-        str | None, Query(max_length=200, description="minlon,minlat,maxlon,maxlat")
-    ] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    assignment: Literal["exclusive", "inside", "nearest", "unassigned", "manual"] | None = None,
-    overdue: bool | None = None,
-) -> report_queries.ReportFilter:
-    """The report filters shared by listing, export and statistics, checked before any SQL."""
-    if theme is not None and theme not in taxonomy.THEME_BY_CODE:
-        raise InvalidInput(f"unknown theme {theme!r}; one of: {', '.join(taxonomy.THEME_BY_CODE)}")
-    if category is not None and theme is not None:
-        reports.check_category(theme, category)
-    if since is not None and until is not None and since >= until:
-        raise InvalidInput("since must be before until")
-    for t in (since, until):
-        if t is not None and t.tzinfo is None:
-            raise InvalidInput(
-                "since/until need a time zone offset, e.g. 2024-08-22T00:00:00+08:00"
-            )
-    return report_queries.ReportFilter(
-        theme=theme,
-        category=category,
-        status=tuple(status or ()),
-        campaign=campaign,
-        grid=grid,
-        district=district,
-        bbox=parse_bbox(bbox, settings.limits.max_bbox_deg2),
-        since=since,
-        until=until,
-        assignment=assignment,
-        overdue=overdue,
-    )
-
-
-FilterDep = Annotated[report_queries.ReportFilter, Depends(report_filter)]
-
-
 @router.get("/reports", summary="Reports as GeoJSON (newest first, cursor paging) or CSV")
 def list_reports(
     conn: ConnDep,
@@ -165,7 +112,7 @@ def list_reports(
 ) -> Response:
     if format == "csv":
         return StreamingResponse(
-            report_queries.export_csv(engine, f),
+            queries.export_csv(engine, f),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="reports.csv"'},
         )
@@ -173,7 +120,7 @@ def list_reports(
     limit = limit or lim.default_page_size
     if limit > lim.max_page_size:
         raise InvalidInput(f"limit must be at most {lim.max_page_size}; page with cursor")
-    p = report_queries.page(conn, f, limit, cursor)
+    p = queries.page(conn, f, limit, cursor)
     body = '{"type":"FeatureCollection","features":[' + ",".join(p["features_json"]) + "]"
     if p["next_cursor"]:
         body += f',"next_cursor":"{p["next_cursor"]}"'
@@ -183,13 +130,13 @@ def list_reports(
 
 @router.get("/reports/{report_id}", summary="One report with its history")
 def get_report(conn: ConnDep, report_id: uuid.UUID) -> dict:
-    return reports.get(conn, report_id)
+    return intake.get(conn, report_id)
 
 
 @router.patch("/reports/{report_id}", summary="Reassign a report to another grid by hand")
 def reassign_report(engine: EngineDep, report_id: uuid.UUID, body: ReassignCreate) -> dict:
     with engine.begin() as conn:
-        return reports.reassign(conn, report_id, body.grid, body.actor, body.note)
+        return intake.reassign(conn, report_id, body.grid, body.actor, body.note)
 
 
 @router.post("/reports/{report_id}/transitions", summary="Move a report along the closed loop")
@@ -197,7 +144,7 @@ def transition_report(
     engine: EngineDep, settings: SettingsDep, report_id: uuid.UUID, body: TransitionCreate
 ) -> dict:
     with engine.begin() as conn:
-        return reports.transition(
+        return intake.transition(
             conn, report_id, body.to, body.actor, body.note, body.level, settings.reports
         )
 
@@ -214,4 +161,4 @@ def themes(settings: SettingsDep) -> dict:
 
 @router.get("/stats", summary="Counts by status and theme, resolution rate, overdue items")
 def report_stats(conn: ConnDep, f: FilterDep) -> dict:
-    return report_queries.stats(conn, f)
+    return queries.stats(conn, f)

@@ -8,10 +8,14 @@ from typing import Annotated, Literal
 import orjson
 from fastapi import APIRouter, Query, Response
 
-from api.deps import ConnDep, OptionalCode, PrincipalDep, SettingsDep
+from api.deps import ConnDep, OptionalCode, PrincipalDep, SettingsDep, VersionsDep
 from api.schemas import AreaQuery
-from geo import risk, risk_layers
+from geo import exports
 from geo.errors import Forbidden, InvalidInput
+from geo.risk import area_query as areas
+from geo.risk import layers as risk_layers
+from geo.risk import ranking
+from geo.vocabulary import RiskKind
 
 router = APIRouter(prefix="/api/v1/risk", tags=["risk"])
 Format = Literal["geojson", "csv", "xlsx"]
@@ -25,9 +29,7 @@ def _file(body: bytes, media: str, name: str) -> Response:
 
 
 @router.get("/layers", summary="Stored risk features (flood zones, rivers, …) as GeoJSON")
-def layers(
-    conn: ConnDep, kind: Literal["flood_zone", "river", "reservoir", "low_lying"] | None = None
-) -> Response:
+def layers(conn: ConnDep, kind: RiskKind | None = None) -> Response:
     return Response(risk_layers.geojson(conn, kind), media_type="application/geo+json")
 
 
@@ -43,6 +45,7 @@ def layers_summary(conn: ConnDep) -> list[dict]:
 def ranked_grids(
     conn: ConnDep,
     settings: SettingsDep,
+    v: VersionsDep,
     theme: Annotated[str, Query(max_length=32)] = "flood",
     min_level: Annotated[int, Query(ge=1, le=3)] = 1,
     buffer_m: Annotated[float | None, Query(gt=0, le=50_000, allow_inf_nan=False)] = None,
@@ -53,16 +56,18 @@ def ranked_grids(
 ) -> Response:
     if since is not None and since.tzinfo is None:
         raise InvalidInput("since needs a time zone offset, e.g. 2024-07-01T00:00:00+08:00")
-    spec = risk.RankSpec(theme, min_level, buffer_m, since, district)
-    frame = risk.ranking(conn, spec, settings.risk)
+    spec = ranking.RankSpec(theme, min_level, buffer_m, since, district)
+    frame = ranking.ranking(conn, spec, settings.risk, v)
     if limit is not None:
         frame = frame.head(limit)
     if format == "csv":
-        return _file(risk.to_csv(frame), "text/csv; charset=utf-8", "flood_risk_grids.csv")
+        return _file(exports.to_csv(frame), "text/csv; charset=utf-8", "flood_risk_grids.csv")
     if format == "xlsx":
-        return _file(risk.to_xlsx({"grids": frame}), XLSX, "flood_risk_grids.xlsx")
-    extra = {"method": risk.method(spec, settings.risk), "grids": len(frame)}
-    return Response(risk.ranking_geojson(conn, frame, extra), media_type="application/geo+json")
+        return _file(exports.to_xlsx({"grids": frame}), XLSX, "flood_risk_grids.xlsx")
+    extra = {"method": ranking.method(spec, settings.risk), "grids": len(frame)}
+    return Response(
+        ranking.ranking_geojson(conn, frame, extra, v), media_type="application/geo+json"
+    )
 
 
 @router.post(
@@ -79,23 +84,23 @@ def area_query(
 ) -> Response:
     rules = settings.risk
     if body.feature is not None:
-        area = risk.area_around_feature(
+        area = areas.area_around_feature(
             conn, body.feature.kind, body.feature.code, body.distance_m, rules
         )
     else:
-        area = risk.area_from_geojson(body.geometry, body.crs, body.repair, rules)
+        area = areas.area_from_geojson(body.geometry, body.crs, body.repair, rules)
     personal = who.sees_personal_data
     if format == "csv" and not personal:
         raise Forbidden(
             "the relocation list holds names, phones and positions: coordinators and admins "
             "only. Without a coordinator token, ask for format=json (counts) or xlsx"
         )
-    result = risk.area_query(conn, area, personal)
+    result = areas.area_query(conn, area, personal)
     if format == "csv":
-        frame = risk.area_summary_frames(result)["relocation"]
-        return _file(risk.to_csv(frame), "text/csv; charset=utf-8", "relocation.csv")
+        frame = areas.area_summary_frames(result)["relocation"]
+        return _file(exports.to_csv(frame), "text/csv; charset=utf-8", "relocation.csv")
     if format == "xlsx":
-        return _file(risk.to_xlsx(risk.area_summary_frames(result)), XLSX, "area_query.xlsx")
+        return _file(exports.to_xlsx(areas.area_summary_frames(result)), XLSX, "area_query.xlsx")
     if result["relocation"] is not None:
         result["relocation_total"] = len(result["relocation"])
         result["relocation"] = result["relocation"][: body.limit]

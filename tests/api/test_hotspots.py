@@ -113,14 +113,18 @@ def test_sparse_theme_has_no_cold_spots_where_nothing_was_reported(client, block
 def test_gi_star_p_reads_esdas_own_simulations_with_ties_counted(demo_engine):
     from esda import G_Local
 
-    from geo import hotspots
-    from geo.report_queries import ReportFilter
+    from geo.analytics.counts import grid_counts
+    from geo.analytics.gistar import gi_star
+    from geo.analytics.weights import weights
+    from geo.cache import versions
+    from geo.grids.layer import grid_layer
+    from geo.reports.queries import ReportFilter
 
     with demo_engine.connect() as conn:
-        layer = hotspots.grid_layer(conn, hotspots.versions(conn))
-        counts, _ = hotspots.grid_counts(conn, ReportFilter(theme="fire"), layer)
-    w = hotspots.weights(layer)
-    ours = hotspots.gi_star(counts, w, permutations=999, seed=5)
+        layer = grid_layer(conn, versions(conn))
+        counts, _ = grid_counts(conn, ReportFilter(theme="fire"), layer)
+    w = weights(layer)
+    ours = gi_star(counts, w, permutations=999, seed=5)
     g = G_Local(counts, w.graph, "B", 999, True, True, 1, 5)
     ok = ~np.isnan(ours.z)
     np.testing.assert_allclose(ours.z[ok], g.Zs[ok])

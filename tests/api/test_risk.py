@@ -12,8 +12,8 @@ import shapely
 import shapely.geometry
 from sqlalchemy import text
 
-from geo.auth import create_token
 from geo.coords import wgs84_to_gcj02
+from geo.identity.tokens import create_token
 
 # About 200 urban grids over 萨尔图 and 龙凤.
 URBAN_BOX = shapely.geometry.mapping(shapely.box(125.0, 46.52, 125.10, 46.58))

@@ -4,9 +4,9 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
-from geo import migrate
-from geo.cluster import Cluster
-from geo.db import make_engine
+from geo.db import migrate
+from geo.db.engine import make_engine
+from geo.db.local_cluster import Cluster
 from geo.errors import SetupError
 from geo.settings import Settings
 

@@ -3,15 +3,16 @@
 import pytest
 from sqlalchemy import text
 
-from geo import clusters
-from geo.report_queries import ReportFilter
+from geo.analytics import patterns
+from geo.cache import versions
+from geo.reports.queries import ReportFilter
 
 
 @pytest.mark.parametrize("size_m", [250.0, 1500.0])
 def test_cells_are_the_hexagon_grid_cells_of_postgis(demo_engine, size_m):
     sql = f"""
         WITH pts AS (SELECT r.id, ST_Transform(r.geom, 32651) AS g FROM reports r),
-        {clusters._cells("p.id,")},
+        {patterns._cells("p.id,")},
         gridded AS (
           SELECT DISTINCT ON (p.id) p.id, h.i, h.j
           FROM pts p CROSS JOIN LATERAL ST_HexagonGrid(:size, p.g) h
@@ -27,8 +28,8 @@ def test_cells_are_the_hexagon_grid_cells_of_postgis(demo_engine, size_m):
 
 def test_hex_centres_are_hexagon_centroids_busiest_first(demo_engine):
     with demo_engine.connect() as conn:
-        top = clusters.hex_centres(conn, ReportFilter(theme="flood"), 1500.0, 50)
-        bins = clusters.hexbins(conn, ReportFilter(theme="flood"), 1500.0)
+        top = patterns.hex_centres(conn, ReportFilter(theme="flood"), versions(conn), 1500.0, 50)
+        bins = patterns.hexbins(conn, ReportFilter(theme="flood"), versions(conn), 1500.0)
         check = conn.execute(
             text(
                 "SELECT ST_Y(c), ST_X(c) FROM (SELECT ST_Transform(ST_Centroid(ST_SetSRID("
@@ -48,8 +49,8 @@ def test_hex_centres_are_hexagon_centroids_busiest_first(demo_engine):
 def test_dbscan_on_a_sample_keeps_the_dense_areas_and_scales_counts(demo_engine):
     f = ReportFilter(theme="flood")
     with demo_engine.connect() as conn:
-        full = clusters.dbscan(conn, f, 400.0, 15)
-        part = clusters.dbscan(conn, f, 400.0, 15, sample_to=full["points"] // 3)
+        full = patterns.dbscan(conn, f, versions(conn), 400.0, 15)
+        part = patterns.dbscan(conn, f, versions(conn), 400.0, 15, sample_to=full["points"] // 3)
     rate = part["method"]["sample_rate"]
     assert 0.2 < rate < 0.45 and full["method"]["sample_rate"] == 1.0
     assert part["points"] == full["points"]

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from geo.emerging import classify, mann_kendall, slice_count
+from geo.analytics.emerging import classify, mann_kendall, slice_count
 
 H, C, Q = 3.0, -3.0, 0.0  # a hot slice, a cold slice, a quiet slice
 

@@ -1,6 +1,6 @@
 from sqlalchemy import text
 
-from geo import migrate
+from geo.db import migrate
 
 
 def test_schema_is_at_head_with_srid_4326_and_gist_indexes(db):

@@ -8,9 +8,9 @@ from typer.testing import CliRunner
 
 from boundaries.importer import ImportOptions, import_file
 from geo.coords import wgs84_to_gcj02
-from geo.report_bulk import load
-from geo.report_files import read_reports
-from geo.reports import get
+from geo.reports.bulk import load
+from geo.reports.files import read_reports
+from geo.reports.intake import get
 from geo.settings import ImportSettings, ReportSettings, get_settings
 from riskgrid.cli import app
 from tests.api.test_reports import EAST, SCHOOL, WEST, layout

@@ -13,7 +13,9 @@ import shapely
 from pyproj import Geod, Transformer
 from sqlalchemy import text
 
-from geo import risk, taxonomy
+from geo.cache import versions
+from geo.reports import taxonomy
+from geo.risk import area_query, ranking
 from geo.settings import RiskSettings
 
 GEOD = Geod(ellps="WGS84")
@@ -61,7 +63,7 @@ def world(demo_engine):
                 )
             ).all()
         )
-        ranked = risk.ranking(conn, risk.RankSpec(), RULES)
+        ranked = ranking.ranking(conn, ranking.RankSpec(), RULES, versions(conn))
     grids["geom"] = shapely.from_wkb([bytes(b) for b in grids["wkb"]])
     layers["geom"] = shapely.from_wkb([bytes(b) for b in layers["wkb"]])
     return {
@@ -116,8 +118,8 @@ def test_water_distances_equal_utm_distances(world):
     target = utm(shapely.union_all(water["geom"].to_numpy()))
     mine = np.array([shapely.distance(utm(g), target) for g in grids["geom"]])
     theirs = ranked.loc[grids["code"], "water_distance_m"].to_numpy(dtype=float)
-    near = mine <= risk.WATER_SEARCH_M - 1
-    far = mine > risk.WATER_SEARCH_M + 1
+    near = mine <= ranking.WATER_SEARCH_M - 1
+    far = mine > ranking.WATER_SEARCH_M + 1
     assert near.sum() > 500 and far.sum() > 500
     touching = near & (mine < 1)
     np.testing.assert_allclose(theirs[near & ~touching], mine[near & ~touching], rtol=0.005)
@@ -174,7 +176,9 @@ def test_hazard_and_household_counts_and_score_follow_the_formula(world):
 
 def test_min_level_counts_only_higher_zones(demo_engine, world):
     with demo_engine.connect() as conn:
-        high = risk.ranking(conn, risk.RankSpec(min_level=3), RULES).set_index("code")
+        high = ranking.ranking(
+            conn, ranking.RankSpec(min_level=3), RULES, versions(conn)
+        ).set_index("code")
     low = world["ranked"]
     inside = low.index[low["flood_share_high"] > 0.99]
     assert len(inside) >= 3
@@ -194,8 +198,8 @@ def test_area_query_equals_shapely_over_about_200_grids(demo_engine, world):
     # A rectangle over 萨尔图 and 龙凤, about 200 urban grids.
     poly = shapely.box(125.0, 46.52, 125.10, 46.58)
     with demo_engine.connect() as conn:
-        area = risk.check_area(poly, False, RULES)
-        got = risk.area_query(conn, area, personal=True)
+        area = area_query.check_area(poly, False, RULES)
+        got = area_query.area_query(conn, area, personal=True)
     grids = world["grids"]
     hit = shapely.intersects(grids["geom"].to_numpy(), poly)
     inter = shapely.intersection(grids["geom"].to_numpy()[hit], poly)
@@ -229,8 +233,8 @@ def test_area_query_equals_shapely_over_about_200_grids(demo_engine, world):
 
 def test_households_near_the_nen_are_in_the_high_zone(demo_engine, world):
     with demo_engine.connect() as conn:
-        area = risk.area_around_feature(conn, "river", "nen", 1500.0, RULES)
-        got = risk.area_query(conn, area, personal=True)
+        area = area_query.area_around_feature(conn, "river", "nen", 1500.0, RULES)
+        got = area_query.area_query(conn, area, personal=True)
     # The river line itself, measured in UTM.
     line = utm(world["layers"].set_index("code").loc["nen", "geom"])
     h = world["homes"]

@@ -8,11 +8,11 @@ import time
 
 import numpy as np
 
-from geo import stats_process
+from geo.analytics import stats_process
 
 SERVER = """
 import os, sys, time
-from geo import stats_process
+from geo.analytics import stats_process
 if __name__ == "__main__":
     print(stats_process.submit(os.getpid)(), flush=True)
     time.sleep(60)

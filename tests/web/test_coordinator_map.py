@@ -3,7 +3,7 @@ area query, with the relocation list shown only once a coordinator's token is gi
 
 import re
 
-from geo.auth import create_token
+from geo.identity.tokens import create_token
 from tests.web.conftest import ARTIFACTS, offline_page
 
 OUTSIDE = re.compile(r"""(?:src|href)\s*=\s*["'](?:https?:)?//""")

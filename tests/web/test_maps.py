@@ -269,7 +269,7 @@ def test_names_with_template_syntax_are_shown_as_written(client, block):
 
 
 def test_map_is_built_when_the_statistics_worker_dies(client, block):
-    from geo import stats_process
+    from geo.analytics import stats_process
 
     put_reports(block, {(1, 1): 3}, np.random.default_rng(2))
     assert client.get("/maps/flood").status_code == 200

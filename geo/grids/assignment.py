@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
-from geo.db import driver_sql, fetch
+from geo.db.engine import driver_sql, fetch
 from geo.errors import InvalidInput
 
 # Degrees that surely contain a distance in metres up to 60°N (1° of longitude ≥ 55.6 km there);

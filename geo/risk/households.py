@@ -13,8 +13,8 @@ from collections.abc import Callable
 import pandas as pd
 from sqlalchemy import Connection, text
 
-from geo.assignment import assignment_ctes, snap_params, stage_points
-from geo.db import copy_frame
+from geo.db.engine import copy_frame
+from geo.grids.assignment import assignment_ctes, snap_params, stage_points
 
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("id", "uuid"),

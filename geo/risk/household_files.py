@@ -19,7 +19,7 @@ import pandas as pd
 
 from geo.coords import SourceCRS, to_wgs84
 from geo.errors import InvalidInput
-from geo.report_files import read_table
+from geo.reports.files import read_table
 
 ALIASES = {
     "户编号": "code",

@@ -11,17 +11,17 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from geo import taxonomy
-from geo.assignment import (
+from geo.coords import SourceCRS, to_wgs84
+from geo.db.engine import driver_sql, fetch
+from geo.errors import Conflict, InvalidInput, NotFound
+from geo.grids.assignment import (
     M_PER_DEG_MIN,
     Assignment,
     assign_point,
     assignment_ctes,
     snap_params,
 )
-from geo.coords import SourceCRS, to_wgs84
-from geo.db import driver_sql, fetch
-from geo.errors import Conflict, InvalidInput, NotFound
+from geo.reports import taxonomy
 from geo.settings import ReportSettings
 
 

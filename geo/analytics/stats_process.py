@@ -94,7 +94,7 @@ def _inline(fn: Callable[..., T], *args: Any) -> Callable[[], T]:
 def _load_statistics() -> bool:
     import esda  # noqa: F401
 
-    import geo.hotspots  # noqa: F401
+    import geo.analytics.gistar  # noqa: F401
 
     return True
 

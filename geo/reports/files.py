@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pyogrio
 
-from geo import taxonomy
 from geo.coords import SourceCRS, to_wgs84
 from geo.errors import InvalidInput
-from geo.report_bulk import as_utc, content_ids
+from geo.reports import taxonomy
+from geo.reports.bulk import as_utc, content_ids
 from geo.settings import ReportSettings
 
 LIMITS = {"description": 2000, "reporter": 100, "campaign": 32}

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import date, datetime
+from enum import StrEnum
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
@@ -25,19 +27,16 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-AREA_LEVELS = ("city", "district", "street", "community")
-GRID_KINDS = ("comprehensive", "exclusive")
-REPORT_STATUSES = (
-    "reported",
-    "dispatched",
-    "in_progress",
-    "resolved",
-    "verified",
-    "rejected",
-    "duplicate",
+from geo.vocabulary import (
+    AreaLevel,
+    AssignmentMethod,
+    GridKind,
+    ReportStatus,
+    ResolutionLevel,
+    RiskKind,
+    Role,
+    sql_list,
 )
-ASSIGNMENT_METHODS = ("exclusive", "inside", "nearest", "unassigned", "manual")
-RESOLUTION_LEVELS = ("grid", "community", "street", "district", "city")
 
 _naming = {
     "ix": "ix_%(column_0_label)s",
@@ -48,8 +47,8 @@ _naming = {
 }
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+def _in(column: str, values: Iterable[StrEnum]) -> str:
+    return f"{column} IN {sql_list(values)}"
 
 
 class Base(DeclarativeBase):
@@ -76,7 +75,7 @@ class Area(Base):
     """Administrative areas: city → district/county → street/township → community/village."""
 
     __tablename__ = "areas"
-    __table_args__ = (CheckConstraint(_in("level", AREA_LEVELS), name="level"),)
+    __table_args__ = (CheckConstraint(_in("level", AreaLevel), name="level"),)
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     level: Mapped[str] = mapped_column(String(16), index=True)
@@ -92,7 +91,7 @@ class Grid(Base):
     """A grid (网格): comprehensive grids tile the city, exclusive (专属) grids sit on top."""
 
     __tablename__ = "grids"
-    __table_args__ = (CheckConstraint(_in("kind", GRID_KINDS), name="kind"),)
+    __table_args__ = (CheckConstraint(_in("kind", GridKind), name="kind"),)
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(16), index=True)
@@ -124,10 +123,10 @@ class Report(Base):
 
     __tablename__ = "reports"
     __table_args__ = (
-        CheckConstraint(_in("status", REPORT_STATUSES), name="status"),
-        CheckConstraint(_in("assignment_method", ASSIGNMENT_METHODS), name="assignment_method"),
+        CheckConstraint(_in("status", ReportStatus), name="status"),
+        CheckConstraint(_in("assignment_method", AssignmentMethod), name="assignment_method"),
         CheckConstraint(
-            f"resolution_level IS NULL OR {_in('resolution_level', RESOLUTION_LEVELS)}",
+            f"resolution_level IS NULL OR {_in('resolution_level', ResolutionLevel)}",
             name="resolution_level",
         ),
         Index("ix_reports_theme_reported_at", "theme", "reported_at"),
@@ -186,16 +185,12 @@ class ReportEvent(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-RISK_KINDS = ("flood_zone", "river", "reservoir", "low_lying")
-ROLES = ("admin", "coordinator", "planner", "worker")
-
-
 class RiskLayer(Base):
     """A feature of a risk layer: a flood zone (level 1-3), river, reservoir or low-lying land."""
 
     __tablename__ = "risk_layers"
     __table_args__ = (
-        CheckConstraint(_in("kind", RISK_KINDS), name="kind"),
+        CheckConstraint(_in("kind", RiskKind), name="kind"),
         CheckConstraint("level IS NULL OR level BETWEEN 1 AND 3", name="level"),
         UniqueConstraint("kind", "code", name="uq_risk_layers_kind"),
     )
@@ -251,7 +246,7 @@ class ApiToken(Base):
     """A bearer token and its role; only the token's SHA-256 is stored."""
 
     __tablename__ = "api_tokens"
-    __table_args__ = (CheckConstraint(_in("role", ROLES), name="role"),)
+    __table_args__ = (CheckConstraint(_in("role", Role), name="role"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
     role: Mapped[str] = mapped_column(String(16))

@@ -28,18 +28,12 @@ import numpy as np
 from scipy.stats import kendalltau
 from sqlalchemy import Connection, text
 
+from geo.analytics.counts import layer_geojson
+from geo.analytics.weights import StarWeights, weights
+from geo.cache import Versions, cached
 from geo.errors import InvalidInput
-from geo.hotspots import (
-    COMPREHENSIVE_OF,
-    GridLayer,
-    StarWeights,
-    cached,
-    feature_collection,
-    grid_layer,
-    versions,
-)
-from geo.hotspots import weights as grid_weights
-from geo.report_queries import ReportFilter, where_clause
+from geo.grids.layer import COMPREHENSIVE_OF, GridLayer, grid_layer
+from geo.reports.queries import ReportFilter, where_clause
 
 Z90 = 1.645
 TREND_P = 0.05
@@ -172,7 +166,9 @@ class EmergingSpec:
     step: str = "week"
 
 
-def emerging_geojson(conn: Connection, f: ReportFilter, spec: EmergingSpec) -> tuple[bytes, bool]:
+def emerging_geojson(
+    conn: Connection, f: ReportFilter, spec: EmergingSpec, v: Versions
+) -> tuple[bytes, bool]:
     """Return each comprehensive grid's emerging hot spot pattern as GeoJSON bytes, cached."""
     since, until = f.since, f.until
     if since is None or until is None:
@@ -184,12 +180,11 @@ def emerging_geojson(conn: Connection, f: ReportFilter, spec: EmergingSpec) -> t
         raise InvalidInput(
             f"the window holds {n} {spec.step}s: at most {MAX_SLICES}; use a longer step"
         )
-    v = versions(conn)
 
     def compute() -> bytes:
         layer = grid_layer(conn, v)
         counts = counts_by_slice(conn, f, layer, spec.step, n)
-        z = z_scores(counts, grid_weights(layer))
+        z = z_scores(counts, weights(layer))
         props = []
         summary: dict[str, int] = {}
         for i, (code, name) in enumerate(zip(layer.codes, layer.names, strict=True)):
@@ -218,6 +213,6 @@ def emerging_geojson(conn: Connection, f: ReportFilter, spec: EmergingSpec) -> t
             "patterns": dict(sorted(summary.items())),
             "rules": "see GET /docs: Getis-Ord Gi* per slice at 90 %, Mann-Kendall at 95 %",
         }
-        return feature_collection(layer, props, extra)
+        return layer_geojson(layer, props, extra)
 
     return cached(("emerging", f, spec, v), compute)

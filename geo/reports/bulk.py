@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, text
 
-from geo import taxonomy
-from geo.assignment import M_PER_DEG_MIN, assignment_ctes, snap_params, stage_points
-from geo.db import copy_frame
+from geo.db.engine import copy_frame
+from geo.grids.assignment import M_PER_DEG_MIN, assignment_ctes, snap_params, stage_points
+from geo.reports import taxonomy
 from geo.settings import ReportSettings
 
 # Columns of the staging table, in COPY order. Timestamps of later steps are optional: the

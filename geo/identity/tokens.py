@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, text
 
 from geo.errors import InvalidInput, NotFound, Unauthorized
-from geo.models import ROLES
+from geo.vocabulary import Role
 
-PERSONAL_DATA_ROLES = ("admin", "coordinator")
+PERSONAL_DATA_ROLES = (Role.ADMIN, Role.COORDINATOR)
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,8 @@ def _digest(token: str) -> str:
 
 def create_token(conn: Connection, name: str, role: str) -> str:
     """Store a new token for `name` with `role`; return the token (it is not kept)."""
-    if role not in ROLES:
-        raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
+    if role not in set(Role):
+        raise InvalidInput(f"role must be one of {', '.join(Role)}")
     if not name.strip() or len(name) > 100:
         raise InvalidInput("a token needs a name of 1-100 characters (who holds it)")
     token = "rg_" + secrets.token_urlsafe(32)

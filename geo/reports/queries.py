@@ -11,9 +11,9 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine, text
 
-from geo import taxonomy
-from geo.db import driver_sql
+from geo.db.engine import driver_sql
 from geo.errors import InvalidInput
+from geo.reports import taxonomy
 
 
 @dataclass(frozen=True)

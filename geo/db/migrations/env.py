@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from geo.models import Base
+from geo.db.models import Base
 
 config = context.config
 connection = config.attributes.get("connection")

@@ -7,10 +7,10 @@ from datetime import datetime
 import orjson
 from sqlalchemy import Connection, text
 
+from geo.cache import Versions, cached
 from geo.errors import InvalidInput
-from geo.hotspots import cached, versions
 from geo.projection import grids_utm_srid
-from geo.report_queries import ReportFilter, where_clause
+from geo.reports.queries import ReportFilter, where_clause
 
 MAX_POINTS = 250_000  # DBSCAN over more is minutes, not seconds: narrow the query
 
@@ -72,7 +72,12 @@ def _count(conn: Connection, where: str, params: dict) -> int:
 
 
 def dbscan(
-    conn: Connection, f: ReportFilter, eps_m: float, min_points: int, sample_to: int | None = None
+    conn: Connection,
+    f: ReportFilter,
+    v: Versions,
+    eps_m: float,
+    min_points: int,
+    sample_to: int | None = None,
 ) -> dict:
     """Return DBSCAN clusters as a FeatureCollection, cached per query and data version.
 
@@ -81,18 +86,24 @@ def dbscan(
     outlines of dense areas stay, the time stays bounded (a map, not an exact census).
     """
     return cached(
-        ("dbscan", f, eps_m, min_points, sample_to, versions(conn)),
-        lambda: _dbscan(conn, f, eps_m, min_points, sample_to),
+        ("dbscan", f, eps_m, min_points, sample_to, v),
+        lambda: _dbscan(conn, f, grids_utm_srid(conn, v), eps_m, min_points, sample_to),
     )[0]
 
 
-def hexbins(conn: Connection, f: ReportFilter, size_m: float) -> dict:
+def hexbins(conn: Connection, f: ReportFilter, v: Versions, size_m: float) -> dict:
     """Return report counts on a hexagon grid, cached per query and data version."""
-    return cached(("hexbins", f, size_m, versions(conn)), lambda: _hexbins(conn, f, size_m))[0]
+    srid = grids_utm_srid(conn, v)
+    return cached(("hexbins", f, size_m, v), lambda: _hexbins(conn, f, srid, size_m))[0]
 
 
 def _dbscan(
-    conn: Connection, f: ReportFilter, eps_m: float, min_points: int, sample_to: int | None
+    conn: Connection,
+    f: ReportFilter,
+    srid: int,
+    eps_m: float,
+    min_points: int,
+    sample_to: int | None,
 ) -> dict:
     """Return DBSCAN clusters (eps in metres, in the grids' UTM zone) as a FeatureCollection.
 
@@ -107,7 +118,6 @@ def _dbscan(
             f"{n:,} reports match: more than {MAX_POINTS:,}; narrow by theme, campaign or dates"
         )
     sample = f"TABLESAMPLE BERNOULLI ({100 * rate!r}) REPEATABLE (7)" if rate < 1 else ""
-    srid = grids_utm_srid(conn)
     rows = conn.execute(
         text(
             f"""
@@ -164,14 +174,13 @@ def _dbscan(
     }
 
 
-def _hexbins(conn: Connection, f: ReportFilter, size_m: float) -> dict:
+def _hexbins(conn: Connection, f: ReportFilter, srid: int, size_m: float) -> dict:
     """Return report counts on a hexagon grid (edge `size_m` metres) as a FeatureCollection.
 
     Only hexagons holding reports are returned, so the answer grows with the area covered,
     not with the number of reports.
     """
     where, params = where_clause(f)
-    srid = grids_utm_srid(conn)
     rows = conn.execute(
         text(
             f"""
@@ -213,7 +222,7 @@ def _hexbins(conn: Connection, f: ReportFilter, size_m: float) -> dict:
 
 
 def hex_centres(
-    conn: Connection, f: ReportFilter, size_m: float, top: int
+    conn: Connection, f: ReportFilter, v: Versions, size_m: float, top: int
 ) -> list[tuple[float, float, int]]:
     """Return the `top` busiest hexagons as (lat, lon, count) of their centres, busiest first.
 
@@ -222,7 +231,7 @@ def hex_centres(
 
     def compute() -> list[tuple[float, float, int]]:
         where, params = where_clause(f)
-        srid = grids_utm_srid(conn)
+        srid = grids_utm_srid(conn, v)
         rows = conn.execute(
             text(
                 f"""
@@ -240,12 +249,13 @@ def hex_centres(
         ).all()
         return [(round(lat, 5), round(lon, 5), int(n)) for n, lat, lon in rows]
 
-    return cached(("hex_centres", f, size_m, top, versions(conn)), compute)[0]
+    return cached(("hex_centres", f, size_m, top, v), compute)[0]
 
 
 def hexbins_by_period(
     conn: Connection,
     f: ReportFilter,
+    v: Versions,
     size_m: float,
     since: datetime,
     step_s: float,
@@ -255,7 +265,7 @@ def hexbins_by_period(
     """Return, per period of `step_s` seconds from `since`, the `top` busiest hexagons as
     (lat, lon, count) of their centres: one statement for the whole time slider."""
     where, params = where_clause(f)
-    srid = grids_utm_srid(conn)
+    srid = grids_utm_srid(conn, v)
     rows = conn.execute(
         text(
             f"""

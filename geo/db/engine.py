@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from psycopg.rows import dict_row
 from sqlalchemy import Connection, Engine, create_engine
 
-from geo.cluster import Cluster
+from geo.db.local_cluster import Cluster
 from geo.settings import Settings
 
 if TYPE_CHECKING:

@@ -1,0 +1,100 @@
+"""The words riskgrid stores: statuses, levels, kinds, roles, assignment methods.
+
+Each is a StrEnum, the one place its values are written: the database's CHECK constraints,
+the SQL that filters on them (`sql_list`) and the API's parameter types all derive from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+
+class ReportStatus(StrEnum):
+    """Where a report stands in the closed loop."""
+
+    REPORTED = "reported"
+    DISPATCHED = "dispatched"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+    VERIFIED = "verified"
+    REJECTED = "rejected"
+    DUPLICATE = "duplicate"
+
+
+S = ReportStatus
+# Stages that have a deadline (a report is still open in them), and the closed states.
+OPEN_STATUSES = (S.REPORTED, S.DISPATCHED, S.IN_PROGRESS, S.RESOLVED)
+CLOSED_STATUSES = (S.VERIFIED, S.REJECTED, S.DUPLICATE)
+# A hazard still out there: not yet resolved, not closed.
+ACTIVE_STATUSES = (S.REPORTED, S.DISPATCHED, S.IN_PROGRESS)
+# Resolved, verified or not: what resolution rates count.
+RESOLVED_STATUSES = (S.RESOLVED, S.VERIFIED)
+
+
+class ResolutionLevel(StrEnum):
+    """The administrative level at which a report was resolved."""
+
+    GRID = "grid"
+    COMMUNITY = "community"
+    STREET = "street"
+    DISTRICT = "district"
+    CITY = "city"
+
+
+AT_OR_BELOW_STREET = (ResolutionLevel.GRID, ResolutionLevel.COMMUNITY, ResolutionLevel.STREET)
+
+
+class AssignmentMethod(StrEnum):
+    """How a report found its grid."""
+
+    EXCLUSIVE = "exclusive"
+    INSIDE = "inside"
+    NEAREST = "nearest"
+    UNASSIGNED = "unassigned"
+    MANUAL = "manual"
+
+
+class GridKind(StrEnum):
+    """Comprehensive grids tile the city; exclusive (专属) grids lie over them."""
+
+    COMPREHENSIVE = "comprehensive"
+    EXCLUSIVE = "exclusive"
+
+
+class AreaLevel(StrEnum):
+    """The administrative hierarchy above the grids."""
+
+    CITY = "city"
+    DISTRICT = "district"
+    STREET = "street"
+    COMMUNITY = "community"
+
+
+class RiskKind(StrEnum):
+    """What a risk layer's features are."""
+
+    FLOOD_ZONE = "flood_zone"
+    RIVER = "river"
+    RESERVOIR = "reservoir"
+    LOW_LYING = "low_lying"
+
+
+LEVELLED_RISK_KINDS = (RiskKind.FLOOD_ZONE, RiskKind.LOW_LYING)  # features carry a level 1-3
+WATER_KINDS = (RiskKind.RIVER, RiskKind.RESERVOIR)  # what "distance to water" measures to
+
+
+class Role(StrEnum):
+    """What a token's holder may see and do."""
+
+    ADMIN = "admin"
+    COORDINATOR = "coordinator"
+    PLANNER = "planner"
+    WORKER = "worker"
+
+
+def sql_list(values: Iterable[StrEnum]) -> str:
+    """Return `('a', 'b')`: a SQL list literal of vocabulary values (never of user input)."""
+    items = [str(v) for v in values]
+    assert all(v.replace("_", "").isalnum() for v in items)  # noqa: S101 - enum values only
+    return "(" + ", ".join(f"'{v}'" for v in items) + ")"
