@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import orjson
 from sqlalchemy import Connection, text
@@ -97,6 +98,27 @@ def hexbins(conn: Connection, f: ReportFilter, v: Versions, size_m: float) -> di
     return cached(("hexbins", f, size_m, v), lambda: _hexbins(conn, f, srid, size_m))[0]
 
 
+_DBSCAN_SQL = """
+    WITH pts AS (
+      SELECT r.category, r.grid_code, ST_Transform(r.geom, {srid}) AS g
+      FROM reports r {sample} WHERE {where}
+    ),
+    labelled AS (
+      SELECT *, ST_ClusterDBSCAN(g, eps => :eps, minpoints => :minp) OVER () AS cid
+      FROM pts
+    )
+    SELECT cid, count(*) AS n,
+           mode() WITHIN GROUP (ORDER BY category) AS dominant,
+           array_agg(DISTINCT grid_code ORDER BY grid_code)
+             FILTER (WHERE grid_code IS NOT NULL) AS grids,
+           ST_AsGeoJSON(ST_Transform(
+             ST_Buffer(ST_ConvexHull(ST_Collect(g)), :eps / 2.0), 4326), 6) AS gj,
+           ST_Area(ST_Buffer(ST_ConvexHull(ST_Collect(g)), :eps / 2.0)) AS area_m2
+    FROM labelled WHERE cid IS NOT NULL
+    GROUP BY cid ORDER BY n DESC, cid
+"""
+
+
 def _dbscan(
     conn: Connection,
     f: ReportFilter,
@@ -118,45 +140,11 @@ def _dbscan(
             f"{n:,} reports match: more than {MAX_POINTS:,}; narrow by theme, campaign or dates"
         )
     sample = f"TABLESAMPLE BERNOULLI ({100 * rate!r}) REPEATABLE (7)" if rate < 1 else ""
+    sql = _DBSCAN_SQL.format(srid=srid, sample=sample, where=where)
     rows = conn.execute(
-        text(
-            f"""
-            WITH pts AS (
-              SELECT r.category, r.grid_code, ST_Transform(r.geom, {srid}) AS g
-              FROM reports r {sample} WHERE {where}
-            ),
-            labelled AS (
-              SELECT *, ST_ClusterDBSCAN(g, eps => :eps, minpoints => :minp) OVER () AS cid
-              FROM pts
-            )
-            SELECT cid, count(*) AS n,
-                   mode() WITHIN GROUP (ORDER BY category) AS dominant,
-                   array_agg(DISTINCT grid_code ORDER BY grid_code)
-                     FILTER (WHERE grid_code IS NOT NULL) AS grids,
-                   ST_AsGeoJSON(ST_Transform(
-                     ST_Buffer(ST_ConvexHull(ST_Collect(g)), :eps / 2.0), 4326), 6) AS gj,
-                   ST_Area(ST_Buffer(ST_ConvexHull(ST_Collect(g)), :eps / 2.0)) AS area_m2
-            FROM labelled WHERE cid IS NOT NULL
-            GROUP BY cid ORDER BY n DESC, cid
-            """
-        ),
-        {**params, "eps": eps_m, "minp": max(2, round(min_points * rate))},
+        text(sql), {**params, "eps": eps_m, "minp": max(2, round(min_points * rate))}
     ).all()
-    features = [
-        {
-            "type": "Feature",
-            "id": i + 1,
-            "geometry": orjson.loads(r.gj),
-            "properties": {
-                "cluster": i + 1,
-                "count": round(r.n / rate),
-                "dominant_category": r.dominant,
-                "grids": list(r.grids or []),
-                "area_m2": round(float(r.area_m2), 1),
-            },
-        }
-        for i, r in enumerate(rows)
-    ]
+    features = [_cluster_feature(i + 1, r, rate) for i, r in enumerate(rows)]
     clustered = sum(ft["properties"]["count"] for ft in features)
     return {
         "type": "FeatureCollection",
@@ -170,6 +158,22 @@ def _dbscan(
             "min_points": min_points,
             "srid": srid,
             "sample_rate": round(rate, 6),
+        },
+    }
+
+
+def _cluster_feature(number: int, r: Any, rate: float) -> dict:
+    """Return one cluster as a GeoJSON Feature, its count scaled back from the sample."""
+    return {
+        "type": "Feature",
+        "id": number,
+        "geometry": orjson.loads(r.gj),
+        "properties": {
+            "cluster": number,
+            "count": round(r.n / rate),
+            "dominant_category": r.dominant,
+            "grids": list(r.grids or []),
+            "area_m2": round(float(r.area_m2), 1),
         },
     }
 

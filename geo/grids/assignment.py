@@ -13,6 +13,10 @@ from sqlalchemy import Connection, text
 
 from geo.db.engine import driver_sql, fetch
 from geo.errors import InvalidInput
+from geo.vocabulary import AreaLevel, AssignmentMethod, GridKind
+
+EXCLUSIVE = GridKind.EXCLUSIVE
+M = AssignmentMethod
 
 # Degrees that surely contain a distance in metres up to 60°N (1° of longitude ≥ 55.6 km there);
 # only a pre-filter for the index, the distance itself is geodesic.
@@ -60,7 +64,7 @@ _NEAREST_M = driver_sql(
 )
 
 _DISTRICT_AT = driver_sql(
-    "SELECT code FROM areas WHERE level = 'district' "
+    f"SELECT code FROM areas WHERE level = '{AreaLevel.DISTRICT}' "
     "AND ST_Covers(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) ORDER BY code LIMIT 1"
 )
 
@@ -85,37 +89,16 @@ def assign_point(
     if not rows:
         raise InvalidInput("no grids are loaded yet: import boundaries before taking reports")
     if not any(r["covers"] or r["dist_m"] is not None for r in rows):
-        # Nothing near: is the point in the service area at all?
-        nearest_m = fetch(conn, _NEAREST_M, {"lon": lon, "lat": lat})[0]["st_distance"]
-        if nearest_m > service_margin_m:
-            where = (
-                "(0, 0) is not a real position: the phone had no GPS fix; wait for one and resend"
-                if abs(lon) < 1e-9 and abs(lat) < 1e-9
-                else f"({lon:.6f}, {lat:.6f}) is {nearest_m / 1000:,.1f} km from the nearest "
-                f"grid, outside the service area (limit {service_margin_m / 1000:g} km)"
-            )
-            raise InvalidInput(f"{where}. Check the position and its crs (wgs84/gcj02/bd09).")
+        _check_service_area(conn, lon, lat, service_margin_m)
     covering = sorted(
-        (r for r in rows if r["covers"]), key=lambda r: (r["kind"] != "exclusive", r["code"])
+        (r for r in rows if r["covers"]), key=lambda r: (r["kind"] != EXCLUSIVE, r["code"])
     )
-    comprehensive = sorted(
-        (
-            r
-            for r in rows
-            if r["kind"] == "comprehensive" and not r["covers"] and r["dist_m"] is not None
-        ),
-        key=lambda r: (r["dist_m"], r["code"]),
-    )
-    if covering:
-        best = covering[0]
-        method = "exclusive" if best["kind"] == "exclusive" else "inside"
-        distance = 0.0
-    elif comprehensive and comprehensive[0]["dist_m"] <= snap_m:
-        best, method, distance = comprehensive[0], "nearest", float(comprehensive[0]["dist_m"])
-    else:
+    chosen = _choose(rows, covering, snap_m)
+    if chosen is None:
         found = fetch(conn, _DISTRICT_AT, {"lon": lon, "lat": lat})
         district = found[0]["code"] if found else None
-        return Assignment(None, None, None, district, "unassigned", None)
+        return Assignment(None, None, None, district, AssignmentMethod.UNASSIGNED, None)
+    best, method, distance = chosen
     near = _near_boundary(best, covering, rows, accuracy_m)
     return Assignment(
         best["code"],
@@ -128,6 +111,43 @@ def assign_point(
     )
 
 
+def _check_service_area(conn: Connection, lon: float, lat: float, margin_m: float) -> None:
+    """Raise InvalidInput when the point is farther than `margin_m` from every grid."""
+    nearest_m = fetch(conn, _NEAREST_M, {"lon": lon, "lat": lat})[0]["st_distance"]
+    if nearest_m <= margin_m:
+        return
+    where = (
+        "(0, 0) is not a real position: the phone had no GPS fix; wait for one and resend"
+        if abs(lon) < 1e-9 and abs(lat) < 1e-9
+        else f"({lon:.6f}, {lat:.6f}) is {nearest_m / 1000:,.1f} km from the nearest "
+        f"grid, outside the service area (limit {margin_m / 1000:g} km)"
+    )
+    raise InvalidInput(f"{where}. Check the position and its crs (wgs84/gcj02/bd09).")
+
+
+def _choose(
+    rows: list[dict], covering: list[dict], snap_m: float
+) -> tuple[dict, AssignmentMethod, float] | None:
+    """Return (grid row, method, distance in metres) by the rule, or None: unassigned."""
+    if covering:
+        best = covering[0]
+        inside = (
+            AssignmentMethod.EXCLUSIVE if best["kind"] == EXCLUSIVE else AssignmentMethod.INSIDE
+        )
+        return best, inside, 0.0
+    nearby = sorted(
+        (
+            r
+            for r in rows
+            if r["kind"] == GridKind.COMPREHENSIVE and not r["covers"] and r["dist_m"] is not None
+        ),
+        key=lambda r: (r["dist_m"], r["code"]),
+    )
+    if nearby and nearby[0]["dist_m"] <= snap_m:
+        return nearby[0], AssignmentMethod.NEAREST, float(nearby[0]["dist_m"])
+    return None
+
+
 def _near_boundary(best, covering, rows, accuracy_m):
     """Return (code, name, metres) of another grid the point may really belong to, given GPS error.
 
@@ -136,8 +156,8 @@ def _near_boundary(best, covering, rows, accuracy_m):
     """
     if not accuracy_m:
         return None
-    if best["kind"] == "exclusive" and best["edge_m"] is not None and best["edge_m"] < accuracy_m:
-        under = next((r for r in covering if r["kind"] == "comprehensive"), None)
+    if best["kind"] == EXCLUSIVE and best["edge_m"] is not None and best["edge_m"] < accuracy_m:
+        under = next((r for r in covering if r["kind"] == GridKind.COMPREHENSIVE), None)
         if under is not None:
             return under["code"], under["name"], float(best["edge_m"])
     others = sorted(
@@ -190,10 +210,10 @@ def assignment_ctes(source: str, grids_outer: bool = False) -> str:
       SELECT s.id,
              COALESCE(c.code, nn.code) AS grid_code,
              COALESCE(c.district_code, nn.district_code) AS district_code,
-             CASE WHEN c.kind = 'exclusive' THEN 'exclusive'
-                  WHEN c.code IS NOT NULL THEN 'inside'
-                  WHEN nn.code IS NOT NULL THEN 'nearest'
-                  ELSE 'unassigned' END AS method,
+             CASE WHEN c.kind = '{EXCLUSIVE}' THEN '{M.EXCLUSIVE}'
+                  WHEN c.code IS NOT NULL THEN '{M.INSIDE}'
+                  WHEN nn.code IS NOT NULL THEN '{M.NEAREST}'
+                  ELSE '{M.UNASSIGNED}' END AS method,
              CASE WHEN c.code IS NOT NULL THEN 0.0 ELSE nn.d END AS distance_m
       FROM {source} s LEFT JOIN cov c ON c.id = s.id LEFT JOIN nn ON nn.id = s.id
     )

@@ -22,7 +22,18 @@ from geo.grids.assignment import (
     snap_params,
 )
 from geo.reports import taxonomy
+from geo.reports.fragments import ACTIVE, OVERDUE
 from geo.settings import ReportSettings
+from geo.vocabulary import (
+    OPEN_STATUSES,
+    AssignmentMethod,
+    ReportStatus,
+    sql_list,
+)
+
+OPEN = sql_list(OPEN_STATUSES)
+MANUAL = AssignmentMethod.MANUAL.value
+S = ReportStatus
 
 
 @dataclass(frozen=True)
@@ -50,7 +61,7 @@ class NewReport:
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
-_REPORT_SELECT = """
+_REPORT_SELECT = f"""
 SELECT r.id, ST_X(r.geom) AS lon, ST_Y(r.geom) AS lat, r.source_crs, r.source_lon, r.source_lat,
        r.accuracy_m, r.theme, r.category, r.severity, r.description, r.campaign_code,
        r.reporter, r.reported_at, r.created_at, r.updated_at, r.status, r.status_changed_at,
@@ -58,8 +69,7 @@ SELECT r.id, ST_X(r.geom) AS lon, ST_Y(r.geom) AS lat, r.source_crs, r.source_lo
        g.kind AS grid_kind, r.district_code, r.assignment_method, r.assignment_distance_m,
        r.near_boundary_code, nb.name AS near_boundary_name, r.near_boundary_m,
        r.possible_duplicate_of, r.request_hash, r.idempotency_key,
-       (r.status IN ('reported', 'dispatched', 'in_progress', 'resolved')
-        AND r.due_at < now()) AS overdue
+       {OVERDUE} AS overdue
 FROM reports r
 LEFT JOIN grids g ON g.code = r.grid_code
 LEFT JOIN grids nb ON nb.code = r.near_boundary_code
@@ -70,7 +80,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
 
 
-def public(row: Any) -> dict:
+def report_answer(row: Any) -> dict:
     """Return the JSON shape of a stored report (as POST and GET answer it)."""
     m = row._mapping if hasattr(row, "_mapping") else row
     grid = (
@@ -155,7 +165,7 @@ def check_category(theme: str, category: str) -> None:
 
 
 _CONTEXT = driver_sql(
-    """
+    f"""
     WITH near AS MATERIALIZED (
       -- Reports within a few dozen metres: the spatial index first, whatever the planner
       -- guesses (a busy theme in a campaign week has thousands of recent reports).
@@ -168,15 +178,15 @@ _CONTEXT = driver_sql(
       (SELECT code FROM campaigns WHERE theme = :theme AND :day BETWEEN starts_on AND ends_on
        ORDER BY starts_on DESC, code LIMIT 1) AS campaign,
       -- An open report of the same kind close by in space and time: a likely duplicate.
-      (SELECT n.id FROM near n
-       WHERE n.theme = :theme AND n.category = :category
-         AND n.status IN ('reported', 'dispatched', 'in_progress')
-         AND n.reported_at BETWEEN :at - make_interval(secs => :window_s)
+      (SELECT r.id FROM near r
+       WHERE r.theme = :theme AND r.category = :category
+         AND {ACTIVE}
+         AND r.reported_at BETWEEN :at - make_interval(secs => :window_s)
                                AND :at + make_interval(secs => :window_s)
-         AND ST_DWithin(n.geom::geography,
+         AND ST_DWithin(r.geom::geography,
                         ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, :radius)
-       ORDER BY ST_Distance(n.geom::geography,
-                            ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography), n.reported_at
+       ORDER BY ST_Distance(r.geom::geography,
+                            ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography), r.reported_at
        LIMIT 1) AS duplicate
     """
 )
@@ -190,12 +200,13 @@ _INSERT = driver_sql(
       department, campaign_code, reporter, reported_at, status_changed_at, due_at,
       possible_duplicate_of)
     VALUES (
-      :id, :key, :hash, :theme, :category, :severity, 'reported', :description,
-      ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :crs, :src_lon, :src_lat, :accuracy,
-      :grid, :district, :method, :distance, :near_code, :near_m, :department, :campaign,
-      :reporter, :reported_at, now(), now() + make_interval(secs => :due_s), :duplicate)
+      :id, :idempotency_key, :request_hash, :theme, :category, :severity, :status, :description,
+      ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :source_crs, :source_lon, :source_lat,
+      :accuracy_m, :grid_code, :district_code, :assignment_method, :assignment_distance_m,
+      :near_boundary_code, :near_boundary_m, :department, :campaign_code, :reporter,
+      :reported_at, now(), now() + make_interval(secs => :due_s), :possible_duplicate_of)
     ON CONFLICT DO NOTHING
-    RETURNING id, created_at, status_changed_at, due_at
+    RETURNING created_at, status_changed_at, due_at
     """
 )
 
@@ -244,7 +255,7 @@ def _replay(
             f"{what} was already used for a different report ({row.id}); send a new key or id "
             "for a new report, or the identical request to get the stored one"
         )
-    return public(row)
+    return report_answer(row)
 
 
 def create(
@@ -255,6 +266,27 @@ def create(
     seen = _replay(conn, idempotency_key, item.id, fingerprint)
     if seen is not None:
         return seen, False
+    row = _new_row(conn, item, rules)
+    hours = taxonomy.stage_hours(item.theme, item.category, rules.time_limits_h)
+    params = {
+        **row,
+        "idempotency_key": idempotency_key,
+        "request_hash": fingerprint,
+        "due_s": hours[ReportStatus.REPORTED] * 3600,
+    }
+    inserted = fetch(conn, _INSERT, params)
+    if not inserted:
+        # Someone stored the same id or key between our look and our insert.
+        seen = _replay(conn, idempotency_key, item.id, fingerprint)
+        if seen is None:  # pragma: no cover - the conflicting row cannot vanish in between
+            raise Conflict("the report id or key is taken; retry")
+        return seen, False
+    # The answer is built from the row just stored: no second read of it.
+    return report_answer({**row, **inserted[0], "overdue": False}), True
+
+
+def _new_row(conn: Connection, item: NewReport, rules: ReportSettings) -> dict[str, Any]:
+    """Return the report's row as stored and answered (the columns of `_REPORT_SELECT`)."""
     check_category(item.theme, item.category)
     reported_at = _check_time(item.reported_at, rules)
     lon_a, lat_a = to_wgs84(item.lon, item.lat, item.crs)
@@ -262,6 +294,49 @@ def create(
     a: Assignment = assign_point(
         conn, lon, lat, item.accuracy_m, rules.snap_tolerance_m, rules.service_area_margin_m
     )
+    campaign, duplicate = _campaign_and_duplicate(conn, item, reported_at, lon, lat, rules)
+    converted = item.crs != SourceCRS.WGS84
+    return {
+        "id": item.id or uuid.uuid4(),
+        "lon": lon,
+        "lat": lat,
+        "source_crs": item.crs,
+        "source_lon": item.lon if converted else None,
+        "source_lat": item.lat if converted else None,
+        "accuracy_m": item.accuracy_m,
+        "theme": item.theme,
+        "category": item.category,
+        "severity": item.severity,
+        "description": item.description,
+        "campaign_code": campaign,
+        "reporter": item.reporter,
+        "reported_at": reported_at,
+        "status": ReportStatus.REPORTED,
+        "department": taxonomy.department(item.theme, item.category, rules.departments),
+        "resolution_level": None,
+        "grid_code": a.grid_code,
+        "grid_name": a.grid_name,
+        "grid_kind": a.grid_kind,
+        "district_code": a.district_code,
+        "assignment_method": a.method,
+        "assignment_distance_m": a.distance_m,
+        "near_boundary_code": a.near_code,
+        "near_boundary_name": a.near_name,
+        "near_boundary_m": a.near_m,
+        "possible_duplicate_of": duplicate,
+    }
+
+
+def _campaign_and_duplicate(
+    conn: Connection,
+    item: NewReport,
+    reported_at: datetime,
+    lon: float,
+    lat: float,
+    rules: ReportSettings,
+) -> tuple[str | None, uuid.UUID | None]:
+    """Return the report's campaign (named, else the running one of its theme) and the open
+    report of the same kind it likely duplicates."""
     ctx = fetch(
         conn,
         _CONTEXT,
@@ -281,83 +356,7 @@ def create(
     if item.campaign is not None and ctx["named"] is None:
         raise InvalidInput(f"unknown campaign {item.campaign!r}; GET /api/v1/campaigns lists them")
     campaign = item.campaign if item.campaign is not None else ctx["campaign"]
-    duplicate = ctx["duplicate"]
-    hours = taxonomy.stage_hours(item.theme, item.category, rules.time_limits_h)
-    rid = item.id or uuid.uuid4()
-    rows = fetch(
-        conn,
-        _INSERT,
-        {
-            "id": rid,
-            "key": idempotency_key,
-            "hash": fingerprint,
-            "theme": item.theme,
-            "category": item.category,
-            "severity": item.severity,
-            "description": item.description,
-            "lon": lon,
-            "lat": lat,
-            "crs": item.crs,
-            "src_lon": None if item.crs == "wgs84" else item.lon,
-            "src_lat": None if item.crs == "wgs84" else item.lat,
-            "accuracy": item.accuracy_m,
-            "grid": a.grid_code,
-            "district": a.district_code,
-            "method": a.method,
-            "distance": a.distance_m,
-            "near_code": a.near_code,
-            "near_m": a.near_m,
-            "department": taxonomy.department(item.theme, item.category, rules.departments),
-            "campaign": campaign,
-            "reporter": item.reporter,
-            "reported_at": reported_at,
-            "due_s": hours["reported"] * 3600,
-            "duplicate": duplicate,
-        },
-    )
-    inserted = rows[0] if rows else None
-    if inserted is None:
-        # Someone stored the same id or key between our look and our insert.
-        seen = _replay(conn, idempotency_key, item.id, fingerprint)
-        if seen is None:  # pragma: no cover - the conflicting row cannot vanish in between
-            raise Conflict("the report id or key is taken; retry")
-        return seen, False
-    # The answer is built from what we hold: no second read of the row.
-    return public(
-        {
-            "id": rid,
-            "lon": lon,
-            "lat": lat,
-            "source_crs": item.crs,
-            "source_lon": None if item.crs == "wgs84" else item.lon,
-            "source_lat": None if item.crs == "wgs84" else item.lat,
-            "accuracy_m": item.accuracy_m,
-            "theme": item.theme,
-            "category": item.category,
-            "severity": item.severity,
-            "description": item.description,
-            "campaign_code": campaign,
-            "reporter": item.reporter,
-            "reported_at": reported_at,
-            "created_at": inserted["created_at"],
-            "status": "reported",
-            "status_changed_at": inserted["status_changed_at"],
-            "due_at": inserted["due_at"],
-            "overdue": False,
-            "department": taxonomy.department(item.theme, item.category, rules.departments),
-            "resolution_level": None,
-            "grid_code": a.grid_code,
-            "grid_name": a.grid_name,
-            "grid_kind": a.grid_kind,
-            "district_code": a.district_code,
-            "assignment_method": a.method,
-            "assignment_distance_m": a.distance_m,
-            "near_boundary_code": a.near_code,
-            "near_boundary_name": a.near_name,
-            "near_boundary_m": a.near_m,
-            "possible_duplicate_of": duplicate,
-        }
-    ), True
+    return campaign, ctx["duplicate"]
 
 
 def get(conn: Connection, report_id: uuid.UUID) -> dict:
@@ -365,7 +364,7 @@ def get(conn: Connection, report_id: uuid.UUID) -> dict:
     row = _fetch(conn, "r.id = :id", {"id": report_id})
     if row is None:
         raise NotFound(f"no report with id {report_id}")
-    out = public(row)
+    out = report_answer(row)
     events = conn.execute(
         text(
             "SELECT kind, from_status, to_status, from_grid, to_grid, actor, note, level, at "
@@ -411,7 +410,8 @@ def transition(
     if to not in allowed:
         nxt = ", ".join(allowed) if allowed else "none: it is closed"
         raise Conflict(f"a {row.status} report cannot move to {to}; allowed next: {nxt}")
-    if to == "resolved" and level is None:
+    resolving = to == ReportStatus.RESOLVED
+    if resolving and level is None:
         raise InvalidInput(
             "level is required to resolve a report: where was it resolved? "
             f"one of: {', '.join(taxonomy.LEVELS)}"
@@ -419,7 +419,7 @@ def transition(
     hours = taxonomy.stage_hours(row.theme, row.category, rules.time_limits_h)
     due = "now() + make_interval(secs => :due_s)" if to in hours else "NULL"
     # Resolving records where; moving back to work clears it; verifying keeps it.
-    keep_level = to not in ("resolved", "in_progress", "dispatched")
+    keep_level = to not in (S.RESOLVED, S.IN_PROGRESS, S.DISPATCHED)
     conn.execute(
         text(
             f"UPDATE reports SET status = :to, status_changed_at = now(), updated_at = now(), "
@@ -429,7 +429,7 @@ def transition(
         {
             "to": to,
             "due_s": hours.get(to, 0) * 3600,
-            "level": level if to == "resolved" else None,
+            "level": level if resolving else None,
             "id": report_id,
         },
     )
@@ -441,7 +441,7 @@ def transition(
         to_status=to,
         actor=actor,
         note=note,
-        level=level if to == "resolved" else None,
+        level=level if resolving else None,
     )
     return get(conn, report_id)
 
@@ -462,11 +462,11 @@ def reassign(
         raise InvalidInput(f"no grid with code {grid_code!r}; GET /api/v1/grids lists them")
     conn.execute(
         text(
-            "UPDATE reports SET grid_code = :g, district_code = :d, assignment_method = 'manual',"
+            "UPDATE reports SET grid_code = :g, district_code = :d, assignment_method = :manual,"
             " assignment_distance_m = NULL, near_boundary_code = NULL, near_boundary_m = NULL,"
             " updated_at = now() WHERE id = :id"
         ),
-        {"g": grid.code, "d": grid.district_code, "id": report_id},
+        {"g": grid.code, "d": grid.district_code, "id": report_id, "manual": MANUAL},
     )
     _event(
         conn,
@@ -489,8 +489,7 @@ def reassign_open(conn: Connection, snap_m: float, note: str) -> int:
     sql = f"""
     WITH src AS (
       SELECT id, geom, grid_code AS old FROM reports
-      WHERE status IN ('reported', 'dispatched', 'in_progress', 'resolved')
-        AND (assignment_method <> 'manual' OR grid_code IS NULL)
+      WHERE status IN {OPEN} AND (assignment_method <> '{MANUAL}' OR grid_code IS NULL)
     ),
     {assignment_ctes("src")},
     moved AS (
@@ -499,7 +498,8 @@ def reassign_open(conn: Connection, snap_m: float, note: str) -> int:
         district_code = COALESCE(a.district_code, r.district_code),
         near_boundary_code = NULL, near_boundary_m = NULL, updated_at = now()
       FROM assigned a JOIN src ON src.id = a.id
-      WHERE r.id = a.id AND (a.grid_code IS DISTINCT FROM src.old OR r.assignment_method = 'manual')
+      WHERE r.id = a.id
+        AND (a.grid_code IS DISTINCT FROM src.old OR r.assignment_method = '{MANUAL}')
       RETURNING r.id, src.old, a.grid_code
     )
     INSERT INTO report_events (report_id, kind, from_grid, to_grid, actor, note)

@@ -13,7 +13,8 @@ from sqlalchemy import Connection, Engine, text
 
 from geo.db.engine import driver_sql
 from geo.errors import InvalidInput
-from geo.reports import taxonomy
+from geo.reports.fragments import CLOSED_UNWORKED, OVERDUE, RESOLVED, UNASSIGNED
+from geo.vocabulary import AT_OR_BELOW_STREET
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,7 @@ def where_clause(f: ReportFilter) -> tuple[str, dict]:
         c.append("r.reported_at < :until")
         p["until"] = f.until
     if f.overdue is not None:
-        open_due = "(r.status = ANY(:open_statuses) AND r.due_at < now())"
-        c.append(open_due if f.overdue else f"NOT {open_due}")
-        p["open_statuses"] = list(taxonomy.OPEN_STATUSES)
+        c.append(OVERDUE if f.overdue else f"NOT {OVERDUE}")
     return " AND ".join(c), p
 
 
@@ -83,7 +82,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         ) from None
 
 
-_FEATURE = """json_build_object(
+_FEATURE = f"""json_build_object(
   'type', 'Feature', 'id', r.id,
   'geometry', ST_AsGeoJSON(r.geom, 7)::json,
   'properties', json_build_object(
@@ -92,8 +91,7 @@ _FEATURE = """json_build_object(
     'assignment', r.assignment_method, 'distance_m', round(r.assignment_distance_m::numeric, 1),
     'department', r.department, 'campaign', r.campaign_code, 'reporter', r.reporter,
     'reported_at', r.reported_at, 'due_at', r.due_at,
-    'overdue', (r.status IN ('reported', 'dispatched', 'in_progress', 'resolved')
-                AND r.due_at < now()),
+    'overdue', {OVERDUE},
     'resolution_level', r.resolution_level, 'possible_duplicate_of', r.possible_duplicate_of,
     'description', r.description))"""
 
@@ -125,14 +123,13 @@ def page(conn: Connection, f: ReportFilter, limit: int, cursor: str | None) -> d
     }
 
 
-_CSV_COLUMNS = """
+_CSV_COLUMNS = f"""
   r.id, r.reported_at, r.theme, r.category, r.severity, r.status,
   round(ST_X(r.geom)::numeric, 7) AS lon, round(ST_Y(r.geom)::numeric, 7) AS lat,
   r.accuracy_m, r.grid_code, g.name AS grid_name, r.district_code, r.assignment_method,
   round(r.assignment_distance_m::numeric, 1) AS assignment_distance_m, r.department,
   r.resolution_level, r.campaign_code, r.reporter, r.due_at,
-  (r.status IN ('reported', 'dispatched', 'in_progress', 'resolved') AND r.due_at < now())
-    AS overdue,
+  {OVERDUE} AS overdue,
   r.possible_duplicate_of, r.description
 """
 
@@ -162,20 +159,16 @@ def stats(conn: Connection, f: ReportFilter) -> dict:
             text(
                 f"""
             SELECT count(*) AS total,
-              count(*) FILTER (WHERE r.status IN ('resolved', 'verified')) AS resolved,
-              count(*) FILTER (WHERE r.status IN ('rejected', 'duplicate')) AS closed_other,
-              count(*) FILTER (WHERE r.status IN ('resolved', 'verified')
-                               AND r.resolution_level = ANY(:low)) AS resolved_low,
-              count(*) FILTER (WHERE r.status = ANY(:open) AND r.due_at < now()) AS overdue,
-              count(*) FILTER (WHERE r.assignment_method = 'unassigned') AS unassigned
+              count(*) FILTER (WHERE {RESOLVED}) AS resolved,
+              count(*) FILTER (WHERE {CLOSED_UNWORKED}) AS closed_other,
+              count(*) FILTER (WHERE {RESOLVED} AND r.resolution_level = ANY(:low))
+                AS resolved_low,
+              count(*) FILTER (WHERE {OVERDUE}) AS overdue,
+              count(*) FILTER (WHERE {UNASSIGNED}) AS unassigned
             {base}
             """
             ),
-            {
-                **params,
-                "low": list(taxonomy.AT_OR_BELOW_STREET),
-                "open": list(taxonomy.OPEN_STATUSES),
-            },
+            {**params, "low": list(AT_OR_BELOW_STREET)},
         )
         .mappings()
         .one()
@@ -187,11 +180,11 @@ def stats(conn: Connection, f: ReportFilter) -> dict:
                 f"SELECT {column} AS k, count(*) AS n {base} {extra} "
                 f"GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {int(limit)}"
             ),
-            {**params, "open": list(taxonomy.OPEN_STATUSES)},
+            params,
         ).all()
         return {str(r.k): int(r.n) for r in rows}
 
-    overdue = "AND r.status = ANY(:open) AND r.due_at < now()"
+    overdue = f"AND {OVERDUE}"
     actionable = totals["total"] - totals["closed_other"]
     return {
         "total": totals["total"],
@@ -227,7 +220,7 @@ def weekly_counts(conn: Connection, f: ReportFilter) -> list[tuple[datetime, int
         text(
             f"""
             SELECT date_trunc('week', r.reported_at) AS week, count(*) AS n,
-                   count(*) FILTER (WHERE r.status IN ('resolved', 'verified')) AS resolved
+                   count(*) FILTER (WHERE {RESOLVED}) AS resolved
             FROM reports r WHERE {where} GROUP BY 1 ORDER BY 1
             """
         ),

@@ -9,30 +9,39 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# Stages that have a deadline, and the status a report leaves each one for.
-STAGES = ("reported", "dispatched", "in_progress", "resolved")
-OPEN_STATUSES = ("reported", "dispatched", "in_progress", "resolved")
-CLOSED_STATUSES = ("verified", "rejected", "duplicate")
-ACTIVE_STATUSES = ("reported", "dispatched", "in_progress")  # a hazard still out there
+from geo.vocabulary import (
+    ACTIVE_STATUSES,
+    AT_OR_BELOW_STREET,
+    CLOSED_STATUSES,
+    OPEN_STATUSES,
+    ReportStatus,
+    ResolutionLevel,
+)
 
-TRANSITIONS: dict[str, tuple[str, ...]] = {
-    "reported": ("dispatched", "rejected", "duplicate"),
-    "dispatched": ("in_progress", "rejected", "duplicate"),
-    "in_progress": ("resolved", "dispatched"),  # back to dispatch when routed wrongly
-    "resolved": ("verified", "in_progress"),  # verification failed: work resumes
-    "verified": (),
-    "rejected": (),
-    "duplicate": (),
+__all__ = ["ACTIVE_STATUSES", "AT_OR_BELOW_STREET", "CLOSED_STATUSES", "OPEN_STATUSES"]
+
+S = ReportStatus
+# Stages that have a deadline: each category's limits are given in this order.
+STAGES = OPEN_STATUSES
+
+TRANSITIONS: dict[ReportStatus, tuple[ReportStatus, ...]] = {
+    S.REPORTED: (S.DISPATCHED, S.REJECTED, S.DUPLICATE),
+    S.DISPATCHED: (S.IN_PROGRESS, S.REJECTED, S.DUPLICATE),
+    S.IN_PROGRESS: (S.RESOLVED, S.DISPATCHED),  # back to dispatch when routed wrongly
+    S.RESOLVED: (S.VERIFIED, S.IN_PROGRESS),  # verification failed: work resumes
+    S.VERIFIED: (),
+    S.REJECTED: (),
+    S.DUPLICATE: (),
 }
 
-LEVELS: dict[str, tuple[str, str]] = {
-    "grid": ("网格", "grid"),
-    "community": ("社区/村", "community"),
-    "street": ("街道/乡镇", "street/township"),
-    "district": ("区县", "district/county"),
-    "city": ("市", "city"),
+L = ResolutionLevel
+LEVELS: dict[ResolutionLevel, tuple[str, str]] = {
+    L.GRID: ("网格", "grid"),
+    L.COMMUNITY: ("社区/村", "community"),
+    L.STREET: ("街道/乡镇", "street/township"),
+    L.DISTRICT: ("区县", "district/county"),
+    L.CITY: ("市", "city"),
 }
-AT_OR_BELOW_STREET = ("grid", "community", "street")
 
 
 @dataclass(frozen=True)
@@ -200,7 +209,7 @@ def stage_hours(
     """Return hours allowed per open stage for a category (settings override the defaults)."""
     cat = CATEGORY_BY_CODE[(theme, code)]
     hours = (overrides or {}).get(code) or cat.hours or THEME_BY_CODE[theme].hours
-    return dict(zip(STAGES, (float(h) for h in hours), strict=True))
+    return dict(zip((s.value for s in STAGES), (float(h) for h in hours), strict=True))
 
 
 def department(theme: str, code: str, overrides: dict[str, str] | None = None) -> str:

@@ -15,8 +15,8 @@ from geo.coords import SourceCRS, to_wgs84
 from geo.errors import InvalidInput, NotFound
 from geo.geometry import polygonal
 from geo.reports import taxonomy
+from geo.reports.fragments import ACTIVE
 from geo.risk.households import VULNERABLE
-from geo.risk.ranking import UNRESOLVED
 from geo.settings import RiskSettings
 
 
@@ -124,7 +124,7 @@ _AREA_HAZARDS = f"""
     WITH q AS (SELECT ST_GeomFromWKB(:wkb, 4326) AS geom)
     SELECT r.theme, r.category, count(*) AS n
     FROM reports r, q
-    WHERE ST_Covers(q.geom, r.geom) AND r.status IN {UNRESOLVED}
+    WHERE ST_Covers(q.geom, r.geom) AND {ACTIVE}
     GROUP BY 1, 2 ORDER BY n DESC, 1, 2
 """
 _AREA_HOUSEHOLDS = f"""

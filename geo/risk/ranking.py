@@ -34,11 +34,12 @@ from geo.geojson import feature_collection
 from geo.grids.assignment import M_PER_DEG_MIN
 from geo.grids.layer import COMPREHENSIVE_OF, grid_layer
 from geo.projection import grids_utm_srid
-from geo.reports import taxonomy
+from geo.reports.fragments import ACTIVE
 from geo.risk.households import per_grid_sql
 from geo.settings import RiskSettings
+from geo.vocabulary import LEVELLED_RISK_KINDS, WATER_KINDS, RiskKind, sql_list
 
-UNRESOLVED = "('" + "', '".join(taxonomy.ACTIVE_STATUSES) + "')"
+FLOOD, LOW = RiskKind.FLOOD_ZONE.value, RiskKind.LOW_LYING.value
 # Distances to water are measured up to here (or buffer_m if larger); farther is reported as
 # None: beyond any flood-season interest, and not worth measuring for every grid.
 WATER_SEARCH_M = 10_000.0
@@ -78,22 +79,22 @@ _RANK_SQL = f"""
              sum(CASE WHEN ST_Covers(p.geom, g.geom) THEN g.area_m2
                       ELSE ST_Area(ST_Intersection(g.geom, p.geom)::geography) END) AS a
       FROM g JOIN risk_parts p ON ST_Intersects(g.geom, p.geom)
-      WHERE p.kind IN ('flood_zone', 'low_lying')
+      WHERE p.kind IN {sql_list(LEVELLED_RISK_KINDS)}
       GROUP BY g.code, p.kind, p.min_level
     ),
     ex AS (
       SELECT code,
-             sum(a) FILTER (WHERE kind = 'flood_zone' AND min_level = 1) AS z1,
-             sum(a) FILTER (WHERE kind = 'flood_zone' AND min_level = 2) AS z2,
-             sum(a) FILTER (WHERE kind = 'flood_zone' AND min_level = 3) AS z3,
-             sum(a) FILTER (WHERE kind = 'low_lying' AND min_level = 1) AS low
+             sum(a) FILTER (WHERE kind = '{FLOOD}' AND min_level = 1) AS z1,
+             sum(a) FILTER (WHERE kind = '{FLOOD}' AND min_level = 2) AS z2,
+             sum(a) FILTER (WHERE kind = '{FLOOD}' AND min_level = 3) AS z3,
+             sum(a) FILTER (WHERE kind = '{LOW}' AND min_level = 1) AS low
       FROM ov GROUP BY code
     ),
     -- Distances in the grids' UTM zone (within 0.05 % of geodesic there, 40 times faster than
     -- geography), between pairs the grid index finds within the search distance.
     wm AS MATERIALIZED (
       SELECT id, geom, ST_Transform(geom, {{srid}}) AS gm FROM risk_parts
-      WHERE kind IN ('river', 'reservoir') AND min_level = 1
+      WHERE kind IN {sql_list(WATER_KINDS)} AND min_level = 1
     ),
     water AS (
       SELECT x.code, x.d FROM (
@@ -106,7 +107,7 @@ _RANK_SQL = f"""
     haz AS (
       SELECT {COMPREHENSIVE_OF} AS code, count(*) AS n
       FROM reports r JOIN grids g ON g.code = r.grid_code
-      WHERE r.theme = 'flood' AND r.status IN {UNRESOLVED}
+      WHERE r.theme = 'flood' AND {ACTIVE}
         AND (CAST(:since AS timestamptz) IS NULL OR r.reported_at >= :since)
       GROUP BY 1
     ),
