@@ -53,6 +53,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check geo api boundaries web riskgrid tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 format: setup
 	$(BIN)/ruff format geo api boundaries web riskgrid tests bench
@@ -60,6 +61,7 @@ format: setup
 
 test: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/pytest
 
 bench: setup

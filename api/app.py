@@ -6,11 +6,14 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import parse_qs
 
 import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
+from starlette.responses import Response
+from starlette.types import Scope
 
 from api import errors
 from api.routers import (
@@ -21,6 +24,7 @@ from api.routers import (
     hotspots,
     households,
     maps,
+    pages,
     reports,
     risk,
 )
@@ -28,6 +32,18 @@ from geo.db.engine import make_engine
 from geo.settings import Settings, get_settings
 from web import assets as web_assets
 from web import maps as web_maps
+
+
+class StaticAssets(StaticFiles):
+    """`/static`: an address that carries its content's hash (`?v=`, `web.assets.static_url`)
+    never changes meaning, so browsers keep it a year; other addresses revalidate."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        if response.status_code == 200 and query.get("v"):
+            response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        return response
 
 
 def _warm_up(engine: Engine) -> None:
@@ -77,11 +93,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         risk.router,
         households.router,
         maps.router,
+        pages.router,
     ):
         app.include_router(router)
     # Leaflet and friends come from the service itself: offline intranets have no CDN.
     web_assets.STATIC.mkdir(parents=True, exist_ok=True)
-    app.mount("/static", StaticFiles(directory=web_assets.STATIC), name="static")
+    app.mount("/static", StaticAssets(directory=web_assets.STATIC), name="static")
     return app
 
 

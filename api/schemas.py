@@ -11,7 +11,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from geo.coords import SourceCRS
 from geo.reports.intake import NewReport
-from geo.settings import get_settings
 
 
 def _no_nul(value: str | None) -> str | None:
@@ -54,13 +53,6 @@ class ReportCreate(BaseModel):
     )
     reporter: Text100 | None = None
 
-    @field_validator("reported_at")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=ZoneInfo(get_settings().reports.naive_timezone))
-        return value
-
     @model_validator(mode="after")
     def _ranges(self) -> ReportCreate:
         if not -90 <= self.lat <= 90:
@@ -74,7 +66,12 @@ class ReportCreate(BaseModel):
             raise ValueError(f"lon must be within -180..180 (got {self.lon})")
         return self
 
-    def to_new(self) -> NewReport:
+    def to_new(self, naive_timezone: str) -> NewReport:
+        """The report for intake; a `reported_at` without offset is read in `naive_timezone`."""
+        reported_at = self.reported_at
+        if reported_at is not None and reported_at.tzinfo is None:
+            # The zone comes from the app's settings, which a validator cannot see.
+            reported_at = reported_at.replace(tzinfo=ZoneInfo(naive_timezone))
         return NewReport(
             lon=self.lon,
             lat=self.lat,
@@ -86,7 +83,7 @@ class ReportCreate(BaseModel):
             severity=self.severity,
             description=self.description,
             campaign=self.campaign,
-            reported_at=self.reported_at,
+            reported_at=reported_at,
             reporter=self.reporter,
         )
 

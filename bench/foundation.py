@@ -85,6 +85,80 @@ def _sql_latencies(conn: psycopg.Connection, sql: str, params: list[tuple]) -> l
     return out
 
 
+def _sql_baselines(conn: psycopg.Connection, points: list, bboxes: list) -> dict:
+    """Time the bare prepared statements: the same-run baselines of the HTTP figures."""
+    from geo.grids.queries import _LOOKUP  # the exact statement the endpoint runs
+
+    lookup_sql = str(_LOOKUP).replace(":lon", "%s").replace(":lat", "%s")
+    return {
+        "bare": _sql_latencies(
+            conn,
+            "SELECT code FROM grids WHERE ST_Covers(geom, ST_SetSRID(ST_MakePoint(%s, %s), 4326))",
+            points,
+        ),
+        "lookup": _sql_latencies(conn, lookup_sql, points),
+        "bbox": _sql_latencies(
+            conn,
+            "SELECT code, ST_AsGeoJSON(geom, 7) FROM grids "
+            "WHERE geom && ST_MakeEnvelope(%s,%s,%s,%s,4326) "
+            "AND ST_Intersects(geom, ST_MakeEnvelope(%s,%s,%s,%s,4326)) "
+            "ORDER BY code LIMIT 100",
+            [b + b for b in bboxes],
+        ),
+    }
+
+
+def _http_figures(env: dict, points: list, bboxes: list) -> dict:
+    """Time lookups and bbox pages through the service (one worker, on loopback)."""
+    port = free_port()
+    server = subprocess.Popen(
+        [RISKGRID, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(200):
+            try:
+                _http_latencies(port, ["/health"])
+                break
+            except OSError:
+                time.sleep(0.05)
+        lookup_paths = [f"/api/v1/grids/lookup?lon={x}&lat={y}" for x, y in points]
+        _http_latencies(port, lookup_paths[:300])
+        lookups = _http_latencies(port, lookup_paths)
+        bbox_paths = [
+            "/api/v1/grids?limit=100&bbox=" + ",".join(f"{v:.6f}" for v in b) for b in bboxes
+        ]
+        _http_latencies(port, bbox_paths[:20])
+        return {"lookup": lookups, "bbox": _http_latencies(port, bbox_paths * 3)}
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def _summary(http: dict, sql: dict) -> dict:
+    lookups, bare, full_sql = http["lookup"], sql["bare"], sql["lookup"]
+    return {
+        "lookup": {
+            "http_p50_ms": ms(lookups, 50),
+            "http_p99_ms": ms(lookups, 99),
+            "sql_same_statement_p50_ms": ms(full_sql, 50),
+            "bare_st_covers_p50_ms": ms(bare, 50),
+            "ratio_http_to_bare": statistics.median(lookups) / statistics.median(bare),
+            "ratio_http_to_same_sql": statistics.median(lookups) / statistics.median(full_sql),
+            "n": len(lookups),
+        },
+        "bbox_100": {
+            "http_p50_ms": ms(http["bbox"], 50),
+            "http_p99_ms": ms(http["bbox"], 99),
+            "sql_p50_ms": ms(sql["bbox"], 50),
+            "ratio_http_to_sql": statistics.median(http["bbox"]) / statistics.median(sql["bbox"]),
+            "n": len(http["bbox"]),
+        },
+    }
+
+
 def main() -> dict:
     results: dict = {"machine": {"cpus": os.cpu_count()}}
     with tempfile.TemporaryDirectory(prefix="riskgrid-bench-", dir="/var/tmp") as tmp:
@@ -97,84 +171,18 @@ def main() -> dict:
             cluster = Cluster(home)
             # Python start-up alone, to show what the CLI's own time is made of.
             results["python_cli_startup_s"] = run([RISKGRID, "--help"], env)
-
-            # 2. demo on the empty database.
+            # 2. demo on the empty database, then again (nothing to change).
             results["demo_s"] = run([RISKGRID, "demo", "--out", str(Path(tmp) / "demo")], env)
             results["demo_again_s"] = run([RISKGRID, "demo", "--out", str(Path(tmp) / "demo")], env)
-
             dsn = dict(
                 host=str(cluster.socket_dir), port=cluster.port, user="postgres", dbname="riskgrid"
             )
             with psycopg.connect(**dsn, options="-c jit=off") as conn:
                 points = _sample_points(conn, 3000)
                 bboxes = _bboxes(conn, 100)
-
-                # Baselines: the bare prepared statements.
-                bare = _sql_latencies(
-                    conn,
-                    "SELECT code FROM grids "
-                    "WHERE ST_Covers(geom, ST_SetSRID(ST_MakePoint(%s, %s), 4326))",
-                    points,
-                )
-                from geo.grids.queries import _LOOKUP  # the exact statement the endpoint runs
-
-                lookup_sql = str(_LOOKUP).replace(":lon", "%s").replace(":lat", "%s")
-                full_sql = _sql_latencies(conn, lookup_sql, points)
-                bbox_sql = _sql_latencies(
-                    conn,
-                    "SELECT code, ST_AsGeoJSON(geom, 7) FROM grids "
-                    "WHERE geom && ST_MakeEnvelope(%s,%s,%s,%s,4326) "
-                    "AND ST_Intersects(geom, ST_MakeEnvelope(%s,%s,%s,%s,4326)) "
-                    "ORDER BY code LIMIT 100",
-                    [b + b for b in bboxes],
-                )
-
+                sql = _sql_baselines(conn, points, bboxes)
             # 3. The service, one worker, on loopback.
-            port = free_port()
-            server = subprocess.Popen(
-                [RISKGRID, "serve", "--port", str(port)],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            try:
-                for _ in range(200):
-                    try:
-                        _http_latencies(port, ["/health"])
-                        break
-                    except OSError:
-                        time.sleep(0.05)
-                warm = [f"/api/v1/grids/lookup?lon={x}&lat={y}" for x, y in points[:300]]
-                _http_latencies(port, warm)
-                lookups = _http_latencies(
-                    port, [f"/api/v1/grids/lookup?lon={x}&lat={y}" for x, y in points]
-                )
-                bbox_paths = [
-                    "/api/v1/grids?limit=100&bbox=" + ",".join(f"{v:.6f}" for v in b)
-                    for b in bboxes
-                ]
-                _http_latencies(port, bbox_paths[:20])
-                bbox_http = _http_latencies(port, bbox_paths * 3)
-            finally:
-                server.terminate()
-                server.wait(10)
-
-            results["lookup"] = {
-                "http_p50_ms": ms(lookups, 50),
-                "http_p99_ms": ms(lookups, 99),
-                "sql_same_statement_p50_ms": ms(full_sql, 50),
-                "bare_st_covers_p50_ms": ms(bare, 50),
-                "ratio_http_to_bare": statistics.median(lookups) / statistics.median(bare),
-                "ratio_http_to_same_sql": statistics.median(lookups) / statistics.median(full_sql),
-                "n": len(lookups),
-            }
-            results["bbox_100"] = {
-                "http_p50_ms": ms(bbox_http, 50),
-                "http_p99_ms": ms(bbox_http, 99),
-                "sql_p50_ms": ms(bbox_sql, 50),
-                "ratio_http_to_sql": statistics.median(bbox_http) / statistics.median(bbox_sql),
-                "n": len(bbox_http),
-            }
+            results.update(_summary(_http_figures(env, points, bboxes), sql))
         finally:
             Cluster(home).down()
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -33,6 +33,8 @@ from boundaries.daqing import (
     STREETS,
     URBAN,
 )
+from boundaries.demo_reports import load_demo_reports
+from boundaries.demo_risk import load_demo_risk
 from boundaries.importer import ImportOptions, import_file
 from boundaries.outlines import OUTLINES_PATH
 from geo.geometry import polygonal
@@ -455,8 +457,6 @@ def load_demo(
         }
     with engine.begin() as conn:
         summary["campaigns"] = upsert_campaigns(conn, CAMPAIGNS)
-    from boundaries.demo_reports import load_demo_reports
-
     loaded = load_demo_reports(engine, reports or ReportSettings())
     echo(
         f"reports: {loaded.inserted} added, {loaded.existing} already stored, "
@@ -467,8 +467,8 @@ def load_demo(
         "existing": loaded.existing,
         "refused": len(loaded.refused),
     }
-    from boundaries.demo_risk import load_demo_risk
-
     rules = reports or ReportSettings()
-    summary["risk"] = load_demo_risk(engine, out_dir / "risk", rules.snap_tolerance_m, echo)
+    summary["risk"] = load_demo_risk(
+        engine, out_dir / "risk", load_divisions(), rules.snap_tolerance_m, echo
+    )
     return summary

@@ -31,7 +31,6 @@ from shapely.geometry import Point
 from sqlalchemy import Engine, text
 
 from boundaries.daqing import URBAN
-from boundaries.demo import load_divisions
 from boundaries.risk_import import LayerOptions, import_layer
 from geo.risk import households
 
@@ -77,9 +76,9 @@ def _blob(lon: float, lat: float, rx: float, ry: float, angle: float, seed: int)
     return _to_deg(shapely.Polygon(ring))
 
 
-def layers() -> dict[str, gpd.GeoDataFrame]:
-    """Return the demo risk layers per kind (WGS-84), with code, name and level."""
-    div = load_divisions().set_index("code")
+def layers(divisions: gpd.GeoDataFrame) -> dict[str, gpd.GeoDataFrame]:
+    """Return the demo risk layers per kind (WGS-84) drawn from the county `divisions`."""
+    div = divisions.set_index("code")
     city = shapely.union_all(div.geometry.values)
     city = max(shapely.get_parts(city), key=lambda p: p.area)
     dorbod, zhaoyuan = div.geometry["230624"], div.geometry["230622"]
@@ -146,11 +145,11 @@ def layers() -> dict[str, gpd.GeoDataFrame]:
     return {"river": rivers, "flood_zone": flood, "reservoir": reservoirs, "low_lying": low_lying}
 
 
-def write_layers(out_dir: Path) -> dict[str, Path]:
+def write_layers(out_dir: Path, divisions: gpd.GeoDataFrame) -> dict[str, Path]:
     """Write the demo layers as GeoJSON files, one per kind; return their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for kind, frame in layers().items():
+    for kind, frame in layers(divisions).items():
         path = out_dir / f"daqing_{kind}.geojson"
         frame.to_file(path, driver="GeoJSON", engine="pyogrio")
         paths[kind] = path
@@ -247,11 +246,19 @@ def generate_households(engine: Engine, seed: int = SEED) -> pd.DataFrame:
 
 
 def load_demo_risk(
-    engine: Engine, out_dir: Path, snap_m: float, echo: Callable[[str], None] = print
+    engine: Engine,
+    out_dir: Path,
+    divisions: gpd.GeoDataFrame,
+    snap_m: float,
+    echo: Callable[[str], None] = print,
 ) -> dict:
-    """Import the demo layers (as files, like `riskgrid layers import`) and the households."""
+    """Import the demo layers (as files, like `riskgrid layers import`) and the households.
+
+    `divisions` are the county outlines the demo grids were cut from (`demo.load_divisions`),
+    handed in so that this module does not import the demo that imports it.
+    """
     summary: dict = {"layers": {}}
-    for kind, path in write_layers(out_dir).items():
+    for kind, path in write_layers(out_dir, divisions).items():
         outcome = import_layer(engine, path, LayerOptions(kind=kind, prune=True))
         s = outcome.stored
         assert s is not None  # noqa: S101 - import_layer stores or raises

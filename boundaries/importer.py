@@ -19,7 +19,7 @@ from boundaries.validation import ValidationReport, normalise, validate
 from geo.errors import ImportRefused, InvalidInput
 from geo.grids import areas
 from geo.grids.store import LAYER_COLUMNS, ApplyResult, apply_layer
-from geo.reports.intake import reassign_open
+from geo.reports.loop import reassign_open
 from geo.settings import ImportSettings, ReportSettings
 
 LAYERS = ("grids", "areas")

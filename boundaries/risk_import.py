@@ -23,7 +23,7 @@ from boundaries.importer import file_sha256
 from boundaries.reader import read_file
 from boundaries.validation import Finding
 from geo.errors import ImportRefused, InvalidInput
-from geo.geometry import polygonal
+from geo.geometry import repair_polygonal
 from geo.risk import layers as risk_layers
 
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -120,26 +120,22 @@ def _geometry(kind: str, g: shapely.Geometry | None) -> tuple[shapely.Geometry |
     """Return (the geometry to store, a repair note) or (None, why it cannot be stored)."""
     if g is None or g.is_empty:
         return None, "feature has no geometry"
-    note = None
-    if not g.is_valid:
-        reason = shapely.is_valid_reason(g)
-        g = shapely.make_valid(g)
-        note = f"invalid ({reason}); repaired"
+    repair = repair_polygonal(g)
+    note = None if repair.reason is None else f"invalid ({repair.reason}); repaired"
+    g = repair.valid
     if kind == "river":
         # A river may be drawn as its centre line or as its water surface.
         lines = [
             p for p in shapely.get_parts(g) if p.geom_type in ("LineString", "MultiLineString")
         ]
-        poly = polygonal(g)
-        if poly is not None and poly.area > 0:
-            return poly, note
+        if repair.polygons is not None:
+            return repair.polygons, note
         if lines:
             return shapely.line_merge(shapely.multilinestrings(lines)), note
         return None, f"{g.geom_type} is neither a line nor a polygon"
-    poly = polygonal(g)
-    if poly is None or poly.area == 0:
+    if repair.polygons is None:
         return None, f"{g.geom_type} has no area; a {kind} must be a polygon"
-    return poly, note
+    return repair.polygons, note
 
 
 def _code(geom: shapely.Geometry) -> str:
@@ -149,81 +145,130 @@ def _code(geom: shapely.Geometry) -> str:
 
 def read_layer(path: Path, opts: LayerOptions) -> tuple[list[tuple], LayerOutcome]:
     """Return the rows fit to store and the outcome with every finding."""
-    if opts.kind not in risk_layers.KINDS:
-        raise InvalidInput(f"--kind must be one of {', '.join(risk_layers.KINDS)}")
-    if opts.level is not None and opts.level not in (1, 2, 3):
-        raise InvalidInput("--level must be 1 (low), 2 (medium) or 3 (high)")
+    _check_options(opts)
     read = read_file(path, layer=opts.file_layer, crs=opts.crs, encoding=opts.encoding)
     frame = read.frame
     if frame.empty:
         raise InvalidInput(f"{path.name} holds no features")
     cols = {r: _column(read.columns, r, opts.fields) for r in COLUMNS}
-    findings: list[Finding] = []
-    rows: list[tuple] = []
-    seen: set[str] = set()
     extra = [c for c in read.columns if c not in cols.values()]
+    rows = _Rows(opts, cols, extra)
     for i in range(len(frame)):
-        src = frame.iloc[i]
-        geom, note = _geometry(opts.kind, frame.geometry.iat[i])
-        code = (
-            None if cols["code"] is None or pd.isna(src[cols["code"]]) else str(src[cols["code"]])
-        )
-        if code is not None and code.endswith(".0") and code[:-2].isdigit():
-            code = code[:-2]  # shapefiles keep numeric codes as floats
-        label = code or f"#{i + 1}"
+        rows.add(i, frame.iloc[i], frame.geometry.iat[i])
+    outcome = LayerOutcome(
+        str(path), opts.kind, len(frame), len(rows.rows), read.source_crs, rows.findings
+    )
+    return rows.rows, outcome
+
+
+def _check_options(opts: LayerOptions) -> None:
+    if opts.kind not in risk_layers.KINDS:
+        raise InvalidInput(f"--kind must be one of {', '.join(risk_layers.KINDS)}")
+    if opts.level is not None and opts.level not in (1, 2, 3):
+        raise InvalidInput("--level must be 1 (low), 2 (medium) or 3 (high)")
+
+
+@dataclass
+class _Rows:
+    """The rows to store from one file's features, and the findings on the way."""
+
+    opts: LayerOptions
+    cols: dict[str, str | None]  # role → the file's column, when it has one
+    extra: list[str]  # the other columns, kept as attributes
+    rows: list[tuple] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
+
+    def value(self, src: pd.Series, role: str) -> Any:
+        """Return the feature's value for `role`, or None when the file has no such column."""
+        column = self.cols[role]
+        return src[column] if column else None
+
+    def add(self, i: int, src: pd.Series, g: shapely.Geometry | None) -> None:
+        """Add feature `i` as a row, or a finding that says why it is left out."""
+        code = _source_code(self.value(src, "code"))
+        geom, note = _geometry(self.opts.kind, g)
         if geom is None:
-            findings.append(Finding("invalid_geometry", "error", [label], note or ""))
-            continue
+            self.findings.append(
+                Finding("invalid_geometry", "error", [code or f"#{i + 1}"], note or "")
+            )
+            return
         if note:
-            findings.append(Finding("repaired_geometry", "warning", [label], note))
+            self.findings.append(
+                Finding("repaired_geometry", "warning", [code or f"#{i + 1}"], note)
+            )
         code = code or _code(geom)
-        if code in seen:
-            findings.append(
+        if code in self.seen:
+            self.findings.append(
                 Finding("duplicate_code", "error", [code], "code appears more than once")
             )
-            continue
-        seen.add(code)
-        name_raw = src[cols["name"]] if cols["name"] else None
-        name = (
-            str(name_raw).strip()
-            if name_raw is not None and not pd.isna(name_raw)
-            else f"{KIND_NAMES[opts.kind]} {code}"
-        )
+            return
+        self.seen.add(code)
+        name = _name(self.value(src, "name"), self.opts.kind, code)
+        period_raw = self.value(src, "return_period")
+        period = _period(period_raw)
         level = None
-        period_raw = src[cols["return_period"]] if cols["return_period"] else None
-        period = None
-        if period_raw is not None and not pd.isna(period_raw):
-            try:
-                period = int(float(period_raw))
-            except ValueError:
-                period = None
-        if opts.kind in risk_layers.LEVELLED:
-            raw = src[cols["level"]] if cols["level"] else None
-            level = level_from(raw, period_raw) if (raw is not None or period) else opts.level
+        if self.opts.kind in risk_layers.LEVELLED:
+            level = self.level(src, period_raw, period, code)
             if level is None:
-                level = opts.level
-            if level is None:
-                findings.append(
-                    Finding(
-                        "unknown_level",
-                        "error",
-                        [code],
-                        f"no level 1-3 (got {raw!r}, return period {period_raw!r}); give a "
-                        "--level-field, a --return-period-field or --level for the whole file",
-                    )
+                return
+        attrs = _attributes(src, self.extra)
+        self.rows.append((code, name[:200], level, period, attrs, shapely.to_wkb(geom)))
+
+    def level(self, src: pd.Series, period_raw: Any, period: int | None, code: str) -> int | None:
+        """Return the feature's level from its level or return period, else the file's
+        `--level`; None, with a finding, when there is none."""
+        raw = self.value(src, "level")
+        level = level_from(raw, period_raw) if (raw is not None or period) else None
+        if level is None:
+            level = self.opts.level
+        if level is None:
+            self.findings.append(
+                Finding(
+                    "unknown_level",
+                    "error",
+                    [code],
+                    f"no level 1-3 (got {raw!r}, return period {period_raw!r}); give a "
+                    "--level-field, a --return-period-field or --level for the whole file",
                 )
-                continue
-        attrs = {
-            c: (v.item() if isinstance(v, np.generic) else v)
-            for c in extra
-            if c in src.index
-            and (v := src[c]) is not None
-            and not (isinstance(v, float) and math.isnan(v))
-            and isinstance(v, str | int | float | bool | np.generic)
-        }
-        rows.append((code, name[:200], level, period, attrs, shapely.to_wkb(geom)))
-    outcome = LayerOutcome(str(path), opts.kind, len(frame), len(rows), read.source_crs, findings)
-    return rows, outcome
+            )
+        return level
+
+
+def _source_code(value: Any) -> str | None:
+    if value is None or pd.isna(value):
+        return None
+    code = str(value)
+    if code.endswith(".0") and code[:-2].isdigit():
+        code = code[:-2]  # shapefiles keep numeric codes as floats
+    return code
+
+
+def _name(value: Any, kind: str, code: str) -> str:
+    if value is not None and not pd.isna(value):
+        return str(value).strip()
+    return f"{KIND_NAMES[kind]} {code}"
+
+
+def _period(value: Any) -> int | None:
+    if value is None or pd.isna(value):
+        return None
+    try:
+        return int(float(value))
+    except ValueError:
+        return None
+
+
+def _attributes(src: pd.Series, columns: list[str]) -> dict[str, Any]:
+    """Return the feature's other plain values (text, numbers, flags), NaN left out."""
+    return {
+        c: (v.item() if isinstance(v, np.generic) else v)
+        for c in columns
+        if c in src.index
+        and (v := src[c]) is not None
+        and not (isinstance(v, float) and math.isnan(v))
+        and isinstance(v, str | int | float | bool | np.generic)
+    }
 
 
 def import_layer(engine: Engine, path: Path, opts: LayerOptions) -> LayerOutcome:

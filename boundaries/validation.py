@@ -16,7 +16,7 @@ import pandas as pd
 import shapely
 
 from geo.errors import InvalidInput
-from geo.geometry import polygonal
+from geo.geometry import repair_polygonal
 from geo.settings import ImportSettings
 
 KIND_ALIASES = {
@@ -172,60 +172,58 @@ def validate(
         raise InvalidInput("the file holds no features")
     findings: list[Finding] = []
     frame = frame.copy()
-    keep = np.ones(len(frame), dtype=bool)
-
-    # Geometry: empty, non-polygonal, invalid (repaired), degenerate.
-    geoms = frame.geometry.values
-    fixed: list[shapely.Geometry | None] = []
-    for i, g in enumerate(geoms):
-        code = frame["code"].iat[i] or f"#{i}"
-        if g is None or g.is_empty:
-            findings.append(Finding("empty_geometry", "error", [code], "feature has no geometry"))
-            keep[i] = False
-            fixed.append(None)
-            continue
-        if not g.is_valid:
-            reason = shapely.is_valid_reason(g)
-            repaired = polygonal(shapely.make_valid(g))
-            if repaired is None or repaired.area == 0:
-                findings.append(
-                    Finding(
-                        "invalid_geometry", "error", [code], f"invalid and not repairable: {reason}"
-                    )
-                )
-                keep[i] = False
-                fixed.append(None)
-                continue
-            findings.append(
-                Finding(
-                    "repaired_geometry",
-                    "warning",
-                    [code],
-                    f"invalid ({reason}); repaired to a {repaired.geom_type}",
-                )
-            )
-            g = repaired
-        poly = polygonal(g)
-        if poly is None or poly.area == 0:
-            findings.append(
-                Finding(
-                    "degenerate_geometry",
-                    "error",
-                    [code],
-                    f"{g.geom_type} with no area cannot be a grid",
-                )
-            )
-            keep[i] = False
-            fixed.append(None)
-            continue
-        fixed.append(poly)
+    fixed = _check_geometries(frame, findings)
+    keep = np.fromiter((g is not None for g in fixed), dtype=bool, count=len(fixed))
     frame = frame.set_geometry(gpd.GeoSeries(fixed, crs=frame.crs, index=frame.index))
+    keep &= _check_codes(frame, findings)
+    keep &= _check_role(frame, layer, keep, findings)
+    if layer == "grids":
+        _fill_district(frame, districts)
+    ok = frame[keep].copy()
+    if layer == "grids" and len(ok):
+        findings += _check_topology(ok, tolerances, districts, communities)
+    return ok, findings
 
-    # Attributes: codes, kinds, levels.
+
+def _check_geometries(
+    frame: gpd.GeoDataFrame, findings: list[Finding]
+) -> list[shapely.MultiPolygon | None]:
+    """Return each feature's geometry as stored (None when it cannot be); add the findings."""
+    fixed: list[shapely.MultiPolygon | None] = []
+    for i, g in enumerate(frame.geometry.values):
+        poly, finding = _checked_geometry(g, frame["code"].iat[i] or f"#{i}")
+        if finding is not None:
+            findings.append(finding)
+        fixed.append(poly)
+    return fixed
+
+
+def _checked_geometry(
+    g: shapely.Geometry | None, code: str
+) -> tuple[shapely.MultiPolygon | None, Finding | None]:
+    """Return the geometry to store (None: left out) and what was found: empty, invalid
+    (repaired or not), or degenerate."""
+    if g is None or g.is_empty:
+        return None, Finding("empty_geometry", "error", [code], "feature has no geometry")
+    repair = repair_polygonal(g)
+    poly = repair.polygons
+    if repair.reason is not None:
+        if poly is None:
+            message = f"invalid and not repairable: {repair.reason}"
+            return None, Finding("invalid_geometry", "error", [code], message)
+        message = f"invalid ({repair.reason}); repaired to a {poly.geom_type}"
+        return poly, Finding("repaired_geometry", "warning", [code], message)
+    if poly is None:
+        message = f"{g.geom_type} with no area cannot be a grid"
+        return None, Finding("degenerate_geometry", "error", [code], message)
+    return poly, None
+
+
+def _check_codes(frame: gpd.GeoDataFrame, findings: list[Finding]) -> np.ndarray:
+    """Return which features have a code of their own; add the missing and repeated ones."""
     missing = frame["code"].isna().to_numpy()
     for i in np.flatnonzero(missing):
         findings.append(Finding("missing_code", "error", [f"#{i}"], "feature has no code"))
-    keep &= ~missing
     dupes = frame["code"].duplicated(keep=False).to_numpy() & ~missing
     for code in sorted(set(frame.loc[dupes, "code"])):
         n = int((frame["code"] == code).sum())
@@ -237,7 +235,14 @@ def validate(
                 f"code appears {n} times; none of them is imported",
             )
         )
-    keep &= ~dupes
+    return ~missing & ~dupes
+
+
+def _check_role(
+    frame: gpd.GeoDataFrame, layer: str, keep: np.ndarray, findings: list[Finding]
+) -> np.ndarray:
+    """Return which features have a known kind (grids) or level (areas); add a finding for
+    each unknown one among those still kept."""
     role = "kind" if layer == "grids" else "level"
     bad_role = frame[role].isna().to_numpy()
     for i in np.flatnonzero(bad_role & keep):
@@ -250,17 +255,21 @@ def validate(
                 f"{role} {raw!r} is not one of the known values",
             )
         )
-    keep &= ~bad_role
-    if layer == "grids":
-        _fill_district(frame, districts)
+    return ~bad_role
 
-    ok = frame[keep].copy()
-    if layer == "grids" and len(ok):
-        findings += _overlaps(ok, tolerances.overlap_tolerance_m2)
-        if districts is not None and len(districts):
-            findings += _outside(ok, districts, tolerances.outside_tolerance_m2)
-        findings += _gaps(ok, communities, tolerances.gap_tolerance_m2)
-    return ok, findings
+
+def _check_topology(
+    grids: gpd.GeoDataFrame,
+    tolerances: ImportSettings,
+    districts: gpd.GeoDataFrame | None,
+    communities: gpd.GeoDataFrame | None,
+) -> list[Finding]:
+    """Return the findings between grids: overlaps, parts outside the district, gaps."""
+    findings = _overlaps(grids, tolerances.overlap_tolerance_m2)
+    if districts is not None and len(districts):
+        findings += _outside(grids, districts, tolerances.outside_tolerance_m2)
+    findings += _gaps(grids, communities, tolerances.gap_tolerance_m2)
+    return findings
 
 
 def _fill_district(frame: gpd.GeoDataFrame, districts: gpd.GeoDataFrame | None) -> None:

@@ -1,13 +1,17 @@
-"""Offline page assets: build `web/static/vendor` from npm packages and the folium wheel, and
-rewrite every CDN address a Folium page carries to riskgrid's own `/static` route.
+"""Offline page assets: build `web/static/vendor` from npm packages and the folium wheel,
+rewrite every CDN address a Folium page carries to riskgrid's own `/static` route, and give
+every static file an address that changes with its content.
 
 An intranet with no internet shows nothing of a map whose Leaflet comes from a CDN. `make
 setup` runs `npm ci` in `web/` (versions pinned in package-lock.json) and then
 `python -m web.assets`, which copies what the pages load into `web/static/vendor/`.
+riskgrid's own scripts and stylesheets live beside it in `web/static/js` and `web/static/css`.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import re
 import shutil
 from pathlib import Path
@@ -70,6 +74,23 @@ class AssetsMissing(RuntimeError):
     """The vendored assets are not built: `make setup` (npm ci, python -m web.assets) does it."""
 
 
+@functools.cache
+def _digest(path: str) -> str:
+    # Once per file and process: a deployment that changes a file restarts the server.
+    return hashlib.sha256((STATIC / path).read_bytes()).hexdigest()[:12]
+
+
+def static_url(path: str) -> str:
+    """Return the address of `web/static/<path>`, versioned by the file's content hash.
+
+    A changed file gets a new address, so a phone that cached the old script for a year (the
+    `/static` route lets it) fetches the new one at once.
+    """
+    if not (STATIC / path).is_file():
+        raise AssetsMissing(f"web/static/{path} is missing (vendor files: `make setup`)")
+    return f"{PREFIX}/{path}?v={_digest(path)}"
+
+
 def localize(html: str) -> str:
     """Return `html` with every known CDN address replaced by its `/static/vendor` copy.
 
@@ -77,7 +98,8 @@ def localize(html: str) -> str:
     development than a blank one on an offline intranet.
     """
     for url, local in URLS.items():
-        html = html.replace(url, f"{PREFIX}/vendor/{local}")
+        if url in html:
+            html = html.replace(url, static_url(f"vendor/{local}"))
     left = sorted(set(_EXTERNAL.findall(html)))
     if left:
         raise ValueError(f"page still loads from outside: {left}; add them to web.assets.URLS")

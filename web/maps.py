@@ -7,7 +7,6 @@ bins, the choropleth holds only grids with a significant Gi* class, and at most
 
 from __future__ import annotations
 
-import html
 from datetime import timedelta
 
 import branca
@@ -26,11 +25,13 @@ from geo.analytics.gistar import GiResult, GiSpec, gistar_start
 from geo.analytics.weights import weights
 from geo.cache import Versions, cached, versions
 from geo.grids import areas
-from geo.grids.layer import coverage, grid_layer
+from geo.grids.layer import GridLayer, coverage, grid_layer
 from geo.reports import queries as report_queries
 from geo.reports import taxonomy
 from geo.reports.queries import ReportFilter
 from geo.settings import MapSettings
+from geo.vocabulary import ACTIVE_STATUSES
+from web import pages
 from web.folium_page import render
 
 # Caps that keep a page's size independent of the number of reports.
@@ -43,7 +44,6 @@ WEEK_S = 7 * 86_400
 SIMPLIFY_DEG = 0.0002
 BORDER_DEG = 0.001  # district borders: ~100 m is plenty at the zooms they are read at
 HEX_M = 1500.0
-CENTRE = (46.45, 124.9)  # Daqing; the map fits the data's bounds anyway
 CLASS_COLOURS = {
     "hot_99": "#b2182b",
     "hot_95": "#ef8a62",
@@ -105,47 +105,9 @@ LABELS = {
 THEMES = ("all", *taxonomy.THEME_BY_CODE)
 GRID_OUTLINE_ZOOM = 13  # below it a view holds thousands of grids: too many to fetch and read
 MAX_OUTLINES = 4000
-# Grid outlines drawn from the grids API for the part of the map in view: the page stays the
-# same size, and with no basemap (the default, offline) the grids are what a planner reads
-# the map by. `GROUP` and `GCJ` are filled in when the page is built.
-GRID_OUTLINES_JS = """(function (map, group, gcj) {
-  var outlines = L.geoJSON(null, {style: {color: "#555", weight: 0.7, fill: false},
-                                  interactive: false});
-  group.addLayer(outlines);
-  window.riskgridGridOutlines = outlines;  // for tests
-  var turn = 0;
-  async function draw() {
-    var mine = ++turn;
-    if (!map.hasLayer(group)) return;  // switched off in the layer control: fetch nothing
-    if (map.getZoom() < MIN_ZOOM) { outlines.clearLayers(); return; }
-    var b = map.getBounds().pad(0.05);
-    var bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]
-      .map(function (v) { return v.toFixed(5); }).join(",");
-    var feats = [];
-    try {
-      for (var offset = 0; offset < MAX_OUTLINES;) {
-        var r = await fetch("/api/v1/grids?limit=1000&offset=" + offset + "&bbox=" + bbox +
-                            (gcj ? "&crs=gcj02" : ""));
-        if (!r.ok) return;
-        var fc = await r.json();
-        if (mine !== turn) return;  // the map moved on meanwhile
-        feats = feats.concat(fc.features);
-        offset += fc.features.length;
-        if (!fc.features.length || offset >= fc.numberMatched) break;
-      }
-    } catch (e) { return; }  // offline: the rest of the map still works
-    outlines.clearLayers();
-    outlines.addData({type: "FeatureCollection", features: feats});
-  }
-  map.on("moveend", draw);
-  group.on("add", draw);
-  draw();
-})({{ this._parent.get_name() }}, GROUP, GCJ);"""
-MARKER_CALLBACK = """function (row) {
-    var marker = L.marker(new L.LatLng(row[0], row[1]));
-    marker.bindPopup(row[2], {maxWidth: 260});
-    return marker;
-}"""
+# The page scripts (web/static/js) every map loads; they define what the map's script calls.
+MAP_SCRIPTS = ("js/report-markers.js", "js/grid-outlines.js")
+MARKER_CALLBACK = "riskgridReportMarker"  # js/report-markers.js: one marker per data row
 
 
 def _theme_label(code: str, lang: str) -> str:
@@ -158,20 +120,21 @@ def _theme_label(code: str, lang: str) -> str:
 def open_report_markers(conn: Connection, f: ReportFilter, lang: str) -> list[list]:
     """Return [lat, lon, popup HTML] of the latest open reports, at most MAX_MARKERS."""
     lab = LABELS[lang]
-    open_f = ReportFilter(**{**f.__dict__, "status": ("reported", "dispatched", "in_progress")})
-    page = report_queries.page(conn, open_f, MAX_MARKERS, None)
+    open_f = ReportFilter(**{**f.__dict__, "status": tuple(ACTIVE_STATUSES)})
+    page = orjson.loads(report_queries.page(conn, open_f, MAX_MARKERS, None))
     rows = []
-    for raw in page["features_json"]:
-        ft = orjson.loads(raw)
+    for ft in page["features"]:
         p = ft["properties"]
         lon, lat = ft["geometry"]["coordinates"]
         cat = taxonomy.category(p["theme"], p["category"])
-        cat_label = (cat.zh if lang == "zh" else cat.en) if cat else p["category"]
-        popup = (
-            f"<b>{html.escape(cat_label)}</b><br>{lab['status']}: {html.escape(p['status'])}"
-            f"<br>{lab['grid']}: {html.escape(str(p['grid_name'] or p['grid'] or '-'))}"
-            f"<br>{lab['reported']}: {html.escape(str(p['reported_at'])[:16])}"
-            f"<br>{lab['department']}: {html.escape(str(p['department']))}"
+        popup = pages.render(
+            "maps/report_popup.html",
+            lab=lab,
+            category=(cat.zh if lang == "zh" else cat.en) if cat else p["category"],
+            status=p["status"],
+            grid=str(p["grid_name"] or p["grid"] or "-"),
+            reported=str(p["reported_at"])[:16],
+            department=str(p["department"]),
         )
         rows.append([round(lat, 6), round(lon, 6), popup])
     return rows
@@ -236,42 +199,31 @@ def warm_up(conn: Connection) -> None:
     coverage(layer, SIMPLIFY_DEG)
 
 
-def _legend(lang: str) -> str:
-    """Return a categorical legend of the Gi* classes and the other layers."""
+def _add_legend(m: folium.Map, lang: str) -> None:
+    """Add a categorical legend of the Gi* classes and the other layers."""
     lab = LABELS[lang]
-    swatches = "".join(
-        f'<div><span style="display:inline-block;width:14px;height:14px;margin-right:6px;'
-        f'vertical-align:middle;background:{colour};border:1px solid #777"></span>'
-        f"{html.escape(lab[cls])}</div>"
-        for cls, colour in CLASS_COLOURS.items()
-    )
-    cluster = (
-        '<div><span style="display:inline-block;width:14px;height:14px;margin-right:6px;'
-        'vertical-align:middle;border:2px solid #6a3d9a"></span>'
-        f"{html.escape(lab['clusters'])}</div>"
-    )
-    latest = f'<div style="margin-top:4px;color:#555">{html.escape(lab["latest"])}</div>'.replace(
-        "{n}", str(MAX_MARKERS)
-    )
-    return (
-        '<div class="legend" id="legend" style="position:fixed;bottom:60px;right:10px;'
-        "z-index:1000;background:white;padding:8px 10px;border-radius:4px;font:13px sans-serif;"
-        f'box-shadow:0 1px 4px rgba(0,0,0,.3)"><b>{html.escape(lab["legend"])}</b>'
-        f"{swatches}{cluster}{latest}</div>"
+    add_html(
+        m,
+        "maps/legend.html",
+        title=lab["legend"],
+        classes=[(lab[cls], colour) for cls, colour in CLASS_COLOURS.items()],
+        clusters=lab["clusters"],
+        latest=lab["latest"].replace("{n}", str(MAX_MARKERS)),
     )
 
 
-def _switcher(theme: str, lang: str, query: str) -> str:
-    links = " | ".join(
-        f"<b>{html.escape(_theme_label(t, lang))}</b>"
-        if t == theme
-        else f'<a href="/maps/{t}{query}">{html.escape(_theme_label(t, lang))}</a>'
+def _add_switcher(m: folium.Map, theme: str, lang: str, query: str) -> None:
+    """Add the theme switcher (the query kept) with the navigation between the pages."""
+    themes = [
+        {"name": _theme_label(t, lang), "href": f"/maps/{t}{query}", "current": t == theme}
         for t in THEMES
-    )
-    return (
-        '<div id="theme-switcher" style="position:fixed;top:10px;left:60px;z-index:1000;'
-        "background:white;padding:6px 10px;border-radius:4px;font:14px sans-serif;"
-        f'box-shadow:0 1px 4px rgba(0,0,0,.3)">{html.escape(LABELS[lang]["theme"])}: {links}</div>'
+    ]
+    add_html(
+        m,
+        "maps/theme_switcher.html",
+        label=LABELS[lang]["theme"],
+        themes=themes,
+        nav=pages.navigation(f"/maps/{theme}", query, lang),
     )
 
 
@@ -319,21 +271,33 @@ def add_district_borders(m: folium.Map, conn: Connection, name: str, gcj: bool) 
 def add_grid_outlines(m: folium.Map, name: str, gcj: bool) -> None:
     """Add a layer of the grid outlines in view, fetched from the grids API when zoomed in."""
     group = folium.FeatureGroup(name=name).add_to(m)
-    js = (
-        GRID_OUTLINES_JS.replace("GROUP", group.get_name())
-        .replace("GCJ", "true" if gcj else "false")
-        .replace("MIN_ZOOM", str(GRID_OUTLINE_ZOOM))
-        .replace("MAX_OUTLINES", str(MAX_OUTLINES))
-    )
-    add_script(m, js)
+    options = {"gcj": gcj, "minZoom": GRID_OUTLINE_ZOOM, "maxOutlines": MAX_OUTLINES}
+    add_html(m, "maps/grid_outlines.html", options=options)
+    add_call(m, "riskgridOutlineGrids", group)
 
 
-def base_map(base: MapSettings, **options: object) -> folium.Map:
-    """Return an empty Folium map on the configured basemap, zoomable to 18."""
-    m = folium.Map(location=CENTRE, max_zoom=18, tiles=None, control_scale=True, **options)
+def grid_extent(layer: GridLayer, gcj: bool = False) -> list[list[float]]:
+    """Return [[south, west], [north, east]] of the grids, on the basemap's coordinates."""
+    west, south, east, north = (float(x) for x in layer.frame.total_bounds)
+    return points_to_gcj02([[south, west], [north, east]], gcj)
+
+
+def base_map(
+    base: MapSettings,
+    layer: GridLayer,
+    scripts: tuple[str, ...] = MAP_SCRIPTS,
+    **options: object,
+) -> folium.Map:
+    """Return an empty Folium map on the configured basemap, centred on the grids, zoomable to
+    18, with riskgrid's map stylesheets and the page `scripts` (under web/static)."""
+    gcj = base.basemap == "gaode"
+    (south, west), (north, east) = grid_extent(layer, gcj)
+    centre = ((south + north) / 2, (west + east) / 2)
+    m = folium.Map(location=centre, max_zoom=18, tiles=None, control_scale=True, **options)
     # With no tile layer Leaflet has no maxZoom, and the marker cluster refuses to start.
     add_script(m, "{{ this._parent.get_name() }}.options.maxZoom = 18;")
     _tiles(m, base)
+    add_html(m, "maps/assets.html", scripts=scripts)
     return m
 
 
@@ -342,6 +306,25 @@ def add_script(m: folium.Map, js: str) -> None:
     element = branca.element.MacroElement()
     element._template = Template("{% macro script(this, kwargs) %}" + js + "{% endmacro %}")
     m.add_child(element)
+
+
+def add_call(m: folium.Map, function: str, *layers: folium.map.Layer) -> None:
+    """Add to the map's script the call `function(map, *layers)` of a page script (web/static/js).
+
+    The page scripts get Folium's objects this way, and their data from a JSON block: no
+    JavaScript is written in Python.
+    """
+    names = ["{{ this._parent.get_name() }}", *(layer.get_name() for layer in layers)]
+    add_script(m, f"{function}({', '.join(names)});")
+
+
+def add_html(m: folium.Map, template: str, **context: object) -> None:
+    """Add the template (under web/templates) to the page's body, autoescaped.
+
+    The result is kept as literal text (web.folium_page): a name that reads `{{ 7*7 }}` stays
+    as written.
+    """
+    m.get_root().html.add_child(folium.Element(pages.render(template, **context)))
 
 
 def _tiles(m: folium.Map, base: MapSettings) -> None:
@@ -402,9 +385,9 @@ def _build(
     """Return the HTML page of one theme's map (all assets local)."""
     lab = LABELS[lang]
     gcj = base.basemap == "gaode"
-    m = base_map(base, zoom_start=9, prefer_canvas=True)
     # esda computes Gi* in another process while this one runs the other layers' queries.
     gi = gistar_start(conn, f, GiSpec(), v, stats_process.submit)
+    m = base_map(base, grid_layer(conn, v), zoom_start=9, prefer_canvas=True)
     # Orientation first, so that it lies under the data layers.
     add_district_borders(m, conn, lab["districts"], gcj)
     add_grid_outlines(m, lab["grids"], gcj)
@@ -413,56 +396,78 @@ def _build(
     )
     # Density-aware: ten times the reports need ten times the points to make a cluster,
     # so the number of outlines (and the page) does not grow with the volume.
-    found = patterns.dbscan(
-        conn, f, v, 400.0, max(15, round(sum(p[2] for p in heat) / 1500)), sample_to=DBSCAN_SAMPLE
-    )
+    min_points = max(15, round(sum(p[2] for p in heat) / 1500))
+    found = patterns.dbscan(conn, f, v, 400.0, min_points, sample_to=DBSCAN_SAMPLE)
     markers = open_report_markers(conn, f, lang)
     frames, index = _weekly(conn, f, v)
     sig = geojson_to_gcj02(_significant(gi(), lang), gcj)
 
-    top = max((p[2] for p in heat), default=1)
-    plugins.HeatMap(
-        [[p[0], p[1], p[2] / top] for p in heat], name=lab["heat"], radius=18, min_opacity=0.3
-    ).add_to(m)
-    if sig["features"]:
-        folium.GeoJson(
-            sig,
-            name=lab["gistar"],
-            style_function=lambda ft: {
-                "fillColor": CLASS_COLOURS[ft["properties"]["class"]],
-                "color": "#555",
-                "weight": 0.4,
-                "fillOpacity": 0.6,
-            },
-            tooltip=folium.GeoJsonTooltip(["label", "grids", "reports"]),
-        ).add_to(m)
-    if found["features"]:
-        folium.GeoJson(
-            geojson_to_gcj02(
-                {"type": "FeatureCollection", "features": found["features"][:MAX_CLUSTERS]}, gcj
-            ),
-            name=lab["clusters"],
-            style_function=lambda _: {"color": "#6a3d9a", "weight": 2, "fillOpacity": 0.05},
-            tooltip=folium.GeoJsonTooltip(["count", "dominant_category"]),
-        ).add_to(m)
+    _add_heat(m, heat, lab["heat"])
+    _add_gistar(m, sig, lab["gistar"])
+    _add_clusters(m, found, lab["clusters"], gcj)
     # One data array and one callback instead of a script per marker: a fifth of the bytes.
     plugins.FastMarkerCluster(
         points_to_gcj02(markers, gcj), name=lab["reports"], callback=MARKER_CALLBACK
     ).add_to(m)
-    if frames:
-        plugins.HeatMapWithTime(
-            [points_to_gcj02(fr, gcj) for fr in frames],
-            index=index,
-            name=lab["weekly"],
-            radius=18,
-            auto_play=False,
-            min_opacity=0.3,
-        ).add_to(m)
-    m.get_root().html.add_child(folium.Element(_legend(lang)))
+    _add_weekly_heat(m, frames, index, lab["weekly"], gcj)
+    _add_legend(m, lang)
     folium.LayerControl(collapsed=False).add_to(m)
     if heat:
         lats = [p[0] for p in heat]
         lons = [p[1] for p in heat]
         m.fit_bounds([[min(lats), min(lons)], [max(lats), max(lons)]])
-    m.get_root().html.add_child(folium.Element(_switcher(theme, lang, query)))
+    _add_switcher(m, theme, lang, query)
     return render(m)
+
+
+def _add_heat(m: folium.Map, heat: list[list], name: str) -> None:
+    """Add the heat layer of the hexagon bins' centres, weighted by their share of the top."""
+    top = max((p[2] for p in heat), default=1)
+    plugins.HeatMap(
+        [[p[0], p[1], p[2] / top] for p in heat], name=name, radius=18, min_opacity=0.3
+    ).add_to(m)
+
+
+def _add_gistar(m: folium.Map, sig: dict, name: str) -> None:
+    """Add the significant Gi* classes, one region per class, when any grid is significant."""
+    if not sig["features"]:
+        return
+    folium.GeoJson(
+        sig,
+        name=name,
+        style_function=lambda ft: {
+            "fillColor": CLASS_COLOURS[ft["properties"]["class"]],
+            "color": "#555",
+            "weight": 0.4,
+            "fillOpacity": 0.6,
+        },
+        tooltip=folium.GeoJsonTooltip(["label", "grids", "reports"]),
+    ).add_to(m)
+
+
+def _add_clusters(m: folium.Map, found: dict, name: str, gcj: bool) -> None:
+    """Add the outlines of the DBSCAN clusters, at most MAX_CLUSTERS."""
+    if not found["features"]:
+        return
+    folium.GeoJson(
+        geojson_to_gcj02(
+            {"type": "FeatureCollection", "features": found["features"][:MAX_CLUSTERS]}, gcj
+        ),
+        name=name,
+        style_function=lambda _: {"color": "#6a3d9a", "weight": 2, "fillOpacity": 0.05},
+        tooltip=folium.GeoJsonTooltip(["count", "dominant_category"]),
+    ).add_to(m)
+
+
+def _add_weekly_heat(m: folium.Map, frames: list, index: list[str], name: str, gcj: bool) -> None:
+    """Add the weekly heat slider, when there are weeks to show."""
+    if not frames:
+        return
+    plugins.HeatMapWithTime(
+        [points_to_gcj02(fr, gcj) for fr in frames],
+        index=index,
+        name=name,
+        radius=18,
+        auto_play=False,
+        min_opacity=0.3,
+    ).add_to(m)

@@ -1,97 +1,285 @@
-"""The index and dashboard pages: small server-rendered HTML, no script from outside."""
+"""The server-rendered pages (start page, campaign dashboard, the grid worker's phone page) and
+the Jinja environment that renders them and the map pages' panels.
+
+Templates live in `web/templates/`, autoescaped; scripts and stylesheets in `web/static/`,
+addressed through `static_url` so that a changed file is fetched anew. No script from outside.
+"""
 
 from __future__ import annotations
 
-import html
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode
 
+import jinja2
+import numpy as np
 from sqlalchemy import Connection
 
+from geo.cache import Versions
+from geo.errors import InvalidInput
+from geo.grids.layer import GridLayer, grid_layer
 from geo.reports import queries, taxonomy
 from geo.reports.campaigns import list_campaigns
 from geo.reports.queries import ReportFilter
+from web.assets import WEB, static_url
 
-STYLE = """<style>
-body{font:15px/1.5 sans-serif;margin:24px;max-width:1100px;color:#1f2328}
-table{border-collapse:collapse;width:100%;margin:12px 0 24px}
-th,td{border-bottom:1px solid #d0d7de;padding:6px 8px;text-align:left}
-th{background:#f6f8fa} td.n{text-align:right;font-variant-numeric:tabular-nums}
-a{color:#0969da} .muted{color:#57606a} svg{background:#f6f8fa}
-</style>"""
+LANGS = ("zh", "en")
+COORDINATOR_PATH = "/maps/flood/coordinator"
+# (key, address, zh, en): the pages every page links to.
+NAV = (
+    ("index", "/", "首页", "Start"),
+    ("dashboard", "/dashboard", "创安行动看板", "Dashboard"),
+    ("maps", "/maps/all", "全部专题地图", "Theme maps"),
+    ("coordinator", COORDINATOR_PATH, "汛期协调地图", "Flood coordinator"),
+    ("report", "/report", "网格员上报", "Report"),
+    ("api", "/docs", "API", "API"),
+)
+LANG_NAMES = {"zh": "中文", "en": "English"}
+LABELS = {
+    "zh": {
+        "nav": "页面",
+        "index_title": "网格化风险地图",
+        "index_heading": "riskgrid 网格化风险地图",
+        "themes": "专题",
+        "theme": "专题",
+        "reports": "事件数",
+        "campaigns": "创安行动",
+        "campaign": "行动",
+        "dates": "时间",
+        "rate": "办结率",
+        "dashboard": "创安行动看板",
+        "events": "事件",
+        "resolved": "已办结",
+        "street_share": "街道/乡镇及以下办结占比",
+        "overdue": "逾期",
+        "no_data": "无数据",
+        "report_title": "网格员上报",
+    },
+    "en": {
+        "nav": "Pages",
+        "index_title": "Grid risk maps",
+        "index_heading": "riskgrid grid risk maps",
+        "themes": "Themes",
+        "theme": "Theme",
+        "reports": "Reports",
+        "campaigns": "Campaigns",
+        "campaign": "Campaign",
+        "dates": "Dates",
+        "rate": "Resolution rate",
+        "dashboard": "Campaign dashboard",
+        "events": "Reports",
+        "resolved": "Resolved",
+        "street_share": "Resolved at street/township level or below",
+        "overdue": "Overdue",
+        "no_data": "No data",
+        "report_title": "Report an event",
+    },
+}
+# The phone page's words: its script shows them ({name} is filled in there).
+REPORT_WORDS = {
+    "zh": {
+        "heading": "网格员事件上报",
+        "theme": "专题",
+        "category": "类别",
+        "position": "位置",
+        "gps": "使用手机定位",
+        "pick": "在地图上选点",
+        "lon": "经度 lon",
+        "lat": "纬度 lat",
+        "description": "描述",
+        "reporter": "上报人",
+        "send": "提交",
+        "outbox": "待发送 {n} 条 (联网后自动发送)",
+        "unassigned": "已保存，暂未匹配网格 (待人工分派)。编号 {id}",
+        "assigned": "已分派到网格 {code} {name}",
+        "department": "责任部门: {department}",
+        "nearest": "位置在网格外 {m} 米，已就近分派",
+        "near_boundary": "⚠ 距网格 {code} 边界仅 {m} 米，请确认",
+        "flushed": "已补发 {n} 条离线上报",
+        "refused": "，{n} 条被拒收",
+        "no_position": "请先定位或填写经纬度",
+        "offline": "当前离线，已保存，联网后自动发送",
+        "dropped": "网络中断，已保存，联网后自动发送",
+        "no_gps": "此设备不支持定位",
+        "located": "定位成功 (精度 {m} 米)",
+        "gps_failed": "定位失败: {error}",
+        "map_failed": "地图加载失败，请填写经纬度",
+        "picked": "已选点 {lon}, {lat}",
+    },
+    "en": {
+        "heading": "Report an event",
+        "theme": "Theme",
+        "category": "Category",
+        "position": "Position",
+        "gps": "Use the phone's position",
+        "pick": "Pick a point on the map",
+        "lon": "longitude",
+        "lat": "latitude",
+        "description": "Description",
+        "reporter": "Reported by",
+        "send": "Send",
+        "outbox": "{n} waiting (sent when back online)",
+        "unassigned": "Saved; no grid matched yet (assigned by hand). Number {id}",
+        "assigned": "Assigned to grid {code} {name}",
+        "department": "Department: {department}",
+        "nearest": "Outside every grid by {m} m: assigned to the nearest",
+        "near_boundary": "⚠ Only {m} m from the border of grid {code}: please check",
+        "flushed": "{n} offline reports sent",
+        "refused": ", {n} refused",
+        "no_position": "Locate the phone or enter the coordinates first",
+        "offline": "Offline: saved, sent when back online",
+        "dropped": "Connection lost: saved, sent when back online",
+        "no_gps": "This device cannot locate itself",
+        "located": "Located (accuracy {m} m)",
+        "gps_failed": "Locating failed: {error}",
+        "map_failed": "The map did not load: enter the coordinates",
+        "picked": "Picked {lon}, {lat}",
+    },
+}
 
 
-def _page(title: str, body: str) -> str:
-    return (
-        f'<!doctype html><html lang="zh"><head><meta charset="utf-8">'
-        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{html.escape(title)} · riskgrid</title>{STYLE}</head><body>{body}</body></html>"
-    )
+def _count(n: int) -> str:
+    return f"{n:,}"
 
 
 def _pct(x: float | None) -> str:
     return "-" if x is None else f"{x * 100:.1f}%"
 
 
-def index(conn: Connection) -> str:
+# Templates are read once per process, like the static files' hashes: a deployment restarts.
+TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(WEB / "templates"),
+    autoescape=True,
+    auto_reload=False,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+TEMPLATES.globals["static_url"] = static_url
+TEMPLATES.filters["count"] = _count
+TEMPLATES.filters["pct"] = _pct
+
+
+def render(name: str, **context: object) -> str:
+    """Return the template `name` (under web/templates) rendered with `context`, autoescaped."""
+    return TEMPLATES.get_template(name).render(**context)
+
+
+def lang_url(path: str, query: str, lang: str) -> str:
+    """Return `path?query` with its language set to `lang` (zh, the default, is left out)."""
+    pairs = [(k, v) for k, v in parse_qsl(query.lstrip("?"), keep_blank_values=True) if k != "lang"]
+    if lang != "zh":
+        pairs.append(("lang", lang))
+    return f"{path}?{urlencode(pairs)}" if pairs else path
+
+
+@dataclass(frozen=True)
+class NavLink:
+    """One link of the navigation."""
+
+    href: str
+    label: str
+    current: bool
+    lang: str = ""  # the language of the label, when it is the language switch's
+
+
+def navigation(path: str, query: str, lang: str) -> dict:
+    """Return the navigation of a page at `path?query`: its links, and the language switch that
+    keeps the path and the query."""
+    links = []
+    for key, href, zh, en in NAV:
+        if key == "maps":
+            current = path.startswith("/maps/") and path != COORDINATOR_PATH
+        else:
+            current = path == href
+        target = href if key == "api" else lang_url(href, "", lang)
+        links.append(NavLink(target, zh if lang == "zh" else en, current))
+    languages = [
+        NavLink(lang_url(path, query, code), LANG_NAMES[code], code == lang, code) for code in LANGS
+    ]
+    return {"label": LABELS[lang]["nav"], "links": links, "languages": languages}
+
+
+def _context(path: str, query: str, lang: str) -> dict:
+    return {"lang": lang, "lab": LABELS[lang], "nav": navigation(path, query, lang)}
+
+
+def index(conn: Connection, lang: str = "zh", path: str = "/", query: str = "") -> str:
     """Return the start page: themes and campaigns with counts and links."""
     by_theme = queries.stats(conn, ReportFilter())["by_theme"]
-    rows = "".join(
-        f'<tr><td><a href="/maps/{t.code}">{html.escape(t.zh)}</a> '
-        f'<span class="muted">{html.escape(t.en)}</span></td>'
-        f'<td class="n">{by_theme.get(t.code, 0):,}</td></tr>'
+    themes = [
+        {
+            "href": lang_url(f"/maps/{t.code}", "", lang),
+            "name": t.zh if lang == "zh" else t.en,
+            "other": t.en if lang == "zh" else t.zh,
+            "reports": by_theme.get(t.code, 0),
+        }
         for t in taxonomy.THEMES
-    )
-    camp_rows = []
+    ]
+    campaigns = []
     for c in list_campaigns(conn):
         s = queries.stats(conn, ReportFilter(campaign=c["code"]))
-        camp_rows.append(
-            f'<tr><td><a href="/maps/{c["theme"]}?campaign={c["code"]}">{html.escape(c["name"])}'
-            f"</a></td><td>{html.escape(c['theme'])}</td><td>{c['starts_on']} – {c['ends_on']}"
-            f'</td><td class="n">{s["total"]:,}</td><td class="n">{_pct(s["resolution_rate"])}</td></tr>'
-        )
-    body = (
-        "<h1>riskgrid 网格化风险地图</h1>"
-        '<p><a href="/maps/all">全部专题地图</a> · <a href="/dashboard">创安行动看板</a> · '
-        '<a href="/report">网格员上报</a> · <a href="/docs">API</a></p>'
-        f"<h2>专题</h2><table><tr><th>专题</th><th>事件数</th></tr>{rows}</table>"
-        "<h2>创安行动</h2><table><tr><th>行动</th><th>专题</th><th>时间</th><th>事件数</th>"
-        f"<th>办结率</th></tr>{''.join(camp_rows)}</table>"
-    )
-    return _page("riskgrid", body)
+        href = lang_url(f"/maps/{c['theme']}", urlencode({"campaign": c["code"]}), lang)
+        campaigns.append({**c, "href": href, "stats": s})
+    return render("index.html", themes=themes, campaigns=campaigns, **_context(path, query, lang))
 
 
-def _trend_svg(weeks: list, width: int = 640, height: int = 120) -> str:
-    if not weeks:
-        return '<p class="muted">无数据</p>'
+def _trend_bars(weeks: list, width: int, height: int) -> list[dict]:
+    """Return the weekly reported (and resolved) bars of the trend chart, in SVG units."""
     top = max(n for _, n, _ in weeks) or 1
-    bar = width / len(weeks)
-    bars = "".join(
-        f'<rect x="{i * bar:.1f}" y="{height - n / top * height:.1f}" width="{max(bar - 1, 1):.1f}" '
-        f'height="{n / top * height:.1f}" fill="#54aeff"><title>{w:%Y-%m-%d}: {n}</title></rect>'
-        f'<rect x="{i * bar:.1f}" y="{height - r / top * height:.1f}" width="{max(bar - 1, 1):.1f}" '
-        f'height="{r / top * height:.1f}" fill="#2da44e" opacity="0.7"/>'
+    step = width / len(weeks)
+    return [
+        {
+            "x": f"{i * step:.1f}",
+            "width": f"{max(step - 1, 1):.1f}",
+            "y": f"{height - n / top * height:.1f}",
+            "height": f"{n / top * height:.1f}",
+            "resolved_y": f"{height - r / top * height:.1f}",
+            "resolved_height": f"{r / top * height:.1f}",
+            "title": f"{w:%Y-%m-%d}: {n}",
+        }
         for i, (w, n, r) in enumerate(weeks)
-    )
-    return (
-        f'<svg class="trend" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-        f'role="img" aria-label="weekly reports">{bars}</svg>'
-    )
+    ]
 
 
-def dashboard(conn: Connection) -> str:
+def dashboard(conn: Connection, lang: str = "zh", path: str = "/dashboard", query: str = "") -> str:
     """Return the campaign dashboard: totals, resolution, level, weekly trend per campaign."""
-    parts = ['<h1>创安行动看板</h1><p><a href="/">首页</a></p>']
+    width, height = 640, 120
+    campaigns = []
     for c in list_campaigns(conn):
         f = ReportFilter(campaign=c["code"])
-        s = queries.stats(conn, f)
-        parts.append(
-            f'<section class="campaign" id="{c["code"]}"><h2>{html.escape(c["name"])} '
-            f'<span class="muted">{html.escape(c["theme"])} · {c["starts_on"]} – {c["ends_on"]}'
-            f"</span></h2><table><tr><th>事件</th><th>已办结</th><th>办结率</th>"
-            f"<th>街道/乡镇及以下办结占比</th><th>逾期</th></tr><tr>"
-            f'<td class="n">{s["total"]:,}</td><td class="n">{s["resolved"]:,}</td>'
-            f'<td class="n">{_pct(s["resolution_rate"])}</td>'
-            f'<td class="n">{_pct(s["share_resolved_at_street_or_below"])}</td>'
-            f'<td class="n">{s["overdue"]:,}</td></tr></table>'
-            f"{_trend_svg(queries.weekly_counts(conn, f))}</section>"
-        )
-    return _page("创安行动看板", "".join(parts))
+        weeks = queries.weekly_counts(conn, f)
+        bars = _trend_bars(weeks, width, height) if weeks else []
+        campaigns.append({**c, "stats": queries.stats(conn, f), "bars": bars})
+    return render(
+        "dashboard.html",
+        campaigns=campaigns,
+        trend={"width": width, "height": height},
+        **_context(path, query, lang),
+    )
+
+
+def town_centre(layer: GridLayer) -> tuple[float, float]:
+    """Return (lat, lon) where the grids are smallest: the median point of the smallest tenth.
+
+    Grids are drawn to what one worker can walk, so the small ones lie where the town is
+    densest: a good first view for a phone.
+    """
+    small = np.argsort(layer.area_km2)[: max(1, len(layer.codes) // 10)]
+    points = layer.frame.geometry.iloc[small].representative_point()
+    return round(float(np.median(points.y)), 5), round(float(np.median(points.x)), 5)
+
+
+def report(
+    conn: Connection, v: Versions, lang: str = "zh", path: str = "/report", query: str = ""
+) -> str:
+    """Return the grid worker's phone page: position, theme and category, offline outbox."""
+    try:
+        centre: tuple[float, float] | None = town_centre(grid_layer(conn, v))
+    except InvalidInput:  # no grids loaded yet: the pick map starts on the whole world
+        centre = None
+    return render(
+        "report.html",
+        words=REPORT_WORDS[lang],
+        centre=centre,
+        **_context(path, query, lang),
+    )

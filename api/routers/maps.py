@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import HTMLResponse
 
 from api.deps import ConnDep, FilterDep, SettingsDep, VersionsDep
 from geo.errors import InvalidInput, SetupError
 from geo.reports.queries import ReportFilter
-from web import assets, maps, pages, risk_map
+from web import assets, maps, risk_map
 
 router = APIRouter(tags=["maps"])
 
@@ -53,19 +53,3 @@ def theme_map(
     query = f"?{request.url.query}" if request.url.query else ""
     page, cached = maps.theme_map(conn, v, theme, f, lang, query, settings.maps)
     return HTMLResponse(page, headers={"X-Cache": "hit" if cached else "miss"})
-
-
-@router.get("/report", response_class=FileResponse, summary="Phone page for grid workers (HTML)")
-def report_page() -> FileResponse:
-    # One self-contained page: it works on a weak connection and keeps unsent reports.
-    return FileResponse(assets.STATIC / "report.html", media_type="text/html")
-
-
-@router.get("/", response_class=HTMLResponse, summary="Start page: themes and campaigns")
-def index_page(conn: ConnDep) -> HTMLResponse:
-    return HTMLResponse(pages.index(conn))
-
-
-@router.get("/dashboard", response_class=HTMLResponse, summary="Campaign dashboard")
-def dashboard_page(conn: ConnDep) -> HTMLResponse:
-    return HTMLResponse(pages.dashboard(conn))

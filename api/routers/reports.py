@@ -14,7 +14,7 @@ from api.deps import ConnDep, EngineDep, FilterDep, SettingsDep
 from api.errors import describe_validation
 from api.schemas import ReassignCreate, ReportCreate, TransitionCreate
 from geo.errors import Conflict, InvalidInput
-from geo.reports import intake, queries, taxonomy
+from geo.reports import intake, loop, queries, record, taxonomy
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 IdempotencyKey = Annotated[
@@ -48,8 +48,9 @@ def create_report(
     settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
+    new = body.to_new(settings.reports.naive_timezone)
     with engine.begin() as conn:
-        report, created = intake.create(conn, body.to_new(), settings.reports, idempotency_key)
+        report, created = intake.create(conn, new, settings.reports, idempotency_key)
     return _json(report, 201 if created else 200)
 
 
@@ -73,10 +74,10 @@ def create_batch(
     for i, raw in enumerate(items):
         key = f"{idempotency_key}:{i}" if idempotency_key else None
         try:
-            item = ReportCreate.model_validate(raw)
+            new = ReportCreate.model_validate(raw).to_new(settings.reports.naive_timezone)
             # Each item commits on its own: a bad one does not undo or stop the others.
             with engine.begin() as conn:
-                report, created = intake.create(conn, item.to_new(), settings.reports, key)
+                report, created = intake.create(conn, new, settings.reports, key)
             counts["created" if created else "replayed"] += 1
             results.append({"index": i, "status": 201 if created else 200, "report": report})
         except ValidationError as exc:
@@ -120,23 +121,18 @@ def list_reports(
     limit = limit or lim.default_page_size
     if limit > lim.max_page_size:
         raise InvalidInput(f"limit must be at most {lim.max_page_size}; page with cursor")
-    p = queries.page(conn, f, limit, cursor)
-    body = '{"type":"FeatureCollection","features":[' + ",".join(p["features_json"]) + "]"
-    if p["next_cursor"]:
-        body += f',"next_cursor":"{p["next_cursor"]}"'
-    body += f',"numberReturned":{len(p["features_json"])}}}'
-    return Response(content=body, media_type="application/geo+json")
+    return Response(queries.page(conn, f, limit, cursor), media_type="application/geo+json")
 
 
 @router.get("/reports/{report_id}", summary="One report with its history")
 def get_report(conn: ConnDep, report_id: uuid.UUID) -> dict:
-    return intake.get(conn, report_id)
+    return record.get(conn, report_id)
 
 
 @router.patch("/reports/{report_id}", summary="Reassign a report to another grid by hand")
 def reassign_report(engine: EngineDep, report_id: uuid.UUID, body: ReassignCreate) -> dict:
     with engine.begin() as conn:
-        return intake.reassign(conn, report_id, body.grid, body.actor, body.note)
+        return loop.reassign(conn, report_id, body.grid, body.actor, body.note)
 
 
 @router.post("/reports/{report_id}/transitions", summary="Move a report along the closed loop")
@@ -144,7 +140,7 @@ def transition_report(
     engine: EngineDep, settings: SettingsDep, report_id: uuid.UUID, body: TransitionCreate
 ) -> dict:
     with engine.begin() as conn:
-        return intake.transition(
+        return loop.transition(
             conn, report_id, body.to, body.actor, body.note, body.level, settings.reports
         )
 

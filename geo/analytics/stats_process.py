@@ -70,7 +70,7 @@ def submit(fn: Callable[..., T], *args: Any) -> Callable[[], T]:
         future: Future[T] = pool.submit(fn, *args)
     except (BrokenProcessPool, RuntimeError, OSError):
         # OSError: no process could start (no /dev/shm for its locks, a process limit).
-        log.warning("statistics worker unavailable; computing in the request", exc_info=True)
+        log.warning("statistics worker unavailable; computing in this process", exc_info=True)
         if pool is not None:
             _reset(pool)
         return _inline(fn, *args)
@@ -79,7 +79,7 @@ def submit(fn: Callable[..., T], *args: Any) -> Callable[[], T]:
         try:
             return future.result()
         except BrokenProcessPool:
-            log.warning("statistics worker died; computing in the request instead")
+            log.warning("statistics worker died; computing in this process instead")
             _reset(pool)
             return fn(*args)
 

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 from psycopg.rows import dict_row
 from sqlalchemy import Connection, Engine, create_engine
 
 from geo.db.local_cluster import Cluster
 from geo.settings import Settings
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 
 def project_cluster(settings: Settings) -> Cluster:
@@ -65,27 +62,3 @@ def fetch(conn: Connection, sql: str, params: Mapping[str, Any]) -> list[dict[st
     with raw.cursor(row_factory=dict_row) as cur:  # type: ignore[union-attr]
         cur.execute(sql, params, prepare=True)
         return cur.fetchall() if cur.description else []
-
-
-def copy_frame(
-    conn: Connection,
-    table: str,
-    frame: pd.DataFrame,
-    columns: list[str],
-    progress: Callable[[int], None] | None = None,
-    chunk: int = 20_000,
-) -> None:
-    """COPY `frame[columns]` (a pandas DataFrame) into `table` as CSV, in the caller's
-    transaction; empty cells are NULL.
-
-    CSV written by pandas (in C) is far faster than a Python call per row.
-    """
-    raw = conn.connection.driver_connection
-    assert raw is not None  # noqa: S101 - psycopg connection behind SQLAlchemy's
-    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)"
-    with raw.cursor() as cur, cur.copy(sql) as copy:  # type: ignore[attr-defined]
-        for start in range(0, len(frame), chunk):
-            part = frame[columns].iloc[start : start + chunk]
-            copy.write(part.to_csv(index=False, header=False))
-            if progress:
-                progress(len(part))

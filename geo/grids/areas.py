@@ -66,5 +66,5 @@ def feature_json(conn: Connection, code: str) -> str:
         {"code": code},
     ).scalar_one_or_none()
     if row is None:
-        raise NotFound(f"no area with code {code!r}; GET /api/v1/areas lists them")
+        raise NotFound(f"no area with code {code!r} among the stored areas")
     return str(row)

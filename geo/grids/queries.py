@@ -71,7 +71,7 @@ def feature_json(conn: Connection, code: str) -> str:
         text(f"SELECT {_FEATURE}::text FROM grids g WHERE g.code = :code"), {"code": code}
     ).scalar_one_or_none()
     if row is None:
-        raise NotFound(f"no grid with code {code!r}; GET /api/v1/grids lists them")
+        raise NotFound(f"no grid with code {code!r} among the stored grids")
     return str(row)
 
 

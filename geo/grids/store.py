@@ -13,6 +13,8 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from geo.db.copy import copy_rows
+
 # Per layer: the attribute columns copied and compared (geometry comes on top).
 LAYER_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "grids": (
@@ -50,29 +52,21 @@ class ApplyResult:
     changed_codes: list[str] = field(default_factory=list)
 
 
-def _copy_rows(
+def _stage(
     conn: Connection,
     layer: str,
     rows: Iterable[Sequence[Any]],
     progress: Callable[[int], None] | None,
 ) -> None:
+    """COPY `rows` into the temporary table `stage`, geometries as MultiPolygons, indexed."""
     cols = LAYER_COLUMNS[layer]
     ddl = ", ".join(f"{name} {typ}" for name, typ in cols)
     conn.execute(text(f"CREATE TEMP TABLE stage_raw ({ddl}, wkb bytea) ON COMMIT DROP"))
-    names = ", ".join(name for name, _ in cols)
-    raw = conn.connection.driver_connection
-    assert raw is not None  # noqa: S101 - psycopg connection behind SQLAlchemy's
-    with raw.cursor() as cur, cur.copy(f"COPY stage_raw ({names}, wkb) FROM STDIN") as copy:  # type: ignore[attr-defined]
-        n = 0
-        for n, row in enumerate(rows, 1):
-            copy.write_row(row)
-            if progress and n % 500 == 0:
-                progress(500)
-        if progress:
-            progress(n % 500)
+    names = [name for name, _ in cols]
+    copy_rows(conn, "stage_raw", [*names, "wkb"], rows, progress)
     conn.execute(
         text(
-            f"CREATE TEMP TABLE stage ON COMMIT DROP AS SELECT {names}, "
+            f"CREATE TEMP TABLE stage ON COMMIT DROP AS SELECT {', '.join(names)}, "
             "ST_Multi(ST_GeomFromWKB(wkb, 4326))::geometry(MultiPolygon, 4326) AS geom "
             "FROM stage_raw"
         )
@@ -102,8 +96,30 @@ def apply_layer(
     whole layer); otherwise they are kept and counted as absent. Runs inside the caller's
     transaction, so a failure leaves the stored boundaries untouched.
     """
-    table = layer
-    _copy_rows(conn, layer, rows, progress)
+    _stage(conn, layer, rows, progress)
+    result = _compare(conn, layer)
+    removing = result.absent if prune else 0
+    if not result.added and not result.changed and not removing:
+        return result
+    version = _record_version(conn, layer, source, sha256, result, removing)
+    _upsert(conn, layer, version)
+    if removing:
+        result.removed = conn.execute(
+            text(
+                f"DELETE FROM {layer} t "
+                "WHERE NOT EXISTS (SELECT 1 FROM stage s WHERE s.code = t.code)"
+            )
+        ).rowcount
+    result.version = version
+    # Fresh statistics now, not when autovacuum gets to it: the set-based assignment that
+    # follows (reports, households) is planned from them, and a fresh table's guesses made
+    # it quadratic (an anti join by nested loop over 40,000 rows).
+    conn.execute(text(f"ANALYZE {layer}"))
+    return result
+
+
+def _compare(conn: Connection, layer: str) -> ApplyResult:
+    """Return how the staged features compare with the stored ones (no version yet)."""
     differs = _differs(layer)
     diff = conn.execute(
         text(
@@ -113,14 +129,14 @@ def apply_layer(
               array_agg(s.code ORDER BY s.code) FILTER (WHERE t.code IS NOT NULL AND {differs})
                 AS changed,
               count(*) FILTER (WHERE t.code IS NOT NULL AND NOT {differs}) AS unchanged,
-              (SELECT count(*) FROM {table} x WHERE NOT EXISTS
+              (SELECT count(*) FROM {layer} x WHERE NOT EXISTS
                  (SELECT 1 FROM stage y WHERE y.code = x.code)) AS absent
-            FROM stage s LEFT JOIN {table} t ON t.code = s.code
+            FROM stage s LEFT JOIN {layer} t ON t.code = s.code
             """
         )
     ).one()
     added, changed = list(diff.added or []), list(diff.changed or [])
-    result = ApplyResult(
+    return ApplyResult(
         None,
         len(added),
         len(changed),
@@ -129,12 +145,15 @@ def apply_layer(
         added_codes=added[:100],
         changed_codes=changed[:100],
     )
-    removing = result.absent if prune else 0
-    if not added and not changed and not removing:
-        return result
+
+
+def _record_version(
+    conn: Connection, layer: str, source: str, sha256: str, result: ApplyResult, removing: int
+) -> int:
+    """Return the id of a new boundary version of `layer` with what it changes."""
     summary = {
-        "added": len(added),
-        "changed": len(changed),
+        "added": result.added,
+        "changed": result.changed,
         "unchanged": result.unchanged,
         "absent": result.absent,
         "removed": removing,
@@ -146,6 +165,11 @@ def apply_layer(
         ),
         {"layer": layer, "source": source, "sha": sha256, "summary": json.dumps(summary)},
     ).scalar_one()
+    return int(version)
+
+
+def _upsert(conn: Connection, layer: str, version: int) -> None:
+    """Insert the added and update the changed staged features, stamped with `version`."""
     cols = [name for name, _ in LAYER_COLUMNS[layer]]
     insert_cols = ", ".join([*cols, "geom", "boundary_version"])
     select_cols = ", ".join([f"s.{c}" for c in cols] + ["s.geom", ":version"])
@@ -159,25 +183,12 @@ def apply_layer(
     conn.execute(
         text(
             f"""
-            INSERT INTO {table} ({insert_cols}{extra_cols})
+            INSERT INTO {layer} ({insert_cols}{extra_cols})
             SELECT {select_cols}{extra_vals}
-            FROM stage s LEFT JOIN {table} t ON t.code = s.code
-            WHERE t.code IS NULL OR {differs}
+            FROM stage s LEFT JOIN {layer} t ON t.code = s.code
+            WHERE t.code IS NULL OR {_differs(layer)}
             ON CONFLICT (code) DO UPDATE SET {updates}{extra_upd}
             """
         ),
         {"version": version},
     )
-    if removing:
-        result.removed = conn.execute(
-            text(
-                f"DELETE FROM {table} t "
-                "WHERE NOT EXISTS (SELECT 1 FROM stage s WHERE s.code = t.code)"
-            )
-        ).rowcount
-    result.version = int(version)
-    # Fresh statistics now, not when autovacuum gets to it: the set-based assignment that
-    # follows (reports, households) is planned from them, and a fresh table's guesses made
-    # it quadratic (an anti join by nested loop over 40,000 rows).
-    conn.execute(text(f"ANALYZE {table}"))
-    return result

@@ -1,7 +1,7 @@
 """Bulk report loading: COPY into a staging table, then assign and insert in set-based SQL.
 
 Used by `riskgrid reports import` and by the demo. Rows are checked before they get here
-(geo.report_files); this module adds what needs the database: the service-area check and the
+(geo.reports.files); this module adds what needs the database: the service-area check and the
 grid assignment, with the same rules as single intake. Re-loading the same ids stores nothing.
 """
 
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, text
 
-from geo.db.engine import copy_frame
+from geo.db.copy import copy_frame
 from geo.grids.assignment import M_PER_DEG_MIN, assignment_ctes, snap_params, stage_points
 from geo.reports import taxonomy
 from geo.settings import ReportSettings

@@ -11,8 +11,10 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine, text
 
+from geo.db.copy import copy_out
 from geo.db.engine import driver_sql
 from geo.errors import InvalidInput
+from geo.geojson import collection
 from geo.reports.fragments import CLOSED_UNWORKED, OVERDUE, RESOLVED, UNASSIGNED
 from geo.vocabulary import AT_OR_BELOW_STREET
 
@@ -96,8 +98,8 @@ _FEATURE = f"""json_build_object(
     'description', r.description))"""
 
 
-def page(conn: Connection, f: ReportFilter, limit: int, cursor: str | None) -> dict:
-    """Return one page of reports, newest first, as a GeoJSON FeatureCollection dict."""
+def page(conn: Connection, f: ReportFilter, limit: int, cursor: str | None) -> bytes:
+    """Return one page of reports, newest first, as GeoJSON bytes (`next_cursor` when more)."""
     where, params = where_clause(f)
     if cursor:
         at, rid = decode_cursor(cursor)
@@ -117,10 +119,10 @@ def page(conn: Connection, f: ReportFilter, limit: int, cursor: str | None) -> d
     ).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    return {
-        "features_json": [r.feature for r in rows],
-        "next_cursor": encode_cursor(rows[-1].reported_at, rows[-1].id) if more else None,
-    }
+    extra: dict[str, object] = {"numberReturned": len(rows)}
+    if more:
+        extra["next_cursor"] = encode_cursor(rows[-1].reported_at, rows[-1].id)
+    return collection((r.feature.encode() for r in rows), extra)
 
 
 _CSV_COLUMNS = f"""
@@ -144,10 +146,7 @@ def export_csv(engine: Engine, f: ReportFilter) -> Iterator[bytes]:
     )
     yield "\ufeff".encode()
     with engine.connect() as conn:
-        raw = conn.connection.driver_connection
-        with raw.cursor() as cur, cur.copy(sql, params) as copy:  # type: ignore[union-attr]
-            for chunk in copy:
-                yield bytes(chunk)
+        yield from copy_out(conn, sql, params)
 
 
 def stats(conn: Connection, f: ReportFilter) -> dict:

@@ -9,16 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from geo.vocabulary import (
-    ACTIVE_STATUSES,
-    AT_OR_BELOW_STREET,
-    CLOSED_STATUSES,
-    OPEN_STATUSES,
-    ReportStatus,
-    ResolutionLevel,
-)
-
-__all__ = ["ACTIVE_STATUSES", "AT_OR_BELOW_STREET", "CLOSED_STATUSES", "OPEN_STATUSES"]
+from geo.vocabulary import OPEN_STATUSES, ReportStatus, ResolutionLevel
 
 S = ReportStatus
 # Stages that have a deadline: each category's limits are given in this order.

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import shapely
 import shapely.geometry
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Row, text
 
 from geo.coords import SourceCRS, to_wgs84
 from geo.errors import InvalidInput, NotFound
-from geo.geometry import polygonal
+from geo.geometry import repair_polygonal
 from geo.reports import taxonomy
 from geo.reports.fragments import ACTIVE
 from geo.risk.households import VULNERABLE
@@ -65,28 +66,31 @@ def area_from_geojson(geometry: object, crs: str, repair: bool, rules: RiskSetti
 
 def check_area(geom: shapely.Geometry, repair: bool, rules: RiskSettings) -> Area:
     """Return a valid polygonal area within the size limit, repaired when allowed."""
+    if not repair and not geom.is_valid:
+        raise InvalidInput(
+            f"the polygon is invalid ({shapely.is_valid_reason(geom)}); redraw it without "
+            'crossing edges, or send "repair": true to have it repaired'
+        )
+    fixed = repair_polygonal(geom)
     notes: list[str] = []
-    if not geom.is_valid:
-        reason = shapely.is_valid_reason(geom)
-        if not repair:
-            raise InvalidInput(
-                f"the polygon is invalid ({reason}); redraw it without crossing edges, or send "
-                '"repair": true to have it repaired'
-            )
-        geom = shapely.make_valid(geom)
-        notes.append(f"the polygon was invalid ({reason}) and was repaired")
-    poly = polygonal(geom)
-    if poly is None or poly.area == 0:
+    if fixed.reason is not None:
+        notes.append(f"the polygon was invalid ({fixed.reason}) and was repaired")
+    poly = fixed.polygons
+    if poly is None:
         raise InvalidInput("the polygon has no area")
-    from pyproj import Geod
-
-    km2 = abs(Geod(ellps="WGS84").geometry_area_perimeter(poly)[0]) / 1e6
+    km2 = _geodesic_km2(poly)
     if km2 > rules.max_query_km2:
         raise InvalidInput(
             f"the area is {km2:,.0f} km², more than {rules.max_query_km2:,.0f} km²; draw a "
-            "smaller one or rank the grids with GET /api/v1/risk/grids"
+            "smaller one, or rank the grids instead"
         )
     return Area(poly, notes)
+
+
+def _geodesic_km2(geom: shapely.Geometry) -> float:
+    from pyproj import Geod
+
+    return abs(Geod(ellps="WGS84").geometry_area_perimeter(geom)[0]) / 1e6
 
 
 def area_around_feature(
@@ -104,7 +108,7 @@ def area_around_feature(
         {"kind": kind, "code": code, "d": distance_m},
     ).first()
     if row is None:
-        raise NotFound(f"no {kind} feature with code {code!r}; GET /api/v1/risk/layers lists them")
+        raise NotFound(f"no {kind} feature with code {code!r} among the stored risk layers")
     if row.dim < 2 and distance_m == 0:
         raise InvalidInput(f"{kind} {code!r} is a line: give a distance_m above 0")
     area = check_area(shapely.from_wkb(bytes(row.wkb)), True, rules)
@@ -154,36 +158,52 @@ def area_query(conn: Connection, area: Area, personal: bool) -> dict:
     homes = pd.DataFrame(
         [r._mapping for r in conn.execute(text(_AREA_HOUSEHOLDS), {"wkb": wkb}).all()]
     )
+    grid_rows = _grid_rows(grids, homes)
+    by_cat = _hazards_by_category(hazards)
+    out: dict = {
+        "area_km2": round(_geodesic_km2(area.geom), 4),
+        "notes": area.notes,
+        "grids": grid_rows,
+        "hazards": {"total": sum(c["count"] for c in by_cat), "by_category": by_cat},
+        "households": _household_summary(homes),
+    }
+    out.update(_relocation(homes, personal))
+    if not grid_rows:
+        out["notes"].append("the area touches no grid")
+    return out
+
+
+_NO_HOUSEHOLDS = {"households": 0, "residents": 0, "vulnerable_households": 0}
+
+
+def _grid_rows(grids: Sequence[Row], homes: pd.DataFrame) -> list[dict]:
+    """Return the grids the area covers part of, most covered first, with their households."""
     per_grid: dict[str, dict] = {}
     if not homes.empty:
-        grouped = homes.groupby("grid_code", dropna=True)
-        for code, part in grouped:
+        for code, part in homes.groupby("grid_code", dropna=True):
             per_grid[str(code)] = {
                 "households": len(part),
                 "residents": int(part["members"].sum()),
                 "vulnerable_households": int(part["vulnerable"].sum()),
             }
-    grid_rows = sorted(
-        (
-            {
-                "code": g.code,
-                "name": g.name,
-                "district_code": g.district_code,
-                "share_inside": round(min(1.0, g.inside_m2 / g.area_m2), 4),
-                "area_inside_km2": round(g.inside_m2 / 1e6, 4),
-                "area_km2": round(g.area_m2 / 1e6, 4),
-                **per_grid.get(
-                    g.code, {"households": 0, "residents": 0, "vulnerable_households": 0}
-                ),
-            }
-            for g in grids
-            if g.inside_m2 > 0
-        ),
-        key=lambda r: (-r["share_inside"], r["code"]),
-    )
-    from pyproj import Geod
+    rows = [
+        {
+            "code": g.code,
+            "name": g.name,
+            "district_code": g.district_code,
+            "share_inside": round(min(1.0, g.inside_m2 / g.area_m2), 4),
+            "area_inside_km2": round(g.inside_m2 / 1e6, 4),
+            "area_km2": round(g.area_m2 / 1e6, 4),
+            **per_grid.get(g.code, _NO_HOUSEHOLDS),
+        }
+        for g in grids
+        if g.inside_m2 > 0
+    ]
+    return sorted(rows, key=lambda r: (-r["share_inside"], r["code"]))
 
-    km2 = abs(Geod(ellps="WGS84").geometry_area_perimeter(area.geom)[0]) / 1e6
+
+def _hazards_by_category(hazards: Sequence[Row]) -> list[dict]:
+    """Return the unresolved hazards per category, with its labels."""
     by_cat = []
     for h in hazards:
         cat = taxonomy.category(h.theme, h.category)
@@ -196,26 +216,21 @@ def area_query(conn: Connection, area: Area, personal: bool) -> dict:
                 "count": int(h.n),
             }
         )
-    summary = _household_summary(homes)
-    out: dict = {
-        "area_km2": round(km2, 4),
-        "notes": area.notes,
-        "grids": grid_rows,
-        "hazards": {"total": sum(c["count"] for c in by_cat), "by_category": by_cat},
-        "households": summary,
-    }
+    return by_cat
+
+
+def _relocation(homes: pd.DataFrame, personal: bool) -> dict:
+    """Return the relocation list for `personal` callers, else how many it holds."""
     relocation = relocation_frame(homes)
     if personal:
-        out["relocation"] = relocation.replace({np.nan: None}).to_dict("records")
-    else:
-        out["relocation"] = None
-        out["relocation_withheld"] = (
+        return {"relocation": relocation.replace({np.nan: None}).to_dict("records")}
+    return {
+        "relocation": None,
+        "relocation_withheld": (
             f"{len(relocation)} household(s): names, phones and positions are shown to "
             "coordinators and admins only"
-        )
-    if not grid_rows:
-        out["notes"].append("the area touches no grid")
-    return out
+        ),
+    }
 
 
 def _household_summary(homes: pd.DataFrame) -> dict:

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from geo.coords import SourceCRS, to_wgs84
+from geo.coords import SourceCRS
 from geo.errors import InvalidInput
-from geo.reports.files import read_table
+from geo.reports.files import RowRefusals, read_table, to_wgs84_rows
 
 ALIASES = {
     "户编号": "code",
@@ -47,7 +47,7 @@ NO = {"0", "false", "no", "n", "否", "f", ""}
 
 @dataclass
 class HouseholdFile:
-    """Rows fit to load (WGS-84, in geo.households.COLUMNS) and the refused ones."""
+    """Rows fit to load (WGS-84, in geo.risk.households.COLUMNS) and the refused ones."""
 
     rows: pd.DataFrame
     errors: list[tuple[int, str]] = field(default_factory=list)
@@ -59,73 +59,124 @@ def _flags(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return text.isin(YES).to_numpy(), (~text.isin(YES | NO)).to_numpy()
 
 
+@dataclass
+class _Checked:
+    """A household file's columns, parsed while they were checked."""
+
+    lon: np.ndarray
+    lat: np.ndarray
+    crs: pd.Series
+    code: pd.Series
+    members: pd.Series
+    over_60: pd.Series
+    age: pd.Series
+    alone: np.ndarray
+    mobility: np.ndarray
+
+
 def read_households(path: Path) -> HouseholdFile:
     """Return the checked households of a CSV or GeoJSON file, positions in WGS-84."""
+    rows = RowRefusals(_read_frame(path))
+    checked = _check(rows)
+    keep = pd.isna(rows.reasons)
+    first = 2 if path.suffix.lower() == ".csv" else 1
+    errors = [(first + int(i), str(rows.reasons[i])) for i in np.flatnonzero(~keep)]
+    return HouseholdFile(_households(rows, checked, np.flatnonzero(keep)), errors)
+
+
+def _read_frame(path: Path) -> pd.DataFrame:
+    """Return the file's rows under English column names; refuse a file lacking a needed one."""
     if not path.exists():
         raise InvalidInput(f"no such file: {path}")
     f = read_table(path).rename(columns=ALIASES).reset_index(drop=True)
     missing = [c for c in ("code", "lon", "lat", "members") if c not in f.columns]
     if missing:
         raise InvalidInput(f"{path.name} lacks columns {missing}; columns found: {list(f.columns)}")
-    first = 2 if path.suffix.lower() == ".csv" else 1
-    err = np.full(len(f), None, dtype=object)
+    return f
 
-    def flag(mask: object, msg: str) -> None:
-        hit = np.asarray(mask, dtype=bool) & pd.isna(err)
-        err[hit] = msg
 
-    def col(name: str) -> pd.Series:
-        return f[name] if name in f else pd.Series(None, index=f.index, dtype=object)
+def _check(rows: RowRefusals) -> _Checked:
+    """Refuse the rows failing a check (the first reason kept); return the parsed columns."""
+    lon, lat, crs = _check_position(rows)
+    code = _check_code(rows)
+    members, over_60, age = _check_counts(rows)
+    alone, mobility = _check_flags(rows, members)
+    _check_text(rows)
+    return _Checked(lon, lat, crs, code, members, over_60, age, alone, mobility)
 
+
+def _check_position(rows: RowRefusals) -> tuple[np.ndarray, np.ndarray, pd.Series]:
+    """Refuse rows without a finite lon/lat in range or with an unknown crs."""
+    f, flag = rows.frame, rows.flag
     lon = pd.to_numeric(f["lon"], errors="coerce").to_numpy(dtype=float)
     lat = pd.to_numeric(f["lat"], errors="coerce").to_numpy(dtype=float)
     flag(~np.isfinite(lon) | ~np.isfinite(lat), "lon and lat must be finite numbers")
     flag((np.abs(lat) > 90) | (np.abs(lon) > 180), "lat within -90..90 and lon within -180..180")
-    crs = col("crs").fillna("wgs84").astype(str).str.lower()
+    crs = rows.column("crs").fillna("wgs84").astype(str).str.lower()
     flag(~crs.isin([c.value for c in SourceCRS]), "crs must be wgs84, cgcs2000, gcj02 or bd09")
-    code = col("code").astype("string").str.strip()
-    flag(code.isna() | (code == ""), "code is required")
-    flag(code.duplicated(keep=False).fillna(False), "code appears more than once in the file")
+    return lon, lat, crs
+
+
+def _check_code(rows: RowRefusals) -> pd.Series:
+    """Refuse rows without a code or whose code another row of the file has too."""
+    code = rows.column("code").astype("string").str.strip()
+    rows.flag(code.isna() | (code == ""), "code is required")
+    rows.flag(code.duplicated(keep=False).fillna(False), "code appears more than once in the file")
+    return code
+
+
+def _check_counts(rows: RowRefusals) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Refuse rows whose members, over_60 or oldest_age is out of range."""
+    col, flag = rows.column, rows.flag
     members = pd.to_numeric(col("members"), errors="coerce")
     over_60 = pd.to_numeric(col("over_60"), errors="coerce").fillna(0)
     age = pd.to_numeric(col("oldest_age"), errors="coerce")
     flag(~members.between(1, 50) | (members % 1 != 0), "members must be a whole number 1-50")
     flag(~over_60.between(0, 50) | (over_60 > members), "over_60 must be 0..members")
     flag(col("oldest_age").notna() & ~age.between(0, 130), "oldest_age must be 0-130")
-    alone, bad_alone = _flags(col("living_alone"))
-    mobility, bad_mobility = _flags(col("mobility_needs"))
-    flag(bad_alone | bad_mobility, "living_alone and mobility_needs take 1/0, true/false, 是/否")
-    flag(alone & (members != 1), "living_alone needs members = 1")
+    return members, over_60, age
+
+
+def _check_flags(rows: RowRefusals, members: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Refuse rows whose yes/no columns hold something else, or alone with others."""
+    alone, bad_alone = _flags(rows.column("living_alone"))
+    mobility, bad_mobility = _flags(rows.column("mobility_needs"))
+    rows.flag(
+        bad_alone | bad_mobility, "living_alone and mobility_needs take 1/0, true/false, 是/否"
+    )
+    rows.flag(alone & (members != 1), "living_alone needs members = 1")
+    return alone, mobility
+
+
+def _check_text(rows: RowRefusals) -> None:
+    """Refuse rows with text over its limit or holding NUL."""
     for name, limit in TEXT_LIMITS.items():
-        values = col(name).astype("string")
+        values = rows.column(name).astype("string")
         too_long = (values.str.len() > limit).fillna(False) | values.str.contains(
             "\x00", regex=False
         ).fillna(False)
-        flag(too_long, f"{name} is longer than {limit} characters or holds NUL")
-    keep = pd.isna(err)
-    errors = [(first + int(i), str(err[i])) for i in np.flatnonzero(~keep)]
-    ok = np.flatnonzero(keep)
-    out_lon, out_lat = lon[ok].copy(), lat[ok].copy()
-    for c in crs.iloc[ok].unique():
-        m = (crs.iloc[ok] == c).to_numpy()
-        out_lon[m], out_lat[m] = to_wgs84(lon[ok][m], lat[ok][m], c)
-    codes = code.iloc[ok].astype(str).to_numpy()
-    rows = pd.DataFrame(
+        rows.flag(too_long, f"{name} is longer than {limit} characters or holds NUL")
+
+
+def _households(rows: RowRefusals, checked: _Checked, ok: np.ndarray) -> pd.DataFrame:
+    """Return the rows `ok` in geo.risk.households.COLUMNS, positions converted to WGS-84."""
+    lon, lat = to_wgs84_rows(checked.lon[ok], checked.lat[ok], checked.crs.iloc[ok])
+    codes = checked.code.iloc[ok].astype(str).to_numpy()
+    return pd.DataFrame(
         {
             # The id follows the code: importing the register again updates, never duplicates.
             "id": [str(uuid.UUID(bytes=hashlib.sha256(c.encode()).digest()[:16])) for c in codes],
             "code": codes,
             **{
-                name: col(name).iloc[ok].to_numpy()
+                name: rows.column(name).iloc[ok].to_numpy()
                 for name in ("head_name", "phone", "address", "contact_worker")
             },
-            "members": members.iloc[ok].astype(int).to_numpy(),
-            "over_60": over_60.iloc[ok].astype(int).to_numpy(),
-            "oldest_age": age.iloc[ok].astype("Int64").to_numpy(),
-            "living_alone": alone[ok],
-            "mobility_needs": mobility[ok],
-            "lon": np.round(out_lon, 7),
-            "lat": np.round(out_lat, 7),
+            "members": checked.members.iloc[ok].astype(int).to_numpy(),
+            "over_60": checked.over_60.iloc[ok].astype(int).to_numpy(),
+            "oldest_age": checked.age.iloc[ok].astype("Int64").to_numpy(),
+            "living_alone": checked.alone[ok],
+            "mobility_needs": checked.mobility[ok],
+            "lon": np.round(lon, 7),
+            "lat": np.round(lat, 7),
         }
     )
-    return HouseholdFile(rows, errors)

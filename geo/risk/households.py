@@ -13,7 +13,7 @@ from collections.abc import Callable
 import pandas as pd
 from sqlalchemy import Connection, text
 
-from geo.db.engine import copy_frame
+from geo.db.copy import copy_frame
 from geo.grids.assignment import assignment_ctes, snap_params, stage_points
 
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -39,6 +39,43 @@ COMPREHENSIVE_OF_HOUSEHOLD = """CASE WHEN g.kind = 'exclusive' THEN (
     ORDER BY c.code LIMIT 1) ELSE g.code END"""
 
 
+_UPSERT_SQL = f"""
+    WITH {assignment_ctes("stage_hh_points", grids_outer=True)},
+    up AS (
+      INSERT INTO households (id, code, head_name, phone, address, members, over_60,
+                              oldest_age, living_alone, mobility_needs, contact_worker,
+                              geom, grid_code, district_code)
+      SELECT s.id, s.code, s.head_name, s.phone, s.address, s.members, s.over_60,
+             s.oldest_age, s.living_alone, s.mobility_needs, s.contact_worker, p.geom,
+             a.grid_code, a.district_code
+      FROM stage_households s JOIN stage_hh_points p ON p.id = s.id
+      JOIN assigned a ON a.id = s.id
+      ON CONFLICT (code) DO UPDATE SET
+        head_name = EXCLUDED.head_name, phone = EXCLUDED.phone,
+        address = EXCLUDED.address, members = EXCLUDED.members,
+        over_60 = EXCLUDED.over_60, oldest_age = EXCLUDED.oldest_age,
+        living_alone = EXCLUDED.living_alone, mobility_needs = EXCLUDED.mobility_needs,
+        contact_worker = EXCLUDED.contact_worker, geom = EXCLUDED.geom,
+        grid_code = EXCLUDED.grid_code, district_code = EXCLUDED.district_code,
+        updated_at = now()
+      -- Unchanged rows are left alone: no write, and cached answers stay valid.
+      WHERE (households.head_name, households.phone, households.address,
+             households.members, households.over_60, households.oldest_age,
+             households.living_alone, households.mobility_needs,
+             households.contact_worker, households.grid_code)
+            IS DISTINCT FROM
+            (EXCLUDED.head_name, EXCLUDED.phone, EXCLUDED.address, EXCLUDED.members,
+             EXCLUDED.over_60, EXCLUDED.oldest_age, EXCLUDED.living_alone,
+             EXCLUDED.mobility_needs, EXCLUDED.contact_worker, EXCLUDED.grid_code)
+         OR NOT ST_Equals(households.geom, EXCLUDED.geom)
+      RETURNING grid_code
+    )
+    SELECT (SELECT count(*) FROM stage_households) AS received,
+           count(*) AS stored, count(*) FILTER (WHERE grid_code IS NULL) AS unassigned
+    FROM up
+"""
+
+
 def load(
     conn: Connection,
     frame: pd.DataFrame,
@@ -54,46 +91,7 @@ def load(
     conn.execute(text(f"CREATE TEMP TABLE stage_households ({ddl}) ON COMMIT DROP"))
     copy_frame(conn, "stage_households", frame, [n for n, _ in COLUMNS], progress)
     stage_points(conn, "stage_households", "stage_hh_points")
-    row = conn.execute(
-        text(
-            f"""
-            WITH {assignment_ctes("stage_hh_points", grids_outer=True)},
-            up AS (
-              INSERT INTO households (id, code, head_name, phone, address, members, over_60,
-                                      oldest_age, living_alone, mobility_needs, contact_worker,
-                                      geom, grid_code, district_code)
-              SELECT s.id, s.code, s.head_name, s.phone, s.address, s.members, s.over_60,
-                     s.oldest_age, s.living_alone, s.mobility_needs, s.contact_worker, p.geom,
-                     a.grid_code, a.district_code
-              FROM stage_households s JOIN stage_hh_points p ON p.id = s.id
-              JOIN assigned a ON a.id = s.id
-              ON CONFLICT (code) DO UPDATE SET
-                head_name = EXCLUDED.head_name, phone = EXCLUDED.phone,
-                address = EXCLUDED.address, members = EXCLUDED.members,
-                over_60 = EXCLUDED.over_60, oldest_age = EXCLUDED.oldest_age,
-                living_alone = EXCLUDED.living_alone, mobility_needs = EXCLUDED.mobility_needs,
-                contact_worker = EXCLUDED.contact_worker, geom = EXCLUDED.geom,
-                grid_code = EXCLUDED.grid_code, district_code = EXCLUDED.district_code,
-                updated_at = now()
-              -- Unchanged rows are left alone: no write, and cached answers stay valid.
-              WHERE (households.head_name, households.phone, households.address,
-                     households.members, households.over_60, households.oldest_age,
-                     households.living_alone, households.mobility_needs,
-                     households.contact_worker, households.grid_code)
-                    IS DISTINCT FROM
-                    (EXCLUDED.head_name, EXCLUDED.phone, EXCLUDED.address, EXCLUDED.members,
-                     EXCLUDED.over_60, EXCLUDED.oldest_age, EXCLUDED.living_alone,
-                     EXCLUDED.mobility_needs, EXCLUDED.contact_worker, EXCLUDED.grid_code)
-                 OR NOT ST_Equals(households.geom, EXCLUDED.geom)
-              RETURNING grid_code
-            )
-            SELECT (SELECT count(*) FROM stage_households) AS received,
-                   count(*) AS stored, count(*) FILTER (WHERE grid_code IS NULL) AS unassigned
-            FROM up
-            """
-        ),
-        snap_params(snap_m),
-    ).one()
+    row = conn.execute(text(_UPSERT_SQL), snap_params(snap_m)).one()
     return {
         "received": int(row.received),
         "stored": int(row.stored),  # added or changed

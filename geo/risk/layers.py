@@ -14,6 +14,8 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from geo.db.copy import copy_rows
+
 KINDS = ("flood_zone", "river", "reservoir", "low_lying")
 LEVELLED = ("flood_zone", "low_lying")  # kinds whose features carry a level 1-3
 WATER = ("river", "reservoir")  # what "distance to water" measures to
@@ -33,10 +35,16 @@ class StoreResult:
     parts: int
 
 
+# code, name, level, return period in years, attributes, WKB
+LayerRow = tuple[str, str, int | None, int | None, dict[str, Any], bytes]
+_STAGE_COLUMNS = ("code", "name", "level", "return_period_years", "attributes", "wkb")
+_ABSENT = "t.kind = :kind AND NOT EXISTS (SELECT 1 FROM stage_risk s WHERE s.code = t.code)"
+
+
 def store(
     conn: Connection,
     kind: str,
-    rows: Sequence[tuple[str, str, int | None, int | None, dict[str, Any], bytes]],
+    rows: Sequence[LayerRow],
     source: str,
     sha256: str,
     prune: bool = False,
@@ -47,18 +55,41 @@ def store(
     deleted. Runs in the caller's transaction; the analysis parts are rebuilt when anything
     changed.
     """
+    _stage(conn, rows)
+    params = {"kind": kind, "source": source, "sha": sha256}
+    added, changed = _compare(conn, params)
+    absent = conn.execute(
+        text(f"SELECT count(*) FROM risk_layers t WHERE {_ABSENT}"), params
+    ).scalar_one()
+    removed = absent if prune else 0
+    result = StoreResult(kind, added, changed, len(rows) - added - changed, removed, 0)
+    if not (added or changed or removed):
+        result.parts = count_parts(conn, kind)
+        return result
+    conn.execute(text(_UPSERT), params)
+    if removed:
+        conn.execute(text(f"DELETE FROM risk_layers t WHERE {_ABSENT}"), params)
+    result.parts = rebuild_parts(conn, kind)
+    return result
+
+
+def _stage(conn: Connection, rows: Sequence[LayerRow]) -> None:
+    """COPY `rows` into the temporary table `stage_risk`."""
     conn.execute(
         text(
             "CREATE TEMP TABLE stage_risk (code text, name text, level smallint, "
             "return_period_years integer, attributes jsonb, wkb bytea) ON COMMIT DROP"
         )
     )
-    raw = conn.connection.driver_connection
-    assert raw is not None  # noqa: S101 - psycopg connection behind SQLAlchemy's
-    with raw.cursor() as cur, cur.copy("COPY stage_risk FROM STDIN") as copy:  # type: ignore[attr-defined]
-        for code, name, level, period, attrs, wkb in rows:
-            copy.write_row((code, name, level, period, json.dumps(attrs, ensure_ascii=False), wkb))
-    params = {"kind": kind, "source": source, "sha": sha256}
+    values = (
+        (code, name, level, period, json.dumps(attrs, ensure_ascii=False), wkb)
+        for code, name, level, period, attrs, wkb in rows
+    )
+    copy_rows(conn, "stage_risk", _STAGE_COLUMNS, values)
+
+
+def _compare(conn: Connection, params: dict[str, str]) -> tuple[int, int]:
+    """Return how many staged features are new to the kind and how many changed."""
     diff = conn.execute(
         text(
             """
@@ -75,51 +106,25 @@ def store(
         ),
         params,
     ).one()
-    absent = conn.execute(
-        text(
-            "SELECT count(*) FROM risk_layers t WHERE t.kind = :kind AND NOT EXISTS "
-            "(SELECT 1 FROM stage_risk s WHERE s.code = t.code)"
-        ),
-        params,
-    ).scalar_one()
-    removed = absent if prune else 0
-    result = StoreResult(
-        kind, int(diff.added), int(diff.changed), len(rows) - diff.added - diff.changed, removed, 0
-    )
-    if not (diff.added or diff.changed or removed):
-        result.parts = count_parts(conn, kind)
-        return result
-    conn.execute(
-        text(
-            """
-            INSERT INTO risk_layers (kind, code, name, level, return_period_years, attributes,
-                                     geom, source, sha256)
-            SELECT :kind, code, name, level, return_period_years, attributes,
-                   ST_GeomFromWKB(wkb, 4326), :source, :sha FROM stage_risk
-            ON CONFLICT (kind, code) DO UPDATE SET
-              name = EXCLUDED.name, level = EXCLUDED.level,
-              return_period_years = EXCLUDED.return_period_years,
-              attributes = EXCLUDED.attributes, geom = EXCLUDED.geom,
-              source = EXCLUDED.source, sha256 = EXCLUDED.sha256, imported_at = now()
-            WHERE NOT ST_OrderingEquals(risk_layers.geom, EXCLUDED.geom)
-               OR (risk_layers.name, risk_layers.level, risk_layers.return_period_years,
-                   risk_layers.attributes)
-                  IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.level,
-                                    EXCLUDED.return_period_years, EXCLUDED.attributes)
-            """
-        ),
-        params,
-    )
-    if removed:
-        conn.execute(
-            text(
-                "DELETE FROM risk_layers t WHERE t.kind = :kind AND NOT EXISTS "
-                "(SELECT 1 FROM stage_risk s WHERE s.code = t.code)"
-            ),
-            params,
-        )
-    result.parts = rebuild_parts(conn, kind)
-    return result
+    return int(diff.added), int(diff.changed)
+
+
+_UPSERT = """
+    INSERT INTO risk_layers (kind, code, name, level, return_period_years, attributes,
+                             geom, source, sha256)
+    SELECT :kind, code, name, level, return_period_years, attributes,
+           ST_GeomFromWKB(wkb, 4326), :source, :sha FROM stage_risk
+    ON CONFLICT (kind, code) DO UPDATE SET
+      name = EXCLUDED.name, level = EXCLUDED.level,
+      return_period_years = EXCLUDED.return_period_years,
+      attributes = EXCLUDED.attributes, geom = EXCLUDED.geom,
+      source = EXCLUDED.source, sha256 = EXCLUDED.sha256, imported_at = now()
+    WHERE NOT ST_OrderingEquals(risk_layers.geom, EXCLUDED.geom)
+       OR (risk_layers.name, risk_layers.level, risk_layers.return_period_years,
+           risk_layers.attributes)
+          IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.level,
+                            EXCLUDED.return_period_years, EXCLUDED.attributes)
+"""
 
 
 def rebuild_parts(conn: Connection, kind: str) -> int:

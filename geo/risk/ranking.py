@@ -128,7 +128,7 @@ _RANK_SQL = f"""
 def _check_spec(spec: RankSpec, rules: RiskSettings) -> float:
     if spec.theme != "flood":
         raise InvalidInput(
-            f"theme {spec.theme!r} has no risk layers yet; the ranking covers theme=flood"
+            f"theme {spec.theme!r} has no risk layers yet; only the flood theme is ranked"
         )
     if spec.min_level not in (1, 2, 3):
         raise InvalidInput("min_level must be 1 (low), 2 (medium) or 3 (high)")

@@ -85,7 +85,7 @@ def test_get_grid_and_unknown_code(client, small):
     assert f["geometry"]["type"] == "MultiPolygon"
     assert 249_000 < f["properties"]["area_m2"] < 251_000
     r = client.get("/api/v1/grids/230602999999999")
-    assert r.status_code == 404 and "GET /api/v1/grids" in r.json()["detail"]
+    assert r.status_code == 404 and "among the stored grids" in r.json()["detail"]
 
 
 def test_list_filters_by_kind_and_pages(client, small):

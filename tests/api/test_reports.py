@@ -14,7 +14,7 @@ from sqlalchemy import text
 from api.app import create_app
 from boundaries.importer import ImportOptions, import_file
 from geo.coords import gcj02_to_bd09, wgs84_to_gcj02
-from geo.settings import ImportSettings
+from geo.settings import ImportSettings, get_settings
 from tests.factories import grid_frame, point_m, square_m, tiled, write
 
 WEST, EAST, SCHOOL = "230602001001001", "230602001001002", "230602001001901"
@@ -227,6 +227,32 @@ def test_points_far_from_the_service_area_are_refused(client, grids, lonlat, nee
     r = post(client, {"lon": lonlat[0], "lat": lonlat[1], "theme": "gas", "category": "gas_leak"})
     assert r.status_code == 422 and needle in r.json()["detail"]
     assert count(grids) == 0
+
+
+# --- settings -------------------------------------------------------------------------------
+
+
+def test_naive_reported_at_is_read_in_the_zone_of_the_apps_settings(
+    db, grids, settings, monkeypatch
+):
+    # The process-wide settings say New York; the app was handed UTC: the app's settings win.
+    monkeypatch.setenv("RISKGRID_REPORTS__NAIVE_TIMEZONE", "America/New_York")
+    get_settings.cache_clear()
+    try:
+        reports = settings.reports.model_copy(update={"naive_timezone": "UTC"})
+        app = create_app(settings.model_copy(update={"reports": reports}), engine=db)
+        naive = (datetime.now(UTC) - timedelta(days=1)).replace(tzinfo=None, microsecond=0)
+        with TestClient(app) as c:
+            one = post(c, report(reported_at=naive.isoformat())).json()
+            batch = c.post(
+                "/api/v1/reports:batch",
+                json={"reports": [report(260, 60, reported_at=naive.isoformat())]},
+            ).json()
+    finally:
+        get_settings.cache_clear()
+    expected = naive.isoformat() + "Z"
+    assert one["reported_at"] == expected
+    assert batch["results"][0]["report"]["reported_at"] == expected
 
 
 # --- idempotency ----------------------------------------------------------------------------

@@ -64,7 +64,7 @@ def test_ranking_by_district_and_since(demo_client):
 @pytest.mark.parametrize(
     ("params", "status", "needle"),
     [
-        ({"theme": "fire"}, 422, "theme=flood"),
+        ({"theme": "fire"}, 422, "flood theme"),
         ({"min_level": 4}, 422, "min_level"),
         ({"buffer_m": "nan"}, 422, "buffer_m"),
         ({"since": "2024-07-01T00:00:00"}, 422, "time zone"),

@@ -67,3 +67,27 @@ def test_drawn_area_is_queried_and_the_list_needs_a_token(live_server, demo_engi
     assert {"洪水风险区", "低洼易涝区", "河流与水库", "未处置的汛情隐患"} <= set(layers)
     assert grids > 20 and homes > 50 and withheld == 1
     assert listed == 30
+
+
+def test_household_tooltips_show_grid_names_as_written():
+    from types import SimpleNamespace
+
+    import folium
+    import geopandas as gpd
+    import pandas as pd
+    import shapely
+
+    from web import risk_map
+
+    name = "${7*7} `x` <img src=x onerror=alert(1)> \\"
+    ranked = pd.DataFrame(
+        {"code": ["G1"], "name": [name], "households": [3], "vulnerable_households": [2],
+         "vulnerable_residents": [5]}
+    )  # fmt: skip
+    frame = gpd.GeoDataFrame({"code": ["G1"]}, geometry=[shapely.box(125, 46, 125.01, 46.01)])
+    m = folium.Map()
+    risk_map._add_household_counts(m, ranked, SimpleNamespace(frame=frame), "homes", False)
+    page = m.get_root().render()
+    tooltip = page.split(".bindTooltip(")[1].split("</div>`")[0]
+    assert "${" not in tooltip and "<img" not in tooltip and "`x`" not in tooltip
+    assert "&#36;{7*7} &#96;x&#96; &lt;img src=x onerror=alert(1)&gt; &#92;: 3 / 5" in tooltip

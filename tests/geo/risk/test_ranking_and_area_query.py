@@ -14,9 +14,9 @@ from pyproj import Geod, Transformer
 from sqlalchemy import text
 
 from geo.cache import versions
-from geo.reports import taxonomy
 from geo.risk import area_query, ranking
 from geo.settings import RiskSettings
+from geo.vocabulary import ACTIVE_STATUSES
 
 GEOD = Geod(ellps="WGS84")
 TO_UTM = Transformer.from_crs(4326, 32651, always_xy=True)
@@ -140,7 +140,7 @@ def test_hazard_and_household_counts_and_score_follow_the_formula(world):
         return first.set_index("pt")["code"]
 
     r = world["reports"]
-    open_flood = r[(r["theme"] == "flood") & r["status"].isin(taxonomy.ACTIVE_STATUSES)]
+    open_flood = r[(r["theme"] == "flood") & r["status"].isin(ACTIVE_STATUSES)]
     codes = per_grid(open_flood["lon"].to_numpy(), open_flood["lat"].to_numpy())
     hazards = codes.value_counts()
     assert hazards.sum() > 10

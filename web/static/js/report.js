@@ -1,62 +1,27 @@
-<!doctype html>
-<html lang="zh">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>网格员上报 · riskgrid</title>
-<style>
-  body { font: 16px/1.4 sans-serif; margin: 0; padding: 12px; max-width: 480px; }
-  h1 { font-size: 20px; margin: 4px 0 12px; }
-  label { display: block; margin: 10px 0 4px; font-weight: bold; }
-  select, input, textarea, button { width: 100%; font-size: 16px; padding: 8px; box-sizing: border-box; }
-  button { margin-top: 12px; background: #1f6feb; color: white; border: 0; border-radius: 6px; }
-  button.secondary { background: #6e7781; }
-  .row { display: flex; gap: 8px; } .row > * { flex: 1; }
-  #result { margin-top: 14px; padding: 10px; border-radius: 6px; display: none; }
-  #result.ok { background: #dafbe1; display: block; } #result.warn { background: #fff8c5; display: block; }
-  #result.err { background: #ffebe9; display: block; }
-  #outbox { margin-top: 10px; color: #57606a; font-size: 14px; }
-  #map { height: 300px; margin-top: 8px; display: none; border-radius: 6px; }
-</style>
-</head>
-<body>
-<h1>网格员事件上报</h1>
-<label for="theme">专题</label>
-<select id="theme"></select>
-<label for="category">类别</label>
-<select id="category"></select>
-<label>位置</label>
-<div class="row">
-  <button type="button" class="secondary" id="gps">使用手机定位</button>
-  <button type="button" class="secondary" id="pick">在地图上选点</button>
-</div>
-<div id="map"></div>
-<div class="row">
-  <input id="lon" inputmode="decimal" placeholder="经度 lon">
-  <input id="lat" inputmode="decimal" placeholder="纬度 lat">
-</div>
-<input id="accuracy" type="hidden">
-<label for="description">描述</label>
-<textarea id="description" rows="3" maxlength="2000"></textarea>
-<label for="reporter">上报人</label>
-<input id="reporter" maxlength="100">
-<button type="button" id="send">提交</button>
-<div id="result"></div>
-<div id="outbox"></div>
-<script>
+// The grid worker's phone page (web/templates/report.html).
 // Reports are sent with a client UUID as their id and Idempotency-Key: resending after a
 // dropped connection stores nothing twice. Unsent reports wait in localStorage and go out
 // as one batch when the phone is back online.
 (function () {
   const OUTBOX = "riskgrid.outbox";
   const $ = (id) => document.getElementById(id);
+  const page = $("report-page").dataset;
+  const W = JSON.parse($("report-words").textContent);
+  const lang = page.lang === "en" ? "en" : "zh";
   let themes = [];
 
+  // The page's words with {name} filled in; `html` values are inserted as they are.
+  function say(key, values, html) {
+    return W[key].replace(/\{(\w+)\}/g, (_, k) => {
+      if (html && k in html) return html[k];
+      return escape(values && k in values ? values[k] : "");
+    });
+  }
   function outbox() { try { return JSON.parse(localStorage.getItem(OUTBOX) || "[]"); } catch (e) { return []; } }
   function saveOutbox(items) { localStorage.setItem(OUTBOX, JSON.stringify(items)); showOutbox(); }
   function showOutbox() {
     const n = outbox().length;
-    $("outbox").textContent = n ? `待发送 ${n} 条 (联网后自动发送)` : "";
+    $("outbox").textContent = n ? W.outbox.replace("{n}", String(n)) : "";
     $("outbox").dataset.count = String(n);
   }
   function show(kind, html) { const r = $("result"); r.className = kind; r.innerHTML = html; }
@@ -67,18 +32,20 @@
     });
   }
   function escape(s) { const d = document.createElement("div"); d.textContent = s == null ? "" : String(s); return d.innerHTML; }
+  function name(item) { return item[lang] || item.zh; }
 
   function fillCategories() {
     const t = themes.find((x) => x.code === $("theme").value);
-    $("category").innerHTML = (t ? t.categories : []).map((c) => `<option value="${c.code}">${escape(c.zh)}</option>`).join("");
+    $("category").innerHTML = (t ? t.categories : []).map((c) => `<option value="${escape(c.code)}">${escape(name(c))}</option>`).join("");
   }
 
   function describe(rep) {
-    if (!rep.grid) return `已保存，暂未匹配网格 (待人工分派)。编号 ${escape(rep.id)}`;
-    let html = `已分派到网格 <b id="grid-code">${escape(rep.grid.code)}</b> ${escape(rep.grid.name)}` +
-      `<br>责任部门: ${escape(rep.department)}`;
-    if (rep.assignment.method === "nearest") html += `<br>位置在网格外 ${rep.assignment.distance_m} 米，已就近分派`;
-    if (rep.assignment.near_boundary) html += `<br>⚠ 距网格 ${escape(rep.assignment.near_boundary.code)} 边界仅 ${rep.assignment.near_boundary.distance_m} 米，请确认`;
+    if (!rep.grid) return say("unassigned", {id: rep.id});
+    let html = say("assigned", {name: rep.grid.name}, {code: `<b id="grid-code">${escape(rep.grid.code)}</b>`}) +
+      "<br>" + say("department", {department: rep.department});
+    if (rep.assignment.method === "nearest") html += "<br>" + say("nearest", {m: rep.assignment.distance_m});
+    const near = rep.assignment.near_boundary;
+    if (near) html += "<br>" + say("near_boundary", {code: near.code, m: near.distance_m});
     return html;
   }
 
@@ -104,7 +71,7 @@
       const body = await resp.json();
       // Keep only what failed for a network-independent reason worth retrying: nothing.
       saveOutbox([]);
-      show("ok", `已补发 ${body.created + body.replayed} 条离线上报` + (body.failed ? `，${body.failed} 条被拒收` : ""));
+      show("ok", say("flushed", {n: body.created + body.replayed}) + (body.failed ? say("refused", {n: body.failed}) : ""));
     } catch (e) { /* still offline: try again later */ }
   }
 
@@ -116,26 +83,26 @@
       reported_at: new Date().toISOString(),
     };
     if ($("accuracy").value) item.accuracy_m = parseFloat($("accuracy").value);
-    if (!isFinite(item.lon) || !isFinite(item.lat)) { show("err", "请先定位或填写经纬度"); return; }
-    if (!navigator.onLine) { saveOutbox(outbox().concat([item])); show("warn", "当前离线，已保存，联网后自动发送"); return; }
+    if (!isFinite(item.lon) || !isFinite(item.lat)) { show("err", say("no_position")); return; }
+    if (!navigator.onLine) { saveOutbox(outbox().concat([item])); show("warn", say("offline")); return; }
     try {
       const rep = await post(item);
       show(rep.assignment.near_boundary ? "warn" : "ok", describe(rep));
     } catch (e) {
       if (e.refused) { show("err", escape(e.message)); return; }
       saveOutbox(outbox().concat([item]));
-      show("warn", "网络中断，已保存，联网后自动发送");
+      show("warn", say("dropped"));
     }
   }
 
   $("gps").addEventListener("click", () => {
-    if (!navigator.geolocation) { show("err", "此设备不支持定位"); return; }
+    if (!navigator.geolocation) { show("err", say("no_gps")); return; }
     navigator.geolocation.getCurrentPosition((pos) => {
       $("lon").value = pos.coords.longitude.toFixed(7);
       $("lat").value = pos.coords.latitude.toFixed(7);
       $("accuracy").value = pos.coords.accuracy ? pos.coords.accuracy.toFixed(1) : "";
-      show("ok", `定位成功 (精度 ${Math.round(pos.coords.accuracy || 0)} 米)`);
-    }, (err) => show("err", "定位失败: " + escape(err.message)), {enableHighAccuracy: true, timeout: 15000});
+      show("ok", say("located", {m: Math.round(pos.coords.accuracy || 0)}));
+    }, (err) => show("err", say("gps_failed", {error: err.message})), {enableHighAccuracy: true, timeout: 15000});
   });
   // Tap a point on a small map (Leaflet, served by riskgrid itself, loaded only when asked
   // for: a phone on a weak network does not pay for it otherwise). Grid outlines show where
@@ -145,10 +112,10 @@
     return new Promise((resolve, reject) => {
       if (window.L) { resolve(); return; }
       const css = document.createElement("link");
-      css.rel = "stylesheet"; css.href = "/static/vendor/leaflet/leaflet.css";
+      css.rel = "stylesheet"; css.href = page.leafletCss;
       document.head.appendChild(css);
       const js = document.createElement("script");
-      js.src = "/static/vendor/leaflet/leaflet.js"; js.onload = resolve; js.onerror = reject;
+      js.src = page.leafletJs; js.onload = resolve; js.onerror = reject;
       document.head.appendChild(js);
     });
   }
@@ -169,15 +136,18 @@
     $("lat").value = latlng.lat.toFixed(7);
     $("accuracy").value = "";
     if (marker) marker.setLatLng(latlng); else marker = L.circleMarker(latlng, {radius: 8, color: "#cf222e"}).addTo(map);
-    show("ok", `已选点 ${latlng.lng.toFixed(6)}, ${latlng.lat.toFixed(6)}`);
+    show("ok", say("picked", {lon: latlng.lng.toFixed(6), lat: latlng.lat.toFixed(6)}));
   }
   $("pick").addEventListener("click", async () => {
-    try { await loadLeaflet(); } catch (e) { show("err", "地图加载失败，请填写经纬度"); return; }
+    try { await loadLeaflet(); } catch (e) { show("err", say("map_failed")); return; }
     $("map").style.display = "block";
     if (map) { map.invalidateSize(); return; }
     const lon = parseFloat($("lon").value), lat = parseFloat($("lat").value);
-    const start = isFinite(lon) && isFinite(lat) ? [lat, lon] : [46.59, 125.1];  // 大庆 city centre
-    map = L.map("map", {maxZoom: 19}).setView(start, isFinite(lon) ? 16 : 13);
+    map = L.map("map", {maxZoom: 19});
+    // Where the worker stands, else where the grids are densest (the server's `data-lat`).
+    if (isFinite(lon) && isFinite(lat)) map.setView([lat, lon], 16);
+    else if (page.lat) map.setView([parseFloat(page.lat), parseFloat(page.lon)], 13);
+    else map.fitWorld();
     outlines = L.geoJSON(null, {style: {color: "#1f6feb", weight: 1, fillOpacity: 0.04}, interactive: false}).addTo(map);
     map.on("click", (e) => pickAt(e.latlng));
     map.on("moveend", drawGrids);
@@ -190,13 +160,10 @@
 
   fetch("/api/v1/themes").then((r) => r.json()).then((body) => {
     themes = body.themes;
-    $("theme").innerHTML = themes.map((t) => `<option value="${t.code}">${escape(t.zh)}</option>`).join("");
+    $("theme").innerHTML = themes.map((t) => `<option value="${escape(t.code)}">${escape(name(t))}</option>`).join("");
     fillCategories();
     document.body.dataset.ready = "1";
   });
   showOutbox();
   flush();
 })();
-</script>
-</body>
-</html>

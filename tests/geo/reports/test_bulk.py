@@ -10,7 +10,7 @@ from boundaries.importer import ImportOptions, import_file
 from geo.coords import wgs84_to_gcj02
 from geo.reports.bulk import load
 from geo.reports.files import read_reports
-from geo.reports.intake import get
+from geo.reports.record import get
 from geo.settings import ImportSettings, ReportSettings, get_settings
 from riskgrid.cli import app
 from tests.api.test_reports import EAST, SCHOOL, WEST, layout

@@ -1,0 +1,142 @@
+"""One report as stored and as answered: the row, its JSON shape, its history."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from geo.errors import NotFound
+from geo.reports.fragments import OVERDUE
+
+_REPORT_SELECT = f"""
+SELECT r.id, ST_X(r.geom) AS lon, ST_Y(r.geom) AS lat, r.source_crs, r.source_lon, r.source_lat,
+       r.accuracy_m, r.theme, r.category, r.severity, r.description, r.campaign_code,
+       r.reporter, r.reported_at, r.created_at, r.updated_at, r.status, r.status_changed_at,
+       r.due_at, r.department, r.resolution_level, r.grid_code, g.name AS grid_name,
+       g.kind AS grid_kind, r.district_code, r.assignment_method, r.assignment_distance_m,
+       r.near_boundary_code, nb.name AS near_boundary_name, r.near_boundary_m,
+       r.possible_duplicate_of, r.request_hash, r.idempotency_key,
+       {OVERDUE} AS overdue
+FROM reports r
+LEFT JOIN grids g ON g.code = r.grid_code
+LEFT JOIN grids nb ON nb.code = r.near_boundary_code
+"""
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def report_answer(row: Any) -> dict:
+    """Return the JSON shape of a stored report (as POST and GET answer it)."""
+    m = row._mapping if hasattr(row, "_mapping") else row
+    grid = (
+        {"code": m["grid_code"], "name": m["grid_name"], "kind": m["grid_kind"]}
+        if m["grid_code"]
+        else None
+    )
+    near = (
+        {
+            "code": m["near_boundary_code"],
+            "name": m["near_boundary_name"],
+            "distance_m": round(m["near_boundary_m"], 1),
+        }
+        if m["near_boundary_code"]
+        else None
+    )
+    dist = m["assignment_distance_m"]
+    return {
+        "id": str(m["id"]),
+        "lon": round(m["lon"], 7),
+        "lat": round(m["lat"], 7),
+        "source": {"crs": m["source_crs"], "lon": m["source_lon"], "lat": m["source_lat"]},
+        "accuracy_m": m["accuracy_m"],
+        "theme": m["theme"],
+        "category": m["category"],
+        "severity": m["severity"],
+        "description": m["description"],
+        "campaign": m["campaign_code"],
+        "reporter": m["reporter"],
+        "reported_at": _iso(m["reported_at"]),
+        "created_at": _iso(m["created_at"]),
+        "grid": grid,
+        "district": m["district_code"],
+        "assignment": {
+            "method": m["assignment_method"],
+            "distance_m": None if dist is None else round(dist, 1),
+            "near_boundary": near,
+        },
+        "status": m["status"],
+        "status_changed_at": _iso(m["status_changed_at"]),
+        "due_at": _iso(m["due_at"]),
+        "overdue": bool(m["overdue"]),
+        "department": m["department"],
+        "resolution_level": m["resolution_level"],
+        "possible_duplicate_of": str(m["possible_duplicate_of"])
+        if m["possible_duplicate_of"]
+        else None,
+    }
+
+
+def fetch_row(conn: Connection, where: str, params: dict) -> Any:
+    """Return the one report row matching `where` (on `reports r`), or None."""
+    return conn.execute(text(f"{_REPORT_SELECT} WHERE {where}"), params).one_or_none()
+
+
+def get(conn: Connection, report_id: uuid.UUID) -> dict:
+    """Return one report with its history, oldest step first."""
+    row = fetch_row(conn, "r.id = :id", {"id": report_id})
+    if row is None:
+        raise NotFound(f"no report with id {report_id}")
+    out = report_answer(row)
+    events = conn.execute(
+        text(
+            "SELECT kind, from_status, to_status, from_grid, to_grid, actor, note, level, at "
+            "FROM report_events WHERE report_id = :id ORDER BY at, id"
+        ),
+        {"id": report_id},
+    ).mappings()
+    steps = [{**e, "at": _iso(e["at"])} for e in events]
+    # Receipt is not stored as an event (the row itself records it); it opens the history.
+    first_grid = next((e["from_grid"] for e in steps if e["kind"] == "reassigned"), row.grid_code)
+    received = {
+        "kind": "reported",
+        "from_status": None,
+        "to_status": "reported",
+        "from_grid": None,
+        "to_grid": first_grid,
+        "actor": row.reporter,
+        "note": "received",
+        "level": None,
+        "at": _iso(row.reported_at),
+    }
+    out["history"] = [received, *steps]
+    return out
+
+
+_EVENT = text(
+    """
+    INSERT INTO report_events (report_id, kind, from_status, to_status, from_grid, to_grid,
+                               actor, note, level, at)
+    VALUES (:id, :kind, :from_status, :to_status, :from_grid, :to_grid, :actor, :note, :level,
+            COALESCE(:at, now()))
+    """
+)
+
+
+def add_event(conn: Connection, report_id: uuid.UUID, kind: str, **values: Any) -> None:
+    """Append one step to a report's history (a transition or a reassignment)."""
+    params = {
+        "from_status": None,
+        "to_status": None,
+        "from_grid": None,
+        "to_grid": None,
+        "actor": None,
+        "note": None,
+        "level": None,
+        "at": None,
+    }
+    conn.execute(_EVENT, {**params, **values, "id": report_id, "kind": kind})
