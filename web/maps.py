@@ -9,30 +9,34 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import branca
 import folium
-import numpy as np
 import orjson
 import shapely
 import shapely.geometry
 from folium import plugins
-from folium.template import Template
 from sqlalchemy import Connection
 
-from geo import coords
 from geo.analytics import patterns, stats_process
 from geo.analytics.gistar import GiResult, GiSpec, gistar_start
 from geo.analytics.weights import weights
 from geo.cache import Versions, cached, versions
-from geo.grids import areas
-from geo.grids.layer import GridLayer, coverage, grid_layer
+from geo.grids.layer import coverage, grid_layer
 from geo.reports import queries as report_queries
 from geo.reports import taxonomy
 from geo.reports.queries import ReportFilter
 from geo.settings import MapSettings
 from geo.vocabulary import ACTIVE_STATUSES
-from web import pages
 from web.folium_page import render
+from web.map_base import (
+    add_district_borders,
+    add_grid_outlines,
+    add_html,
+    base_map,
+    geojson_to_gcj02,
+    points_to_gcj02,
+    round5,
+)
+from web.templating import navigation, render_template
 
 # Caps that keep a page's size independent of the number of reports.
 MAX_MARKERS = 300
@@ -42,7 +46,6 @@ MAX_CLUSTERS = 60
 DBSCAN_SAMPLE = 40_000  # more reports are clustered as a sample: the time stays bounded
 WEEK_S = 7 * 86_400
 SIMPLIFY_DEG = 0.0002
-BORDER_DEG = 0.001  # district borders: ~100 m is plenty at the zooms they are read at
 HEX_M = 1500.0
 CLASS_COLOURS = {
     "hot_99": "#b2182b",
@@ -103,10 +106,6 @@ LABELS = {
     },
 }
 THEMES = ("all", *taxonomy.THEME_BY_CODE)
-GRID_OUTLINE_ZOOM = 13  # below it a view holds thousands of grids: too many to fetch and read
-MAX_OUTLINES = 4000
-# The page scripts (web/static/js) every map loads; they define what the map's script calls.
-MAP_SCRIPTS = ("js/report-markers.js", "js/grid-outlines.js")
 MARKER_CALLBACK = "riskgridReportMarker"  # js/report-markers.js: one marker per data row
 
 
@@ -127,7 +126,7 @@ def open_report_markers(conn: Connection, f: ReportFilter, lang: str) -> list[li
         p = ft["properties"]
         lon, lat = ft["geometry"]["coordinates"]
         cat = taxonomy.category(p["theme"], p["category"])
-        popup = pages.render(
+        popup = render_template(
             "maps/report_popup.html",
             lab=lab,
             category=(cat.zh if lang == "zh" else cat.en) if cat else p["category"],
@@ -171,7 +170,7 @@ def _significant(r: GiResult, lang: str) -> dict:
     feats = []
     for cls, idx in by_class.items():
         # Rounded to ~1 m for the page: a display, not a geometry to compute with.
-        region = shapely.transform(shapely.coverage_union_all(cov[idx]), _round5)
+        region = shapely.transform(shapely.coverage_union_all(cov[idx]), round5)
         feats.append(
             {
                 "type": "Feature",
@@ -185,10 +184,6 @@ def _significant(r: GiResult, lang: str) -> dict:
             }
         )
     return {"type": "FeatureCollection", "features": feats}
-
-
-def _round5(xy: np.ndarray) -> np.ndarray:
-    return np.round(xy, 5)
 
 
 def warm_up(conn: Connection) -> None:
@@ -223,7 +218,7 @@ def _add_switcher(m: folium.Map, theme: str, lang: str, query: str) -> None:
         "maps/theme_switcher.html",
         label=LABELS[lang]["theme"],
         themes=themes,
-        nav=pages.navigation(f"/maps/{theme}", query, lang),
+        nav=navigation(f"/maps/{theme}", query, lang),
     )
 
 
@@ -240,137 +235,6 @@ def theme_map(
     base = basemap or MapSettings()
     key = ("map", theme, f, lang, query, base.model_dump_json(), v)
     return cached(key, lambda: _build(conn, v, theme, f, lang, query, base))
-
-
-def add_district_borders(m: folium.Map, conn: Connection, name: str, gcj: bool) -> None:
-    """Add the district borders, simplified to ~100 m: orientation when there is no basemap."""
-    districts = areas.outlines(conn, "district")
-    if not len(districts):
-        return
-    # Simplified as a coverage, so neighbours keep one shared border, and rounded to ~1 m.
-    geoms = shapely.coverage_simplify(np.asarray(districts.geometry.values), BORDER_DEG)
-    fc = {
-        "type": "FeatureCollection",
-        "features": [
-            {
-                "type": "Feature",
-                "properties": {"code": code},
-                "geometry": shapely.geometry.mapping(shapely.transform(g, _round5)),
-            }
-            for code, g in zip(districts["code"], geoms, strict=True)
-        ],
-    }
-    folium.GeoJson(
-        geojson_to_gcj02(fc, gcj),
-        name=name,
-        style_function=lambda _: {"color": "#444", "weight": 1.2, "fill": False},
-        interactive=False,
-    ).add_to(m)
-
-
-def add_grid_outlines(m: folium.Map, name: str, gcj: bool) -> None:
-    """Add a layer of the grid outlines in view, fetched from the grids API when zoomed in."""
-    group = folium.FeatureGroup(name=name).add_to(m)
-    options = {"gcj": gcj, "minZoom": GRID_OUTLINE_ZOOM, "maxOutlines": MAX_OUTLINES}
-    add_html(m, "maps/grid_outlines.html", options=options)
-    add_call(m, "riskgridOutlineGrids", group)
-
-
-def grid_extent(layer: GridLayer, gcj: bool = False) -> list[list[float]]:
-    """Return [[south, west], [north, east]] of the grids, on the basemap's coordinates."""
-    west, south, east, north = (float(x) for x in layer.frame.total_bounds)
-    return points_to_gcj02([[south, west], [north, east]], gcj)
-
-
-def base_map(
-    base: MapSettings,
-    layer: GridLayer,
-    scripts: tuple[str, ...] = MAP_SCRIPTS,
-    **options: object,
-) -> folium.Map:
-    """Return an empty Folium map on the configured basemap, centred on the grids, zoomable to
-    18, with riskgrid's map stylesheets and the page `scripts` (under web/static)."""
-    gcj = base.basemap == "gaode"
-    (south, west), (north, east) = grid_extent(layer, gcj)
-    centre = ((south + north) / 2, (west + east) / 2)
-    m = folium.Map(location=centre, max_zoom=18, tiles=None, control_scale=True, **options)
-    # With no tile layer Leaflet has no maxZoom, and the marker cluster refuses to start.
-    add_script(m, "{{ this._parent.get_name() }}.options.maxZoom = 18;")
-    _tiles(m, base)
-    add_html(m, "maps/assets.html", scripts=scripts)
-    return m
-
-
-def add_script(m: folium.Map, js: str) -> None:
-    """Add `js` to the map's script; `{{ this._parent.get_name() }}` names the map."""
-    element = branca.element.MacroElement()
-    element._template = Template("{% macro script(this, kwargs) %}" + js + "{% endmacro %}")
-    m.add_child(element)
-
-
-def add_call(m: folium.Map, function: str, *layers: folium.map.Layer) -> None:
-    """Add to the map's script the call `function(map, *layers)` of a page script (web/static/js).
-
-    The page scripts get Folium's objects this way, and their data from a JSON block: no
-    JavaScript is written in Python.
-    """
-    names = ["{{ this._parent.get_name() }}", *(layer.get_name() for layer in layers)]
-    add_script(m, f"{function}({', '.join(names)});")
-
-
-def add_html(m: folium.Map, template: str, **context: object) -> None:
-    """Add the template (under web/templates) to the page's body, autoescaped.
-
-    The result is kept as literal text (web.folium_page): a name that reads `{{ 7*7 }}` stays
-    as written.
-    """
-    m.get_root().html.add_child(folium.Element(pages.render(template, **context)))
-
-
-def _tiles(m: folium.Map, base: MapSettings) -> None:
-    """Add the configured basemap (none by default: grid data only, no network)."""
-    if base.basemap == "osm":
-        folium.TileLayer("OpenStreetMap", max_zoom=18).add_to(m)
-    elif base.basemap == "url":
-        folium.TileLayer(base.tile_url, attr=base.tile_attribution, max_zoom=18).add_to(m)
-    elif base.basemap == "tianditu":
-        for layer in ("vec", "cva"):
-            folium.TileLayer(
-                f"http://t{{s}}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile"
-                f"&VERSION=1.0.0&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles"
-                f"&TILEMATRIX={{z}}&TILEROW={{y}}&TILECOL={{x}}&tk={base.tianditu_key}",
-                attr="天地图",
-                subdomains="01234567",
-                max_zoom=18,
-                overlay=layer == "cva",
-                name="天地图" if layer == "vec" else "天地图注记",
-            ).add_to(m)
-    elif base.basemap == "gaode":
-        folium.TileLayer(
-            "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8"
-            "&x={x}&y={y}&z={z}",
-            attr="高德地图",
-            subdomains="1234",
-            max_zoom=18,
-            name="高德",
-        ).add_to(m)
-
-
-def points_to_gcj02(points: list[list], gcj: bool) -> list[list]:
-    """Shift [lat, lon, ...] rows onto a GCJ-02 basemap (Gaode draws in GCJ-02)."""
-    if not gcj or not points:
-        return points
-    arr = np.asarray([[p[0], p[1]] for p in points], dtype=float)
-    lon, lat = coords.wgs84_to_gcj02(arr[:, 1], arr[:, 0])
-    return [
-        [round(float(la), 6), round(float(lo), 6), *p[2:]]
-        for la, lo, p in zip(lat, lon, points, strict=True)
-    ]
-
-
-def geojson_to_gcj02(fc: dict, gcj: bool) -> dict:
-    """Shift a FeatureCollection onto a GCJ-02 basemap when `gcj`."""
-    return coords.geojson_to_gcj02(fc) if gcj else fc
 
 
 def _build(

@@ -1,16 +1,10 @@
-"""The server-rendered pages (start page, campaign dashboard, the grid worker's phone page) and
-the Jinja environment that renders them and the map pages' panels.
-
-Templates live in `web/templates/`, autoescaped; scripts and stylesheets in `web/static/`,
-addressed through `static_url` so that a changed file is fetched anew. No script from outside.
-"""
+"""The server-rendered pages: the start page, the campaign dashboard, the grid worker's phone
+page (templates under `web/templates/`, rendered by `web.templating`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
-import jinja2
 import numpy as np
 from sqlalchemy import Connection
 
@@ -20,23 +14,10 @@ from geo.grids.layer import GridLayer, grid_layer
 from geo.reports import queries, taxonomy
 from geo.reports.campaigns import list_campaigns
 from geo.reports.queries import ReportFilter
-from web.assets import WEB, static_url
+from web.templating import lang_url, navigation, render_template
 
-LANGS = ("zh", "en")
-COORDINATOR_PATH = "/maps/flood/coordinator"
-# (key, address, zh, en): the pages every page links to.
-NAV = (
-    ("index", "/", "首页", "Start"),
-    ("dashboard", "/dashboard", "创安行动看板", "Dashboard"),
-    ("maps", "/maps/all", "全部专题地图", "Theme maps"),
-    ("coordinator", COORDINATOR_PATH, "汛期协调地图", "Flood coordinator"),
-    ("report", "/report", "网格员上报", "Report"),
-    ("api", "/docs", "API", "API"),
-)
-LANG_NAMES = {"zh": "中文", "en": "English"}
 LABELS = {
     "zh": {
-        "nav": "页面",
         "index_title": "网格化风险地图",
         "index_heading": "riskgrid 网格化风险地图",
         "themes": "专题",
@@ -55,7 +36,6 @@ LABELS = {
         "report_title": "网格员上报",
     },
     "en": {
-        "nav": "Pages",
         "index_title": "Grid risk maps",
         "index_heading": "riskgrid grid risk maps",
         "themes": "Themes",
@@ -137,68 +117,6 @@ REPORT_WORDS = {
 }
 
 
-def _count(n: int) -> str:
-    return f"{n:,}"
-
-
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{x * 100:.1f}%"
-
-
-# Templates are read once per process, like the static files' hashes: a deployment restarts.
-TEMPLATES = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(WEB / "templates"),
-    autoescape=True,
-    auto_reload=False,
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-TEMPLATES.globals["static_url"] = static_url
-TEMPLATES.filters["count"] = _count
-TEMPLATES.filters["pct"] = _pct
-
-
-def render(name: str, **context: object) -> str:
-    """Return the template `name` (under web/templates) rendered with `context`, autoescaped."""
-    return TEMPLATES.get_template(name).render(**context)
-
-
-def lang_url(path: str, query: str, lang: str) -> str:
-    """Return `path?query` with its language set to `lang` (zh, the default, is left out)."""
-    pairs = [(k, v) for k, v in parse_qsl(query.lstrip("?"), keep_blank_values=True) if k != "lang"]
-    if lang != "zh":
-        pairs.append(("lang", lang))
-    return f"{path}?{urlencode(pairs)}" if pairs else path
-
-
-@dataclass(frozen=True)
-class NavLink:
-    """One link of the navigation."""
-
-    href: str
-    label: str
-    current: bool
-    lang: str = ""  # the language of the label, when it is the language switch's
-
-
-def navigation(path: str, query: str, lang: str) -> dict:
-    """Return the navigation of a page at `path?query`: its links, and the language switch that
-    keeps the path and the query."""
-    links = []
-    for key, href, zh, en in NAV:
-        if key == "maps":
-            current = path.startswith("/maps/") and path != COORDINATOR_PATH
-        else:
-            current = path == href
-        target = href if key == "api" else lang_url(href, "", lang)
-        links.append(NavLink(target, zh if lang == "zh" else en, current))
-    languages = [
-        NavLink(lang_url(path, query, code), LANG_NAMES[code], code == lang, code) for code in LANGS
-    ]
-    return {"label": LABELS[lang]["nav"], "links": links, "languages": languages}
-
-
 def _context(path: str, query: str, lang: str) -> dict:
     return {"lang": lang, "lab": LABELS[lang], "nav": navigation(path, query, lang)}
 
@@ -220,7 +138,9 @@ def index(conn: Connection, lang: str = "zh", path: str = "/", query: str = "") 
         s = queries.stats(conn, ReportFilter(campaign=c["code"]))
         href = lang_url(f"/maps/{c['theme']}", urlencode({"campaign": c["code"]}), lang)
         campaigns.append({**c, "href": href, "stats": s})
-    return render("index.html", themes=themes, campaigns=campaigns, **_context(path, query, lang))
+    return render_template(
+        "index.html", themes=themes, campaigns=campaigns, **_context(path, query, lang)
+    )
 
 
 def _trend_bars(weeks: list, width: int, height: int) -> list[dict]:
@@ -250,7 +170,7 @@ def dashboard(conn: Connection, lang: str = "zh", path: str = "/dashboard", quer
         weeks = queries.weekly_counts(conn, f)
         bars = _trend_bars(weeks, width, height) if weeks else []
         campaigns.append({**c, "stats": queries.stats(conn, f), "bars": bars})
-    return render(
+    return render_template(
         "dashboard.html",
         campaigns=campaigns,
         trend={"width": width, "height": height},
@@ -277,7 +197,7 @@ def report(
         centre: tuple[float, float] | None = town_centre(grid_layer(conn, v))
     except InvalidInput:  # no grids loaded yet: the pick map starts on the whole world
         centre = None
-    return render(
+    return render_template(
         "report.html",
         words=REPORT_WORDS[lang],
         centre=centre,

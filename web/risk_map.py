@@ -22,11 +22,9 @@ from geo.reports.queries import ReportFilter
 from geo.risk import layers as risk_layers
 from geo.risk.ranking import RankSpec, ranking, risk_versions
 from geo.settings import MapSettings, RiskSettings
-from web import pages
 from web.folium_page import render
-from web.maps import (
+from web.map_base import (
     MAP_SCRIPTS,
-    MARKER_CALLBACK,
     add_call,
     add_district_borders,
     add_grid_outlines,
@@ -34,9 +32,10 @@ from web.maps import (
     base_map,
     geojson_to_gcj02,
     grid_extent,
-    open_report_markers,
     points_to_gcj02,
 )
+from web.maps import MARKER_CALLBACK, open_report_markers
+from web.templating import COORDINATOR_PATH, navigation
 
 TOP_GRIDS = 300  # ranked grids drawn; the full ranking is one click away (CSV/XLSX)
 SIMPLIFY_DEG = 0.0003  # about 25 m: outlines for display, not measurement
@@ -143,7 +142,7 @@ def _build(conn: Connection, v: Versions, rules: RiskSettings, lang: str, base: 
     gcj = base.basemap == "gaode"
     layer = grid_layer(conn, v)
     m = base_map(base, layer, SCRIPTS, zoom_start=8)
-    add_html(m, "maps/map_nav.html", nav=pages.navigation(pages.COORDINATOR_PATH, "", lang))
+    add_html(m, "maps/map_nav.html", nav=navigation(COORDINATOR_PATH, "", lang))
     add_district_borders(m, conn, lab["districts"], gcj)
     add_grid_outlines(m, lab["grids"], gcj)
     _add_flood_zones(m, conn, lab, gcj)
