@@ -9,20 +9,25 @@ from contextlib import asynccontextmanager
 from urllib.parse import parse_qs
 
 import anyio.to_thread
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.responses import Response
 from starlette.types import Scope
 
 from api import errors
+from api.deps import get_page_principal, get_principal
+from api.request_id import RequestId
 from api.routers import (
     areas,
+    audit,
+    auth,
     campaigns,
     grids,
     health,
     hotspots,
     households,
+    login_pages,
     maps,
     pages,
     reports,
@@ -83,8 +88,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     app.state.settings = settings
     errors.install(app)
+    app.add_middleware(RequestId)
+    # /health and the login route answer anyone; every other API route needs a login, and
+    # every page sends the browser to /login without one.
+    app.include_router(health.router)
+    app.include_router(auth.router)
     for router in (
-        health.router,
         grids.router,
         areas.router,
         campaigns.router,
@@ -92,10 +101,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         hotspots.router,
         risk.router,
         households.router,
-        maps.router,
-        pages.router,
+        audit.router,
     ):
-        app.include_router(router)
+        app.include_router(router, dependencies=[Depends(get_principal)])
+    for router in (maps.router, pages.router):
+        app.include_router(router, dependencies=[Depends(get_page_principal)])
+    app.include_router(login_pages.router)
     # Leaflet and friends come from the service itself: offline intranets have no CDN.
     web_assets.STATIC.mkdir(parents=True, exist_ok=True)
     app.mount("/static", StaticAssets(directory=web_assets.STATIC), name="static")

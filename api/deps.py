@@ -3,17 +3,23 @@ the parsers of shared query parameters (codes, bbox, the report filters)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import ipaddress
 import math
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Connection, Engine
 
 from geo.cache import Versions, versions
-from geo.errors import InvalidInput, Unauthorized
-from geo.identity.tokens import ANONYMOUS, Principal, authenticate
+from geo.errors import Forbidden, InvalidInput, Unauthorized
+from geo.identity import tokens
+from geo.identity.principal import Principal
+from geo.identity.scope import report_scope
 from geo.reports import intake, taxonomy
 from geo.reports.queries import ReportFilter
 from geo.settings import Settings
@@ -54,22 +60,102 @@ def get_versions(conn: ConnDep) -> Versions:
 VersionsDep = Annotated[Versions, Depends(get_versions)]
 
 
-def get_principal(request: Request, conn: ConnDep) -> Principal:
-    """Return who sends the request, from `Authorization: Bearer <token>` (none: anonymous).
+SESSION_COOKIE = "riskgrid_session"
+_SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
-    Shares the request's connection (FastAPI hands the same dependency to both).
-    """
+
+def csrf_token(session_token: str) -> str:
+    """Return the CSRF token that goes with a session cookie: a page holds it, another site
+    cannot compute it (it cannot read the cookie)."""
+    return hashlib.sha256(b"riskgrid-csrf:" + session_token.encode()).hexdigest()
+
+
+def credentials(request: Request) -> tuple[str | None, bool]:
+    """Return (token, came from the session cookie) of a request; (None, False) for none."""
     header = request.headers.get("authorization")
-    if not header:
-        return ANONYMOUS
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token or len(token) > 200:
-        raise Unauthorized("send the token as 'Authorization: Bearer <token>'")
-    return authenticate(conn, token)
+    if header:
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token or len(token) > 200:
+            raise Unauthorized("send the token as 'Authorization: Bearer <token>'")
+        return token, False
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie and len(cookie) <= 200:
+        return cookie, True
+    return None, False
+
+
+def client_address(request: Request) -> str | None:
+    """Return the IP address the request came from (what the audit log records), or None."""
+    host = request.client.host if request.client else None
+    try:
+        return str(ipaddress.ip_address(host)) if host else None
+    except ValueError:  # a test client's or a socket's name, not an address
+        return None
+
+
+async def get_principal(request: Request, settings: SettingsDep, engine: EngineDep) -> Principal:
+    """Return who sends the request (a bearer token, or a page's session cookie); 401 without.
+
+    Async and cached per process for `auth.token_cache_s`: a request whose token was checked a
+    moment ago takes no thread and no connection for it.
+    """
+    token, from_cookie = credentials(request)
+    if token is None:
+        raise Unauthorized(
+            "log in first: send 'Authorization: Bearer <token>' (POST /api/v1/auth/token gives one)"
+        )
+    if from_cookie and request.method not in _SAFE_METHODS:
+        sent = request.headers.get("x-csrf-token", "")
+        if not hmac.compare_digest(sent, csrf_token(token)):
+            raise Forbidden("the X-CSRF-Token header is missing or wrong: reload the page")
+    who = tokens.cached(token, settings.auth.token_cache_s)
+    if who is None:
+        who = await run_in_threadpool(_authenticate, engine, token)
+    return who.in_request(request.state.request_id, client_address(request))
+
+
+def _authenticate(engine: Engine, token: str) -> Principal:
+    with engine.connect() as conn:
+        return tokens.authenticate(conn, token)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+async def get_optional_principal(
+    request: Request, settings: SettingsDep, engine: EngineDep
+) -> Principal | None:
+    """Return who sends the request, or None for a request without valid credentials."""
+    try:
+        return await get_principal(request, settings, engine)
+    except (Unauthorized, Forbidden):
+        return None
+
+
+OptionalPrincipalDep = Annotated[Principal | None, Depends(get_optional_principal)]
+
+
+class LoginRequired(Exception):
+    """A page asked for without a valid login: the answer sends the browser to /login."""
+
+    def __init__(self, next_url: str) -> None:
+        super().__init__(next_url)
+        self.next_url = next_url
+
+
+async def get_page_principal(
+    request: Request, settings: SettingsDep, engine: EngineDep
+) -> Principal:
+    """Return who asks for a page; without a valid login, send them to the login page."""
+    try:
+        return await get_principal(request, settings, engine)
+    except Unauthorized:
+        query = f"?{request.url.query}" if request.url.query else ""
+        raise LoginRequired(request.url.path + query) from None
+
+
+PagePrincipalDep = Annotated[Principal, Depends(get_page_principal)]
 
 
 def parse_bbox(raw: str | None, max_area_deg2: float) -> tuple[float, float, float, float] | None:
@@ -100,7 +186,7 @@ def parse_bbox(raw: str | None, max_area_deg2: float) -> tuple[float, float, flo
     return minx, miny, maxx, maxy
 
 
-def _check_window(since: datetime | None, until: datetime | None) -> None:
+def check_window(since: datetime | None, until: datetime | None) -> None:
     if since is not None and until is not None and since >= until:
         raise InvalidInput("since must be before until")
     for t in (since, until):
@@ -112,6 +198,7 @@ def _check_window(since: datetime | None, until: datetime | None) -> None:
 
 def report_filter(
     settings: SettingsDep,
+    who: PrincipalDep,
     theme: Annotated[str | None, Query(max_length=64)] = None,
     category: Annotated[str | None, Query(max_length=64)] = None,
     status: Annotated[list[ReportStatus] | None, Query()] = None,
@@ -132,7 +219,7 @@ def report_filter(
         raise InvalidInput(f"unknown theme {theme!r}; one of: {', '.join(taxonomy.THEME_BY_CODE)}")
     if category is not None and theme is not None:
         intake.check_category(theme, category)
-    _check_window(since, until)
+    check_window(since, until)
     return ReportFilter(
         theme=theme,
         category=category,
@@ -145,6 +232,7 @@ def report_filter(
         until=until,
         assignment=assignment.value if assignment else None,
         overdue=overdue,
+        scope=report_scope(who, settings.auth.sensitive_themes),
     )
 
 

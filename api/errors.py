@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy.exc import OperationalError
 
+from api.deps import LoginRequired
 from geo.errors import (
     Conflict,
     Forbidden,
@@ -16,6 +18,7 @@ from geo.errors import (
     NotFound,
     RiskgridError,
     SetupError,
+    TooManyAttempts,
     Unauthorized,
 )
 
@@ -28,6 +31,7 @@ STATUS: dict[type[RiskgridError], int] = {
     Unauthorized: 401,
     Forbidden: 403,
     SetupError: 503,
+    TooManyAttempts: 429,
 }
 
 
@@ -63,7 +67,13 @@ def install(app: FastAPI) -> None:
             log.exception("internal error", exc_info=exc)
             return JSONResponse({"detail": "internal error"}, status_code=status)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if isinstance(exc, TooManyAttempts):
+            headers = {"Retry-After": str(exc.retry_after_s)}
         return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(_: Request, exc: LoginRequired) -> RedirectResponse:
+        return RedirectResponse(f"/login?{urlencode({'next': exc.next_url})}", status_code=303)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from geo.coords import SourceCRS
 from geo.reports.intake import NewReport
@@ -21,8 +21,17 @@ def _no_nul(value: str | None) -> str | None:
 
 NoNul = AfterValidator(_no_nul)
 Text32 = Annotated[str, Field(max_length=32), NoNul]
-Text100 = Annotated[str, Field(max_length=100), NoNul]
 Text2000 = Annotated[str, Field(max_length=2000), NoNul]
+
+
+def _refuse_actor(data: Any, field: str) -> Any:
+    """Refuse a body that names who acts: that is always the logged-in user."""
+    if isinstance(data, dict) and field in data:
+        raise ValueError(
+            f"{field} is not accepted: the actor is who is logged in (the user of the token); "
+            f"remove {field} from the body"
+        )
+    return data
 
 
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
@@ -51,7 +60,11 @@ class ReportCreate(BaseModel):
     reported_at: datetime | None = Field(
         None, description="ISO 8601; no offset means the configured zone"
     )
-    reporter: Text100 | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_reporter(cls, data: Any) -> Any:
+        return _refuse_actor(data, "reporter")
 
     @model_validator(mode="after")
     def _ranges(self) -> ReportCreate:
@@ -67,7 +80,8 @@ class ReportCreate(BaseModel):
         return self
 
     def to_new(self, naive_timezone: str) -> NewReport:
-        """The report for intake; a `reported_at` without offset is read in `naive_timezone`."""
+        """The report for intake (its reporter is the logged-in user, set by intake); a
+        `reported_at` without offset is read in `naive_timezone`."""
         reported_at = self.reported_at
         if reported_at is not None and reported_at.tzinfo is None:
             # The zone comes from the app's settings, which a validator cannot see.
@@ -84,38 +98,38 @@ class ReportCreate(BaseModel):
             description=self.description,
             campaign=self.campaign,
             reported_at=reported_at,
-            reporter=self.reporter,
         )
 
 
 class TransitionCreate(BaseModel):
-    """A move along the closed loop."""
+    """A move along the closed loop, made by the logged-in user."""
 
     model_config = ConfigDict(extra="forbid")
 
     to: Literal["dispatched", "in_progress", "resolved", "verified", "rejected", "duplicate"]
-    actor: Text100 = Field(description="who makes the move")
     note: Text2000 | None = None
     level: Literal["grid", "community", "street", "district", "city"] | None = Field(
         None, description="where it was resolved (required with to=resolved)"
     )
 
-    @field_validator("actor")
+    @model_validator(mode="before")
     @classmethod
-    def _actor_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("actor must name who makes the move")
-        return value
+    def _no_actor(cls, data: Any) -> Any:
+        return _refuse_actor(data, "actor")
 
 
 class ReassignCreate(BaseModel):
-    """A coordinator's manual reassignment."""
+    """A dispatcher's manual reassignment, made by the logged-in user."""
 
     model_config = ConfigDict(extra="forbid")
 
     grid: Text32 = Field(description="code of the grid the report belongs to")
-    actor: Text100
     note: Text2000 | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_actor(cls, data: Any) -> Any:
+        return _refuse_actor(data, "actor")
 
 
 class FeatureRef(BaseModel):

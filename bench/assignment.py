@@ -72,7 +72,7 @@ def bench_single(b: Bench, pts: np.ndarray, n: int = 2000) -> dict:
     api = []
     with server(b) as port:
         c = http.client.HTTPConnection("127.0.0.1", port)
-        headers = {"content-type": "application/json"}
+        headers = {"content-type": "application/json", "authorization": f"Bearer {b.token()}"}
         for i, (lon, lat) in enumerate(pts[n : 2 * n + 300]):
             body = json.dumps(
                 {
@@ -80,7 +80,6 @@ def bench_single(b: Bench, pts: np.ndarray, n: int = 2000) -> dict:
                     "lat": lat,
                     "theme": "fire",
                     "category": "electrical",
-                    "reporter": "bench",
                     "accuracy_m": 15,
                 }
             )
@@ -101,7 +100,9 @@ def bench_single(b: Bench, pts: np.ndarray, n: int = 2000) -> dict:
     }
 
 
-async def _load(port: int, bodies: list[bytes], concurrency: int) -> tuple[list[float], int]:
+async def _load(
+    port: int, bodies: list[bytes], concurrency: int, token: str
+) -> tuple[list[float], int]:
     latencies: list[float] = []
     errors = 0
     queue = iter(bodies)
@@ -112,7 +113,12 @@ async def _load(port: int, bodies: list[bytes], concurrency: int) -> tuple[list[
         for body in queue:
             req = (
                 b"POST /api/v1/reports HTTP/1.1\r\nHost: b\r\nContent-Type: application/json"
-                b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+                b"\r\nAuthorization: Bearer "
+                + token.encode()
+                + b"\r\nContent-Length: "
+                + str(len(body)).encode()
+                + b"\r\n\r\n"
+                + body
             )
             t0 = time.perf_counter()
             writer.write(req)
@@ -141,15 +147,14 @@ def bench_concurrent(
                 "lat": lat,
                 "theme": "road_safety",
                 "category": "road_damage",
-                "reporter": f"w{i % 500}",
             }
         ).encode()
         for i, (lon, lat) in enumerate(pts[:n])
     ]
     with server(b, workers=workers) as port:
-        asyncio.run(_load(port, bodies[:500], concurrency))  # warm-up
+        asyncio.run(_load(port, bodies[:500], concurrency, b.token()))  # warm-up
         t0 = time.perf_counter()
-        lat_s, errors = asyncio.run(_load(port, bodies[500:], concurrency))
+        lat_s, errors = asyncio.run(_load(port, bodies[500:], concurrency, b.token()))
         wall = time.perf_counter() - t0
     return {
         "workers": workers,

@@ -62,11 +62,18 @@ class Bench:
     env: dict
     cluster: Cluster
 
+    def token(self) -> str:
+        """Return an administrator's session token for the bench database (made once)."""
+        if not hasattr(self, "_token"):
+            self._token = admin_token(self.cluster.url())
+        return self._token
+
     def dsn(self) -> dict:
         return {
             "host": str(self.cluster.socket_dir),
             "port": self.cluster.port,
             "user": "postgres",
+            "password": self.cluster.password(),
             "dbname": "riskgrid",
         }
 
@@ -113,11 +120,31 @@ def server(b: Bench, workers: int = 1) -> Iterator[int]:
         proc.wait(10)
 
 
-def http_get(port: int, path: str) -> tuple[float, bytes, str]:
-    """GET on loopback; return (seconds, body, X-Cache header). Raises unless 200."""
+def admin_token(url: str) -> str:
+    """Store a bench administrator (no password) and return a session token of theirs."""
+    from sqlalchemy import create_engine, text
+
+    from geo.identity import tokens
+    from geo.vocabulary import TokenKind
+
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:
+        uid = conn.execute(
+            text(
+                "INSERT INTO users (username, name, role) VALUES ('bench', 'bench', 'admin') "
+                "ON CONFLICT (username) DO UPDATE SET role = 'admin' RETURNING id"
+            )
+        ).scalar_one()
+        token = tokens.issue(conn, uid, TokenKind.SESSION, 86_400)
+    engine.dispose()
+    return token
+
+
+def http_get(port: int, path: str, token: str) -> tuple[float, bytes, str]:
+    """GET on loopback with a token; return (seconds, body, X-Cache header). Raises unless 200."""
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     t0 = time.perf_counter()
-    c.request("GET", path)
+    c.request("GET", path, headers={"Authorization": f"Bearer {token}"})
     r = c.getresponse()
     body = r.read()
     dt = time.perf_counter() - t0

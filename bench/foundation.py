@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import psycopg
 
-from bench.common import RESULTS, RISKGRID, free_port, ms, run
+from bench.common import RESULTS, RISKGRID, admin_token, free_port, ms, run
 from geo.db.local_cluster import Cluster
 
 
@@ -61,12 +61,13 @@ def _bboxes(conn: psycopg.Connection, n: int) -> list[tuple[float, ...]]:
     return out
 
 
-def _http_latencies(port: int, paths: list[str]) -> list[float]:
+def _http_latencies(port: int, paths: list[str], token: str | None = None) -> list[float]:
     conn = http.client.HTTPConnection("127.0.0.1", port)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     out = []
     for p in paths:
         t0 = time.perf_counter()
-        conn.request("GET", p)
+        conn.request("GET", p, headers=headers)
         resp = conn.getresponse()
         resp.read()
         out.append(time.perf_counter() - t0)
@@ -108,7 +109,7 @@ def _sql_baselines(conn: psycopg.Connection, points: list, bboxes: list) -> dict
     }
 
 
-def _http_figures(env: dict, points: list, bboxes: list) -> dict:
+def _http_figures(env: dict, token: str, points: list, bboxes: list) -> dict:
     """Time lookups and bbox pages through the service (one worker, on loopback)."""
     port = free_port()
     server = subprocess.Popen(
@@ -125,13 +126,13 @@ def _http_figures(env: dict, points: list, bboxes: list) -> dict:
             except OSError:
                 time.sleep(0.05)
         lookup_paths = [f"/api/v1/grids/lookup?lon={x}&lat={y}" for x, y in points]
-        _http_latencies(port, lookup_paths[:300])
-        lookups = _http_latencies(port, lookup_paths)
+        _http_latencies(port, lookup_paths[:300], token)
+        lookups = _http_latencies(port, lookup_paths, token)
         bbox_paths = [
             "/api/v1/grids?limit=100&bbox=" + ",".join(f"{v:.6f}" for v in b) for b in bboxes
         ]
-        _http_latencies(port, bbox_paths[:20])
-        return {"lookup": lookups, "bbox": _http_latencies(port, bbox_paths * 3)}
+        _http_latencies(port, bbox_paths[:20], token)
+        return {"lookup": lookups, "bbox": _http_latencies(port, bbox_paths * 3, token)}
     finally:
         server.terminate()
         server.wait(10)
@@ -175,14 +176,19 @@ def main() -> dict:
             results["demo_s"] = run([RISKGRID, "demo", "--out", str(Path(tmp) / "demo")], env)
             results["demo_again_s"] = run([RISKGRID, "demo", "--out", str(Path(tmp) / "demo")], env)
             dsn = dict(
-                host=str(cluster.socket_dir), port=cluster.port, user="postgres", dbname="riskgrid"
+                host=str(cluster.socket_dir),
+                port=cluster.port,
+                user="postgres",
+                password=cluster.password(),
+                dbname="riskgrid",
             )
             with psycopg.connect(**dsn, options="-c jit=off") as conn:
                 points = _sample_points(conn, 3000)
                 bboxes = _bboxes(conn, 100)
                 sql = _sql_baselines(conn, points, bboxes)
             # 3. The service, one worker, on loopback.
-            results.update(_summary(_http_figures(env, points, bboxes), sql))
+            token = admin_token(cluster.url())
+            results.update(_summary(_http_figures(env, token, points, bboxes), sql))
         finally:
             Cluster(home).down()
     RESULTS.mkdir(parents=True, exist_ok=True)

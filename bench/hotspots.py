@@ -36,16 +36,16 @@ def main() -> dict:
         with psycopg.connect(**b.dsn(), autocommit=True) as conn:
             frame = comprehensive_grids(conn)
             time.sleep(3)  # let the server's warm-up build the layer and weights
-            first, body, _ = http_get(port, QUERY)
+            first, body, _ = http_get(port, QUERY, b.token())
             cold, cached = [], []
             for _ in range(7):
                 # A new report, so the counts change: moving the data version alone would
                 # find Gi* memoised by its counts.
                 conn.execute(NEW_REPORT, (str(uuid.uuid4()),))
-                dt, body, tag = http_get(port, QUERY)
+                dt, body, tag = http_get(port, QUERY, b.token())
                 assert tag == "miss"
                 cold.append(dt)
-                dt, _, tag = http_get(port, QUERY)
+                dt, _, tag = http_get(port, QUERY, b.token())
                 assert tag == "hit"
                 cached.append(dt)
         counts = {

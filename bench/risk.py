@@ -28,11 +28,12 @@ RANKING = "/api/v1/risk/grids?theme=flood"
 BOX = shapely.box(125.006, 46.522, 125.094, 46.578)
 
 
-def http_post(port: int, path: str, body: dict, headers: dict | None = None) -> tuple[float, dict]:
+def http_post(port: int, path: str, body: dict, token: str) -> tuple[float, dict]:
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     data = json.dumps(body).encode()
     t0 = time.perf_counter()
-    c.request("POST", path, data, {"Content-Type": "application/json", **(headers or {})})
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    c.request("POST", path, data, headers)
     r = c.getresponse()
     payload = r.read()
     dt = time.perf_counter() - t0
@@ -93,16 +94,18 @@ def main() -> dict:
         time.sleep(3)
         with psycopg.connect(**b.dsn(), autocommit=True) as conn:
             grids, layers, homes = _frames(conn)
-            first, body, _ = http_get(port, RANKING)
+            first, body, _ = http_get(port, RANKING, b.token())
             cold, cached = [], []
             for _ in range(7):
                 conn.execute(NEW_REPORT, (str(uuid.uuid4()),))
-                cold.append(http_get(port, RANKING)[0])
-                cached.append(http_get(port, RANKING)[0])
+                cold.append(http_get(port, RANKING, b.token())[0])
+                cached.append(http_get(port, RANKING, b.token())[0])
             geometry = shapely.geometry.mapping(BOX)
             area, answer = [], {}
             for _ in range(9):
-                dt, answer = http_post(port, "/api/v1/risk/query", {"geometry": geometry})
+                dt, answer = http_post(
+                    port, "/api/v1/risk/query", {"geometry": geometry}, b.token()
+                )
                 area.append(dt)
         base_rank = [baseline_ranking(grids, layers) for _ in range(3)]
         base_area = [baseline_area(grids, homes) for _ in range(5)]

@@ -10,6 +10,7 @@ same path as `riskgrid boundaries import`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ import pandas as pd
 import shapely
 from scipy.cluster.vq import kmeans2
 from scipy.spatial import cKDTree
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, text
 
 from boundaries.daqing import (
     CAMPAIGNS,
@@ -37,9 +38,14 @@ from boundaries.demo_reports import load_demo_reports
 from boundaries.demo_risk import load_demo_risk
 from boundaries.importer import ImportOptions, import_file
 from boundaries.outlines import OUTLINES_PATH
+from geo.errors import SetupError
 from geo.geometry import polygonal
+from geo.identity.principal import SYSTEM
+from geo.identity.users import NewUser, add_user
+from geo.reports import taxonomy
 from geo.reports.campaigns import upsert_campaigns
-from geo.settings import ImportSettings, ReportSettings
+from geo.settings import AuthSettings, ImportSettings, ReportSettings
+from geo.vocabulary import Role
 
 SEED = 20230420  # 创安一号's start date
 METRIC_CRS = 32651  # UTM 51N: Daqing spans 123.8-125.8°E, inside the zone
@@ -426,6 +432,138 @@ def write(data: DemoData, out_dir: Path) -> Path:
     return path
 
 
+# One demo user per role. The worker walks the grid of 旭园街道 with the most demo gas-leak
+# reports, the district dispatcher that street's district; the department user is the one that
+# 危旧房屋 reports are routed to (住房和城乡建设局 unless settings route them elsewhere).
+WORKER_STREET = "旭园街道"
+HOUSING_CATEGORY = ("flood", "dilapidated_housing")
+USERS_HEADER = f"""\
+# riskgrid demo users, written by `riskgrid demo` once, when each user was made (only a hash
+# of each password is stored). Log in on the /login page (http://127.0.0.1:8000/login after
+# `make demo`), or ask the API for a token:
+#   curl -d username=USERNAME -d password=PASSWORD http://127.0.0.1:8000/api/v1/auth/token
+# {"username":<18} {"role":<12} {"password":<21} name: scope
+"""
+
+
+def _street(conn: Connection, name: str) -> tuple[str, str, str]:
+    """Return (code, district code, district name) of the stored street called `name`."""
+    row = conn.execute(
+        text(
+            "SELECT s.code, d.code AS district, d.name AS district_name FROM areas s "
+            "JOIN areas d ON d.code = s.parent_code WHERE s.level = 'street' AND s.name = :n"
+        ),
+        {"n": name},
+    ).first()
+    if row is None:
+        raise SetupError(f"no street {name!r} among the stored areas: load the demo areas first")
+    return row.code, row.district, row.district_name
+
+
+def _gas_leak_grid(conn: Connection, street_code: str) -> str:
+    """Return the code of the street's grid holding the most gas-leak reports."""
+    code = conn.execute(
+        text(
+            "SELECT g.code FROM grids g JOIN areas c ON c.code = g.community_code "
+            "JOIN reports r ON r.grid_code = g.code "
+            "WHERE c.parent_code = :s AND r.theme = 'gas' AND r.category = 'gas_leak' "
+            "GROUP BY g.code ORDER BY count(*) DESC, g.code LIMIT 1"
+        ),
+        {"s": street_code},
+    ).scalar()
+    if code is None:
+        raise SetupError(
+            f"no gas-leak report in any grid of {WORKER_STREET}: load the demo reports first"
+        )
+    return code
+
+
+def demo_users(conn: Connection, rules: ReportSettings) -> list[NewUser]:
+    """Return the demo's users, one per role, with their scope taken from the stored demo."""
+    street, district, district_name = _street(conn, WORKER_STREET)
+    housing = taxonomy.department(*HOUSING_CATEGORY, rules.departments)
+    return [
+        NewUser("admin", Role.ADMIN, "系统管理员"),
+        NewUser("dispatcher", Role.DISPATCHER, "市综治中心调度员"),
+        NewUser(
+            "district-dispatcher",
+            Role.DISPATCHER,
+            f"{district_name}综治中心调度员",
+            districts=(district,),
+        ),
+        NewUser("housing", Role.DEPARTMENT, f"{housing}工作人员", department=housing),
+        NewUser(
+            "worker",
+            Role.WORKER,
+            f"{WORKER_STREET}网格员",
+            grids=(_gas_leak_grid(conn, street),),
+        ),
+        NewUser("coordinator", Role.COORDINATOR, "防汛协调员"),
+        NewUser("planner", Role.PLANNER, "规划分析员"),
+    ]
+
+
+def _scope(u: NewUser) -> str:
+    parts = [*(f"grid {g}" for g in u.grids), *(f"district {d}" for d in u.districts)]
+    if u.department:
+        parts.append(u.department)
+    return ", ".join(parts) or "city-wide"
+
+
+def _append_private(path: Path, lines: list[str]) -> None:
+    """Append `lines` to `path`, a file only its owner may read (0600), headed when new."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as fh:
+        os.fchmod(fd, 0o600)  # also when the file was there before, with a looser mode
+        fh.write((USERS_HEADER if os.fstat(fd).st_size == 0 else "") + "".join(lines))
+
+
+def load_demo_users(
+    engine: Engine,
+    users_file: Path,
+    rules: ReportSettings,
+    auth: AuthSettings,
+    echo: Callable[[str], None] = print,
+) -> dict:
+    """Add the demo users that do not exist yet, with random passwords appended to
+    `users_file` (mode 0600) and echoed; never touch an existing user. Return the counts."""
+    with engine.begin() as conn:
+        wanted = demo_users(conn, rules)
+        existing = set(
+            conn.execute(
+                text("SELECT username FROM users WHERE username = ANY(:u)"),
+                {"u": [u.username for u in wanted]},
+            ).scalars()
+        )
+        depts = taxonomy.departments(rules.departments)
+        lines = []
+        for u in wanted:
+            if u.username in existing:
+                continue
+            added = add_user(conn, SYSTEM, u, depts, auth.min_password_length)
+            lines.append(
+                f"{u.username:<20} {u.role:<12} {added.generated_password:<21} "
+                f"{u.name}: {_scope(u)}\n"
+            )
+        if lines:
+            # Inside the transaction: if the file cannot be written, no user is made.
+            _append_private(users_file, lines)
+    for line in lines:
+        echo(line.rstrip("\n"))
+    if lines:
+        echo(f"demo users: {len(lines)} added; passwords written to {users_file} (mode 0600)")
+    if existing:
+        names = ", ".join(u.username for u in wanted if u.username in existing)
+        where = (
+            f"their passwords are in {users_file}"
+            if users_file.exists()
+            else f"{users_file} is missing: set new passwords with `riskgrid users passwd NAME`"
+        )
+        echo(f"demo users already exist, passwords unchanged: {names} ({where})")
+    return {"added": len(lines), "existing": len(existing), "file": str(users_file)}
+
+
 def load_demo(
     engine: Engine,
     out_dir: Path,
@@ -433,8 +571,13 @@ def load_demo(
     echo: Callable[[str], None] = print,
     seed: int = SEED,
     reports: ReportSettings | None = None,
+    users_file: Path | None = None,
+    auth: AuthSettings | None = None,
 ) -> dict:
-    """Generate, write and import the demo; return what was imported. Harmless to repeat."""
+    """Generate, write and import the demo; return what was imported. Harmless to repeat.
+
+    With `users_file`, also add one user per role (`load_demo_users`).
+    """
     path = write(generate(seed), out_dir)
     summary: dict = {}
     for layer in ("areas", "grids"):
@@ -471,4 +614,6 @@ def load_demo(
     summary["risk"] = load_demo_risk(
         engine, out_dir / "risk", load_divisions(), rules.snap_tolerance_m, echo
     )
+    if users_file is not None:
+        summary["users"] = load_demo_users(engine, users_file, rules, auth or AuthSettings(), echo)
     return summary

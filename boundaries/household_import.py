@@ -10,6 +10,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from geo.identity import audit
+from geo.identity.principal import SYSTEM, Principal
 from geo.risk import households
 from geo.risk.household_files import read_households
 from geo.settings import ReportSettings
@@ -48,8 +50,10 @@ def import_file(
     path: Path,
     rules: ReportSettings,
     progress: Callable[[int], Callable[[int], None]] | None = None,
+    who: Principal = SYSTEM,
 ) -> HouseholdOutcome:
-    """Check and upsert a CSV or GeoJSON household file in one transaction; return what it did.
+    """Check and upsert a CSV or GeoJSON household file in one transaction, audited
+    (`import.households`, as `who`) in it; return what it did.
 
     Households are assigned to grids by the report rules (`rules.snap_tolerance_m`).
     `progress`, when given, is told the number of rows to load once the file is read, and
@@ -59,13 +63,16 @@ def import_file(
     with engine.begin() as conn:
         update = progress(len(parsed.rows)) if progress else None
         counts = households.load(conn, parsed.rows, rules.snap_tolerance_m, update)
-    return HouseholdOutcome(
-        path=path,
-        received=counts["received"],
-        stored=counts["stored"],
-        unassigned=counts["unassigned"],
-        errors=parsed.errors,
-    )
+        outcome = HouseholdOutcome(
+            path=path,
+            received=counts["received"],
+            stored=counts["stored"],
+            unassigned=counts["unassigned"],
+            errors=parsed.errors,
+        )
+        changes = {k: v for k, v in outcome.as_dict().items() if k != "errors"}
+        audit.record(conn, who, "import.households", "file", path.name, changes)
+    return outcome
 
 
 def format_outcome(outcome: HouseholdOutcome) -> str:

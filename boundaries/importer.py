@@ -19,6 +19,8 @@ from boundaries.validation import ValidationReport, normalise, validate
 from geo.errors import ImportRefused, InvalidInput
 from geo.grids import areas
 from geo.grids.store import LAYER_COLUMNS, ApplyResult, apply_layer
+from geo.identity import audit
+from geo.identity.principal import SYSTEM, Principal
 from geo.reports.loop import reassign_open
 from geo.settings import ImportSettings, ReportSettings
 
@@ -128,10 +130,12 @@ def import_file(
     tolerances: ImportSettings,
     progress: Callable[[int], None] | None = None,
     reports: ReportSettings | None = None,
+    who: Principal = SYSTEM,
 ) -> ImportOutcome:
     """Validate and store `path` in one transaction; ImportRefused when nothing may be stored.
 
-    A new grid version re-assigns every open report in the same transaction.
+    A new grid version re-assigns every open report in the same transaction, and the import
+    is audited (`import.boundaries`, as `who`) in it too.
     """
     with engine.begin() as conn:
         ok, report = _check(conn, path, opts, tolerances)
@@ -153,8 +157,24 @@ def import_file(
         )
         if opts.layer == "grids" and applied.version is not None:
             snap = (reports or ReportSettings()).snap_tolerance_m
-            applied.reassigned = reassign_open(conn, snap, f"boundary version {applied.version}")
+            note = f"boundary version {applied.version}"
+            applied.reassigned = reassign_open(conn, snap, note, who)
+        audit.record(conn, who, "import.boundaries", "file", path.name, _counts(report, applied))
         return ImportOutcome(report, applied)
+
+
+def _counts(report: ValidationReport, a: ApplyResult) -> dict[str, object]:
+    return {
+        "layer": report.layer,
+        "version": a.version,
+        "added": a.added,
+        "changed": a.changed,
+        "unchanged": a.unchanged,
+        "removed": a.removed,
+        "refused": report.features - report.importable,
+        "findings": len(report.findings),
+        "reports_reassigned": a.reassigned,
+    }
 
 
 def format_report(outcome: ImportOutcome) -> str:

@@ -11,6 +11,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from geo.identity import audit
+from geo.identity.principal import SYSTEM, Principal
 from geo.reports.bulk import load
 from geo.reports.campaigns import list_campaigns
 from geo.reports.files import read_reports
@@ -54,8 +56,10 @@ def import_file(
     path: Path,
     rules: ReportSettings,
     progress: Callable[[int], Callable[[int], None]] | None = None,
+    who: Principal = SYSTEM,
 ) -> ReportOutcome:
-    """Check and load a CSV or GeoJSON report file in one transaction; return what it did.
+    """Check and load a CSV or GeoJSON report file in one transaction, audited
+    (`import.reports`, as `who`) in it; return what it did.
 
     `progress`, when given, is told the number of rows to load once the file is read, and
     returns the callback told of each chunk of rows stored.
@@ -66,15 +70,18 @@ def import_file(
         parsed = read_reports(path, rules, campaigns)
         update = progress(len(parsed.rows)) if progress else None
         result = load(conn, parsed.rows, rules, progress=update)
-    return ReportOutcome(
-        path=path,
-        rows=len(parsed.rows) + len(parsed.errors),
-        inserted=result.inserted,
-        already_stored=result.existing,
-        by_method=result.by_method,
-        seconds=round(time.perf_counter() - t0, 2),
-        errors=sorted(parsed.errors + result.refused),
-    )
+        outcome = ReportOutcome(
+            path=path,
+            rows=len(parsed.rows) + len(parsed.errors),
+            inserted=result.inserted,
+            already_stored=result.existing,
+            by_method=result.by_method,
+            seconds=round(time.perf_counter() - t0, 2),
+            errors=sorted(parsed.errors + result.refused),
+        )
+        counts = {k: v for k, v in outcome.as_dict().items() if k not in ("seconds", "errors")}
+        audit.record(conn, who, "import.reports", "file", path.name, counts)
+    return outcome
 
 
 def format_outcome(outcome: ReportOutcome) -> str:

@@ -24,6 +24,8 @@ from boundaries.reader import read_file
 from boundaries.validation import Finding
 from geo.errors import ImportRefused, InvalidInput
 from geo.geometry import repair_polygonal
+from geo.identity import audit
+from geo.identity.principal import SYSTEM, Principal
 from geo.risk import layers as risk_layers
 
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -271,8 +273,11 @@ def _attributes(src: pd.Series, columns: list[str]) -> dict[str, Any]:
     }
 
 
-def import_layer(engine: Engine, path: Path, opts: LayerOptions) -> LayerOutcome:
-    """Check and store a risk layer file in one transaction; ImportRefused if nothing may be."""
+def import_layer(
+    engine: Engine, path: Path, opts: LayerOptions, who: Principal = SYSTEM
+) -> LayerOutcome:
+    """Check and store a risk layer file in one transaction, audited (`import.layers`, as
+    `who`) in it; ImportRefused if nothing may be stored."""
     rows, outcome = read_layer(path, opts)
     if opts.strict and outcome.findings:
         raise ImportRefused(
@@ -282,9 +287,18 @@ def import_layer(engine: Engine, path: Path, opts: LayerOptions) -> LayerOutcome
     if not rows:
         raise ImportRefused(f"{path.name}: no feature is fit to import", outcome)
     with engine.begin() as conn:
-        outcome.stored = risk_layers.store(
-            conn, opts.kind, rows, str(path), file_sha256(path), prune=opts.prune
-        )
+        s = risk_layers.store(conn, opts.kind, rows, str(path), file_sha256(path), prune=opts.prune)
+        counts = {
+            "kind": s.kind,
+            "added": s.added,
+            "changed": s.changed,
+            "unchanged": s.unchanged,
+            "removed": s.removed,
+            "refused": outcome.features - outcome.importable,
+            "findings": len(outcome.findings),
+        }
+        audit.record(conn, who, "import.layers", "file", path.name, counts)
+    outcome.stored = s
     return outcome
 
 

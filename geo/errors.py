@@ -31,6 +31,14 @@ class Forbidden(RiskgridError):
     """The caller's role may not do or see this (personal data, for instance)."""
 
 
+class TooManyAttempts(RiskgridError):
+    """Too many tries in a short time; `retry_after_s` says when to try again."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class ImportRefused(InvalidInput):
     """A boundary file was refused; `report` holds the validation findings."""
 

@@ -141,6 +141,30 @@ class RiskSettings(BaseModel):
         return self
 
 
+class AuthSettings(BaseModel):
+    """Logins, tokens, lockout, and how much personal data roles without the right to it see."""
+
+    session_ttl_s: int = Field(8 * 3600, ge=60, description="a login's token lives this long")
+    integration_ttl_days: int = Field(90, ge=1, le=3650, description="riskgrid tokens create")
+    min_password_length: int = Field(10, ge=8, le=128)
+    max_failures_per_user: int = Field(5, ge=1, description="failed logins before 429")
+    max_failures_per_client: int = Field(20, ge=1, description="same, per client address")
+    failure_window_s: int = Field(900, ge=10, description="failures counted over this window")
+    token_cache_s: float = Field(
+        2.0, ge=0, le=60, description="a checked token is trusted this long per process"
+    )
+    cookie_secure: bool | None = Field(
+        None, description="Secure flag on the session cookie; None: when served over https"
+    )
+    k_anonymity: int = Field(
+        5, ge=1, description="household and people counts below this are withheld"
+    )
+    sensitive_themes: tuple[str, ...] = Field(
+        ("elderly", "dispute", "stability"),
+        description="reports of these themes show no description, reporter or exact point",
+    )
+
+
 class Settings(BaseSettings):
     """All of riskgrid's configuration, read once from the environment."""
 
@@ -160,6 +184,7 @@ class Settings(BaseSettings):
     reports: ReportSettings = ReportSettings()
     maps: MapSettings = MapSettings()
     risk: RiskSettings = RiskSettings()
+    auth: AuthSettings = AuthSettings()
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     warm_up: bool = Field(True, description="load statistics and grid weights at start-up")

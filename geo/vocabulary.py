@@ -85,12 +85,21 @@ WATER_KINDS = (RiskKind.RIVER, RiskKind.RESERVOIR)  # what "distance to water" m
 
 
 class Role(StrEnum):
-    """What a token's holder may see and do."""
+    """What a user may see and do (the scope comes with the user: grids, districts, department)."""
 
     ADMIN = "admin"
-    COORDINATOR = "coordinator"
-    PLANNER = "planner"
-    WORKER = "worker"
+    DISPATCHER = "dispatcher"  # 综治中心 / 指挥中心, optionally bound to districts
+    DEPARTMENT = "department"  # 职能部门 staff, bound to one department of the routing table
+    COORDINATOR = "coordinator"  # flood season, optionally bound to districts
+    PLANNER = "planner"  # analysis, no personal data
+    WORKER = "worker"  # 网格员, bound to grids
+
+
+class TokenKind(StrEnum):
+    """A login's token (short-lived) or an integration's (a script, a gateway)."""
+
+    SESSION = "session"
+    INTEGRATION = "integration"
 
 
 def sql_list(values: Iterable[StrEnum]) -> str:

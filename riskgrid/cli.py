@@ -1,4 +1,5 @@
-"""The `riskgrid` command: database, boundary import, demo data and the web service.
+"""The `riskgrid` command: database, file imports, users and tokens, the audit log, the demo
+and the web service.
 
 Each group of commands lives in its own module; this one puts them together. Commands import
 what they need when they run, so `riskgrid --help` stays fast.
@@ -8,7 +9,18 @@ from __future__ import annotations
 
 import typer
 
-from riskgrid import boundary_files, db, demo, households, layers, reports, serve, tokens
+from riskgrid import (
+    audit,
+    boundary_files,
+    db,
+    demo,
+    households,
+    layers,
+    reports,
+    serve,
+    tokens,
+    users,
+)
 
 app = typer.Typer(
     help="riskgrid: geospatial risk mapping for grid-based public safety.",
@@ -20,7 +32,9 @@ app.add_typer(boundary_files.app, name="boundaries")
 app.add_typer(reports.app, name="reports")
 app.add_typer(layers.app, name="layers")
 app.add_typer(households.app, name="households")
+app.add_typer(users.app, name="users")
 app.add_typer(tokens.app, name="tokens")
+app.command("audit")(audit.audit)
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 

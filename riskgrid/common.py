@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
@@ -15,7 +17,7 @@ from geo.errors import RiskgridError
 from geo.settings import get_settings
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    from sqlalchemy import Connection, Engine
 
 FAILED = 1  # an error the message explains
 REFUSED = 2  # a file refused: nothing in it may be stored (or --strict and findings)
@@ -29,15 +31,69 @@ def get_engine() -> Engine:
     return make_engine(get_settings())
 
 
+@contextmanager
+def connection(begin: bool = True) -> Iterator[Connection]:
+    """Yield a connection to the configured database, in a transaction when `begin`.
+
+    A database that does not answer ends the command with UNREACHABLE and says what to do.
+    """
+    from sqlalchemy.exc import OperationalError
+
+    engine = get_engine()
+    try:
+        try:
+            conn = engine.connect()
+        except OperationalError as exc:
+            reason = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
+            typer.secho(
+                f"error: cannot connect to the database ({reason}): start it with "
+                "`riskgrid db up`, or check DATABASE_URL",
+                fg=typer.colors.RED,
+                err=True,
+            )
+            raise typer.Exit(UNREACHABLE) from None
+        with conn:
+            if not begin:
+                yield conn
+                return
+            with conn.begin():
+                yield conn
+    finally:
+        engine.dispose()
+
+
 def fail(exc: RiskgridError, code: int = FAILED) -> NoReturn:
     """Print the error on stderr and end the command with `code`."""
     typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
 
 
+def _plain(value: object) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
 def echo_json(data: Any) -> None:
-    """Print `data` as indented JSON, Chinese text as is."""
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    """Print `data` as indented JSON, Chinese text as is, times in ISO 8601."""
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=_plain))
+
+
+def read_password() -> str:
+    """Return the one line given on stdin (without its line end; not echoed on a terminal);
+    fail when it is empty."""
+    if sys.stdin.isatty():
+        import getpass
+
+        line = getpass.getpass("password: ")
+    else:
+        line = sys.stdin.readline().rstrip("\r\n")
+    if not line:
+        typer.secho(
+            "error: no password on stdin: give it as one line", fg=typer.colors.RED, err=True
+        )
+        raise typer.Exit(FAILED)
+    return line
 
 
 class ProgressBar:

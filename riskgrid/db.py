@@ -17,7 +17,7 @@ app = typer.Typer(help="The PostgreSQL + PostGIS database.", no_args_is_help=Tru
 def db_up() -> None:
     """Start the project's own PostgreSQL (initdb on first use) and apply migrations."""
     from geo.db import migrate
-    from geo.db.engine import make_engine, project_cluster
+    from geo.db.engine import make_engine, masked_url, project_cluster
 
     settings = get_settings()
     t0 = time.perf_counter()
@@ -32,7 +32,9 @@ def db_up() -> None:
         engine.dispose()
     except RiskgridError as exc:
         fail(exc)
-    typer.echo(f"database ready at {url} (schema {rev}) in {time.perf_counter() - t0:.2f} s")
+    typer.echo(
+        f"database ready at {masked_url(url)} (schema {rev}) in {time.perf_counter() - t0:.2f} s"
+    )
 
 
 @app.command("down")
@@ -51,11 +53,11 @@ def db_down() -> None:
 def db_status() -> None:
     """Say whether the database is up, where, and at which schema revision."""
     from geo.db import migrate
-    from geo.db.engine import make_engine, project_cluster
+    from geo.db.engine import make_engine, masked_url, project_cluster
 
     settings = get_settings()
     if settings.database_url:
-        typer.echo(f"using DATABASE_URL {settings.database_url}")
+        typer.echo(f"using DATABASE_URL {masked_url(settings.database_url)}")
         url = settings.database_url
     else:
         st = project_cluster(settings).status()
@@ -64,9 +66,11 @@ def db_status() -> None:
             f"{'' if st.initialized else ' (not initialised: run `riskgrid db up`)'}"
         )
         typer.echo(f"data: {st.data_dir}\nsocket: {st.socket_dir}\nport: {st.port}")
+        typer.echo(f"password: {st.password_file}")
         if not st.running:
             raise typer.Exit(UNREACHABLE)
         url = st.url or ""
+        typer.echo(f"url: {masked_url(url)}")
     try:
         engine = make_engine(settings, url)
         rev, head = migrate.current(engine), migrate.head()

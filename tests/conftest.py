@@ -27,7 +27,11 @@ from geo.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLES = (
-    "api_tokens",
+    "audit_log",
+    "auth_tokens",
+    "user_grids",
+    "user_districts",
+    "users",
     "households",
     "risk_parts",
     "risk_layers",
@@ -125,6 +129,17 @@ def settings(test_database: tuple[Settings, Engine]) -> Settings:
 
 @pytest.fixture
 def client(db: Engine, settings: Settings) -> Iterator[TestClient]:
+    """A client logged in as an administrator (every right); `anonymous` has none."""
+    from tests.factories import login_as
+
+    with TestClient(create_app(settings, engine=db)) as c:
+        c.headers["Authorization"] = f"Bearer {login_as(db, 'admin')}"
+        yield c
+
+
+@pytest.fixture
+def anonymous(db: Engine, settings: Settings) -> Iterator[TestClient]:
+    """A client with no credentials at all."""
     with TestClient(create_app(settings, engine=db)) as c:
         yield c
 
@@ -148,8 +163,11 @@ def demo_engine(demo_database: tuple[Settings, Engine, dict]) -> Engine:
 
 @pytest.fixture(scope="session")
 def demo_client(demo_database: tuple[Settings, Engine, dict]) -> Iterator[TestClient]:
+    from tests.factories import login_as
+
     settings, engine, _ = demo_database
     with TestClient(create_app(settings, engine=engine)) as c:
+        c.headers["Authorization"] = f"Bearer {login_as(engine, 'admin', username='demo-admin')}"
         yield c
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from pathlib import Path
 
@@ -116,3 +117,43 @@ def put_reports(db, cells: dict[tuple[int, int], int], rng, theme="flood", categ
         for _ in range(n)
     ]
     put_points(db, xy, theme, category)
+
+
+def login_as(
+    engine,
+    role: str,
+    username: str | None = None,
+    grids: tuple[str, ...] = (),
+    districts: tuple[str, ...] = (),
+    department: str | None = None,
+    ttl_s: float = 3600.0,
+) -> str:
+    """Store a user with `role` and scope (no password: fast) and return a session token."""
+    from sqlalchemy import text
+
+    from geo.identity import tokens
+    from geo.vocabulary import TokenKind
+
+    name = username or f"{role}-{next(_users)}"
+    with engine.begin() as conn:
+        uid = conn.execute(
+            text(
+                "INSERT INTO users (username, name, role, department) VALUES (:u, :u, :r, :d) "
+                "ON CONFLICT (username) DO UPDATE SET role = EXCLUDED.role RETURNING id"
+            ),
+            {"u": name, "r": role, "d": department},
+        ).scalar_one()
+        for code in grids:
+            conn.execute(
+                text("INSERT INTO user_grids VALUES (:i, :c) ON CONFLICT DO NOTHING"),
+                {"i": uid, "c": code},
+            )
+        for code in districts:
+            conn.execute(
+                text("INSERT INTO user_districts VALUES (:i, :c) ON CONFLICT DO NOTHING"),
+                {"i": uid, "c": code},
+            )
+        return tokens.issue(conn, uid, TokenKind.SESSION, ttl_s)
+
+
+_users = itertools.count(1)

@@ -25,7 +25,8 @@ MAX_OUTLINES = 4000
 
 
 # The page scripts (web/static/js) every map loads; they define what the map's script calls.
-MAP_SCRIPTS = ("js/report-markers.js", "js/grid-outlines.js")
+# session.js first: the others send their API calls with the page's session.
+MAP_SCRIPTS = ("js/session.js", "js/report-markers.js", "js/grid-outlines.js")
 
 
 def round5(xy: np.ndarray) -> np.ndarray:

@@ -36,7 +36,7 @@ from web.map_base import (
     points_to_gcj02,
     round5,
 )
-from web.templating import navigation, render_template
+from web.templating import NAV_SLOT, render_template
 
 # Caps that keep a page's size independent of the number of reports.
 MAX_MARKERS = 300
@@ -208,7 +208,8 @@ def _add_legend(m: folium.Map, lang: str) -> None:
 
 
 def _add_switcher(m: folium.Map, theme: str, lang: str, query: str) -> None:
-    """Add the theme switcher (the query kept) with the navigation between the pages."""
+    """Add the theme switcher (the query kept), with the slot of the navigation between the
+    pages (each request's own: web.templating.with_session)."""
     themes = [
         {"name": _theme_label(t, lang), "href": f"/maps/{t}{query}", "current": t == theme}
         for t in THEMES
@@ -218,7 +219,7 @@ def _add_switcher(m: folium.Map, theme: str, lang: str, query: str) -> None:
         "maps/theme_switcher.html",
         label=LABELS[lang]["theme"],
         themes=themes,
-        nav=navigation(f"/maps/{theme}", query, lang),
+        slot=NAV_SLOT,
     )
 
 
@@ -231,7 +232,8 @@ def theme_map(
     query: str = "",
     basemap: MapSettings | None = None,
 ) -> tuple[str, bool]:
-    """Return (HTML page of one theme's map, was cached); cached per data version."""
+    """Return (HTML page of one theme's map, was cached); cached per data version and filter,
+    the principal's scope included, with a navigation slot (web.templating.with_session)."""
     base = basemap or MapSettings()
     key = ("map", theme, f, lang, query, base.model_dump_json(), v)
     return cached(key, lambda: _build(conn, v, theme, f, lang, query, base))

@@ -1,8 +1,10 @@
 """The server-rendered pages: the start page, the campaign dashboard, the grid worker's phone
-page (templates under `web/templates/`, rendered by `web.templating`)."""
+page, the login page and the page that says a right is missing (templates under
+`web/templates/`, rendered by `web.templating`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import numpy as np
@@ -11,10 +13,11 @@ from sqlalchemy import Connection
 from geo.cache import Versions
 from geo.errors import InvalidInput
 from geo.grids.layer import GridLayer, grid_layer
+from geo.identity.scope import ReportScope
 from geo.reports import queries, taxonomy
 from geo.reports.campaigns import list_campaigns
 from geo.reports.queries import ReportFilter
-from web.templating import lang_url, navigation, render_template
+from web.templating import Session, lang_url, navigation, render_template
 
 LABELS = {
     "zh": {
@@ -68,6 +71,20 @@ REPORT_WORDS = {
         "description": "描述",
         "reporter": "上报人",
         "send": "提交",
+        "login_heading": "请重新登录",
+        "login_why": "登录已失效。待发送的上报保存在手机上，登录后自动发送。",
+        "username": "用户名",
+        "password": "密码",
+        "login": "登录",
+        "logging_in": "登录中…",
+        "wrong": "密码错误，请重试",
+        "locked": "登录失败次数过多，请 {wait}后再试",
+        "login_offline": "当前离线：联网后再登录",
+        "logged_in": "已重新登录",
+        "others": "另有 {n} 条 {user} 的待发送上报，需其本人登录后发送",
+        "kept_for_login": "已保存在手机上，登录后自动发送",
+        "seconds": "{n} 秒",
+        "minutes": "{n} 分钟",
         "outbox": "待发送 {n} 条 (联网后自动发送)",
         "unassigned": "已保存，暂未匹配网格 (待人工分派)。编号 {id}",
         "assigned": "已分派到网格 {code} {name}",
@@ -97,6 +114,21 @@ REPORT_WORDS = {
         "description": "Description",
         "reporter": "Reported by",
         "send": "Send",
+        "login_heading": "Log in again",
+        "login_why": "Your login has ended. The reports waiting are kept on this phone and sent "
+        "once you log in.",
+        "username": "Username",
+        "password": "Password",
+        "login": "Log in",
+        "logging_in": "Logging in…",
+        "wrong": "Wrong password: try again",
+        "locked": "Too many failed logins: try again in {wait}",
+        "login_offline": "Offline: log in once the phone is back online",
+        "logged_in": "Logged in again",
+        "others": "{n} more reports of {user} are waiting: they are sent once {user} logs in",
+        "kept_for_login": "Kept on the phone: sent once you log in",
+        "seconds": "{n} s",
+        "minutes": "{n} min",
         "outbox": "{n} waiting (sent when back online)",
         "unassigned": "Saved; no grid matched yet (assigned by hand). Number {id}",
         "assigned": "Assigned to grid {code} {name}",
@@ -117,30 +149,44 @@ REPORT_WORDS = {
 }
 
 
-def _context(path: str, query: str, lang: str) -> dict:
-    return {"lang": lang, "lab": LABELS[lang], "nav": navigation(path, query, lang)}
+@dataclass(frozen=True)
+class PageRequest:
+    """What a page is asked for with: its path and query (for the navigation and the language
+    switch), the language, and who is logged in (None only on the login page)."""
+
+    path: str
+    query: str = ""
+    lang: str = "zh"
+    session: Session | None = None
 
 
-def index(conn: Connection, lang: str = "zh", path: str = "/", query: str = "") -> str:
-    """Return the start page: themes and campaigns with counts and links."""
-    by_theme = queries.stats(conn, ReportFilter())["by_theme"]
+def _context(r: PageRequest) -> dict:
+    return {
+        "lang": r.lang,
+        "lab": LABELS[r.lang],
+        "nav": navigation(r.path, r.query, r.lang, r.session),
+    }
+
+
+def index(conn: Connection, r: PageRequest, scope: ReportScope) -> str:
+    """Return the start page: themes and campaigns with the counts of the reports in `scope`,
+    and links."""
+    by_theme = queries.stats(conn, ReportFilter(scope=scope))["by_theme"]
     themes = [
         {
-            "href": lang_url(f"/maps/{t.code}", "", lang),
-            "name": t.zh if lang == "zh" else t.en,
-            "other": t.en if lang == "zh" else t.zh,
+            "href": lang_url(f"/maps/{t.code}", "", r.lang),
+            "name": t.zh if r.lang == "zh" else t.en,
+            "other": t.en if r.lang == "zh" else t.zh,
             "reports": by_theme.get(t.code, 0),
         }
         for t in taxonomy.THEMES
     ]
     campaigns = []
     for c in list_campaigns(conn):
-        s = queries.stats(conn, ReportFilter(campaign=c["code"]))
-        href = lang_url(f"/maps/{c['theme']}", urlencode({"campaign": c["code"]}), lang)
+        s = queries.stats(conn, ReportFilter(campaign=c["code"], scope=scope))
+        href = lang_url(f"/maps/{c['theme']}", urlencode({"campaign": c["code"]}), r.lang)
         campaigns.append({**c, "href": href, "stats": s})
-    return render_template(
-        "index.html", themes=themes, campaigns=campaigns, **_context(path, query, lang)
-    )
+    return render_template("index.html", themes=themes, campaigns=campaigns, **_context(r))
 
 
 def _trend_bars(weeks: list, width: int, height: int) -> list[dict]:
@@ -161,12 +207,13 @@ def _trend_bars(weeks: list, width: int, height: int) -> list[dict]:
     ]
 
 
-def dashboard(conn: Connection, lang: str = "zh", path: str = "/dashboard", query: str = "") -> str:
-    """Return the campaign dashboard: totals, resolution, level, weekly trend per campaign."""
+def dashboard(conn: Connection, r: PageRequest, scope: ReportScope) -> str:
+    """Return the campaign dashboard: totals, resolution, level, weekly trend per campaign, of
+    the reports in `scope`."""
     width, height = 640, 120
     campaigns = []
     for c in list_campaigns(conn):
-        f = ReportFilter(campaign=c["code"])
+        f = ReportFilter(campaign=c["code"], scope=scope)
         weeks = queries.weekly_counts(conn, f)
         bars = _trend_bars(weeks, width, height) if weeks else []
         campaigns.append({**c, "stats": queries.stats(conn, f), "bars": bars})
@@ -174,7 +221,7 @@ def dashboard(conn: Connection, lang: str = "zh", path: str = "/dashboard", quer
         "dashboard.html",
         campaigns=campaigns,
         trend={"width": width, "height": height},
-        **_context(path, query, lang),
+        **_context(r),
     )
 
 
@@ -189,17 +236,103 @@ def town_centre(layer: GridLayer) -> tuple[float, float]:
     return round(float(np.median(points.y)), 5), round(float(np.median(points.x)), 5)
 
 
-def report(
-    conn: Connection, v: Versions, lang: str = "zh", path: str = "/report", query: str = ""
-) -> str:
-    """Return the grid worker's phone page: position, theme and category, offline outbox."""
+def report(conn: Connection, v: Versions, r: PageRequest) -> str:
+    """Return the grid worker's phone page: position, theme and category, offline outbox, and
+    the login form it shows when the login has ended."""
+    if r.session is None:
+        raise ValueError("the phone page sends as the user logged in: give the session")
     try:
         centre: tuple[float, float] | None = town_centre(grid_layer(conn, v))
     except InvalidInput:  # no grids loaded yet: the pick map starts on the whole world
         centre = None
+    user = {"username": r.session.username, "name": r.session.name or r.session.username}
     return render_template(
-        "report.html",
-        words=REPORT_WORDS[lang],
-        centre=centre,
-        **_context(path, query, lang),
+        "report.html", words=REPORT_WORDS[r.lang], centre=centre, user=user, **_context(r)
     )
+
+
+LOGIN_WORDS = {
+    "zh": {
+        "title": "登录",
+        "heading": "登录 riskgrid",
+        "intro": "网格化风险地图：请用管理员分配的账号登录。",
+        "username": "用户名",
+        "password": "密码",
+        "submit": "登录",
+        "wrong": "用户名或密码错误，请重新输入。",
+        "locked": "登录失败次数过多，请 {wait}后再试，或联系管理员。",
+        "no_account": "没有账号或忘记密码？请联系管理员。",
+    },
+    "en": {
+        "title": "Log in",
+        "heading": "Log in to riskgrid",
+        "intro": "Grid risk maps: log in with the account an administrator gave you.",
+        "username": "Username",
+        "password": "Password",
+        "submit": "Log in",
+        "wrong": "Wrong username or password: type them again.",
+        "locked": "Too many failed logins: try again in {wait}, or ask an administrator.",
+        "no_account": "No account, or forgot the password? Ask an administrator.",
+    },
+}
+
+
+def wait_words(seconds: int, lang: str) -> str:
+    """Return a wait in words: '40 秒', '15 分钟'; '40 s', '15 min'."""
+    minutes = -(-seconds // 60)
+    if lang == "zh":
+        return f"{seconds} 秒" if seconds < 60 else f"{minutes} 分钟"
+    return f"{seconds} s" if seconds < 60 else f"{minutes} min"
+
+
+def login(
+    r: PageRequest,
+    next_url: str,
+    error: str | None = None,
+    username: str = "",
+    wait_s: int = 0,
+) -> str:
+    """Return the login page (only the language switch above it); `error` is 'wrong' after a
+    wrong password, 'locked' during a lockout of `wait_s` seconds."""
+    words = LOGIN_WORDS[r.lang]
+    message = None
+    if error is not None:
+        message = words[error].replace("{wait}", wait_words(wait_s, r.lang))
+    return render_template(
+        "login.html",
+        words=words,
+        error=message,
+        action=lang_url("/login", "", r.lang),
+        next_url=next_url,
+        username=username,
+        **_context(PageRequest(r.path, r.query, r.lang, None)),
+    )
+
+
+FORBIDDEN_WORDS = {
+    "zh": {
+        "title": "没有权限",
+        "coordinator": "你以 {name}（{role}）登录。"
+        "汛期协调地图仅对汛期协调员、指挥中心和管理员开放。",
+        "what_next": "如需查看，请用有权限的账号登录（先退出登录），或请管理员调整你的角色。",
+    },
+    "en": {
+        "title": "Not allowed",
+        "coordinator": "You are logged in as {name} ({role}). The flood coordinator's map is for "
+        "flood coordinators, dispatchers and administrators.",
+        "what_next": "To open it, log out and log in with an account that has the right, or ask "
+        "an administrator to change your role.",
+    },
+}
+
+
+def forbidden(r: PageRequest, what: str) -> str:
+    """Return the page telling a logged-in user that the page `what` ('coordinator') is not for
+    their role (answered with 403)."""
+    if r.session is None:
+        raise ValueError("a page is forbidden to someone logged in: give the session")
+    words = FORBIDDEN_WORDS[r.lang]
+    context = _context(r)
+    user = context["nav"]["user"]
+    message = words[what].replace("{name}", user["name"]).replace("{role}", user["role"])
+    return render_template("forbidden.html", words=words, message=message, **context)

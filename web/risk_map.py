@@ -1,8 +1,10 @@
 """The flood coordinator's map: flood layers, ranked grids, open hazards, household counts, and
 a draw tool whose polygon runs the area query (`POST /api/v1/risk/query`) in the page.
 
-Personal data never goes into the page: the relocation list comes from the API, and only to a
-browser that holds a coordinator's token (kept in the tab's sessionStorage).
+Personal data never goes into the page: the relocation list comes from the API, with the
+page's session, and only to a role with the right to it. The page shows what the principal's
+scope holds: the hazards of their reports, the grids of their districts, and household counts
+only to roles that may see households.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ import html
 
 import branca
 import folium
+import numpy as np
 import orjson
 import pandas as pd
 from folium import plugins
 from sqlalchemy import Connection
 
 from geo.cache import Versions, cached
+from geo.errors import NotFound
 from geo.grids.layer import GridLayer, grid_layer
 from geo.reports.queries import ReportFilter
 from geo.risk import layers as risk_layers
@@ -35,7 +39,7 @@ from web.map_base import (
     points_to_gcj02,
 )
 from web.maps import MARKER_CALLBACK, open_report_markers
-from web.templating import COORDINATOR_PATH, navigation
+from web.templating import NAV_SLOT
 
 TOP_GRIDS = 300  # ranked grids drawn; the full ranking is one click away (CSV/XLSX)
 SIMPLIFY_DEG = 0.0003  # about 25 m: outlines for display, not measurement
@@ -49,6 +53,7 @@ RANKED_FIELDS = [
     "vulnerable_residents",
     "open_flood_hazards",
 ]
+HOUSEHOLD_FIELDS = ("households", "vulnerable_residents")  # shown to roles that see households
 LABELS = {
     "zh": {
         "title": "汛期协调：洪水风险",
@@ -61,8 +66,6 @@ LABELS = {
         "hazards": "未处置的汛情隐患",
         "homes": "重点住户（按网格计数）",
         "score": "风险评分",
-        "token": "协调员令牌",
-        "save": "保存",
         "hint": "在地图上画多边形或矩形，查询区域内的网格、隐患、住户和转移名单。",
         "level": {1: "低", 2: "中", 3: "高"},
     },
@@ -77,8 +80,6 @@ LABELS = {
         "hazards": "Unresolved flood hazards",
         "homes": "Vulnerable households per grid",
         "score": "Risk score",
-        "token": "Coordinator token",
-        "save": "Save",
         "hint": "Draw a polygon or rectangle to see the grids, hazards, households and the "
         "relocation list inside it.",
         "level": {1: "low", 2: "medium", 3: "high"},
@@ -96,7 +97,8 @@ PANEL_WORDS = {
         "alone": "独居",
         "mobility": "行动不便",
         "relocation": "转移名单（按优先级）",
-        "withheld": "转移名单仅对协调员显示：请先输入协调员令牌。",
+        "withheld": "转移名单仅对协调员和管理员显示。",
+        "suppressed": "数量较少的住户和隐患不予显示（–），以免识别到个人。",
         "busy": "查询中…",
         "csv": "下载 CSV",
         "xlsx": "下载 Excel",
@@ -111,7 +113,9 @@ PANEL_WORDS = {
         "alone": "living alone",
         "mobility": "mobility needs",
         "relocation": "Relocation list (by priority)",
-        "withheld": "The relocation list is for coordinators: enter a coordinator token.",
+        "withheld": "The relocation list is shown to coordinators and administrators only.",
+        "suppressed": "Counts of only a few households or hazards are withheld (–): they could "
+        "identify people.",
         "busy": "Querying…",
         "csv": "Download CSV",
         "xlsx": "Download Excel",
@@ -123,37 +127,73 @@ def coordinator_map(
     conn: Connection,
     v: Versions,
     rules: RiskSettings,
+    f: ReportFilter,
+    households: bool,
     lang: str = "zh",
     basemap: MapSettings | None = None,
 ) -> tuple[str, bool]:
-    """Return (the coordinator map page, was cached); cached per data version."""
+    """Return (the coordinator map page, was cached) for the scope of `f` (its other filters
+    are not used); household counts only when `households`. Cached per data version and scope,
+    with a navigation slot (web.templating.with_session)."""
     base = basemap or MapSettings()
     key = ("coordinator-map", risk_versions(conn, v), rules.model_dump_json(), lang,
-           base.model_dump_json())  # fmt: skip
-    return cached(key, lambda: _build(conn, v, rules, lang, base))
+           base.model_dump_json(), f.scope, households)  # fmt: skip
+    return cached(key, lambda: _build(conn, v, rules, f, households, lang, base))
 
 
 def _layer(conn: Connection, kind: str, gcj: bool) -> dict:
     return geojson_to_gcj02(orjson.loads(risk_layers.geojson(conn, kind, SIMPLIFY_DEG)), gcj)
 
 
-def _build(conn: Connection, v: Versions, rules: RiskSettings, lang: str, base: MapSettings) -> str:
+def _ranked(
+    conn: Connection, v: Versions, rules: RiskSettings, districts: tuple[str, ...] | None
+) -> pd.DataFrame | None:
+    """Return the grids ranked by flood risk, of the given districts only (None: every grid);
+    None when there are none."""
+    if districts is None:
+        return ranking(conn, RankSpec(), rules, v)
+    frames = []
+    for code in districts:
+        try:
+            frames.append(ranking(conn, RankSpec(district=code), rules, v))
+        except NotFound:
+            continue  # a district without comprehensive grids adds nothing
+    if not frames:
+        return None
+    ranked = pd.concat(frames, ignore_index=True)
+    ranked = ranked.sort_values(["score", "code"], ascending=[False, True], kind="stable")
+    ranked["rank"] = range(1, len(ranked) + 1)
+    return ranked.reset_index(drop=True)
+
+
+def _build(
+    conn: Connection,
+    v: Versions,
+    rules: RiskSettings,
+    f: ReportFilter,
+    households: bool,
+    lang: str,
+    base: MapSettings,
+) -> str:
     lab = LABELS[lang]
     gcj = base.basemap == "gaode"
     layer = grid_layer(conn, v)
     m = base_map(base, layer, SCRIPTS, zoom_start=8)
-    add_html(m, "maps/map_nav.html", nav=navigation(COORDINATOR_PATH, "", lang))
+    add_html(m, "maps/map_nav.html", slot=NAV_SLOT)
     add_district_borders(m, conn, lab["districts"], gcj)
     add_grid_outlines(m, lab["grids"], gcj)
     _add_flood_zones(m, conn, lab, gcj)
     _add_water(m, conn, lab["water"], gcj)
-    ranked = ranking(conn, RankSpec(), rules, v)
-    _add_ranked_grids(m, ranked, layer, lab, gcj)
-    hazards = open_report_markers(conn, ReportFilter(theme="flood"), lang)
+    ranked = _ranked(conn, v, rules, f.scope.districts)
+    if ranked is not None:
+        _add_ranked_grids(m, ranked, layer, lab, gcj, households)
+    # The hazards the principal may see, masked as their role sees them (geo.reports.queries).
+    hazards = open_report_markers(conn, ReportFilter(theme="flood", scope=f.scope), lang)
     plugins.FastMarkerCluster(
         points_to_gcj02(hazards, gcj), name=lab["hazards"], callback=MARKER_CALLBACK
     ).add_to(m)
-    _add_household_counts(m, ranked, layer, lab["homes"], gcj)
+    if households and ranked is not None:
+        _add_household_counts(m, ranked, layer, lab["homes"], gcj)
     _add_draw_tool(m)
     folium.LayerControl(collapsed=False).add_to(m)
     m.fit_bounds(grid_extent(layer, gcj))
@@ -222,9 +262,16 @@ def _add_water(m: folium.Map, conn: Connection, name: str, gcj: bool) -> None:
 
 
 def _add_ranked_grids(
-    m: folium.Map, ranked: pd.DataFrame, layer: GridLayer, lab: dict, gcj: bool
+    m: folium.Map,
+    ranked: pd.DataFrame,
+    layer: GridLayer,
+    lab: dict,
+    gcj: bool,
+    households: bool = True,
 ) -> None:
-    """Add the TOP_GRIDS grids of highest risk, coloured by score, with the score's scale."""
+    """Add the TOP_GRIDS grids of highest risk, coloured by score, with the score's scale; their
+    household counts only when `households`."""
+    fields = [k for k in RANKED_FIELDS if households or k not in HOUSEHOLD_FIELDS]
     top = ranked[ranked["score"] > 0].head(TOP_GRIDS)
     if not len(top):
         return
@@ -238,14 +285,7 @@ def _add_ranked_grids(
         {
             "type": "Feature",
             "geometry": orjson.loads(layer.geometry_json[layer.index[r.code]]),
-            "properties": {
-                "rank": int(r.rank),
-                "name": r.name,
-                "score": float(r.score),
-                "households": int(r.households),
-                "vulnerable_residents": int(r.vulnerable_residents),
-                "open_flood_hazards": int(r.open_flood_hazards),
-            },
+            "properties": {k: _plain(getattr(r, k)) for k in fields},
         }
         for r in top.itertuples()
     ]
@@ -258,9 +298,19 @@ def _add_ranked_grids(
             "weight": 0.5,
             "fillOpacity": 0.7,
         },
-        tooltip=folium.GeoJsonTooltip(RANKED_FIELDS),
+        tooltip=folium.GeoJsonTooltip(fields),
     ).add_to(m)
     colours.add_to(m)
+
+
+def _plain(value: object) -> object:
+    """Return a ranking value as JSON takes it: numpy's numbers as Python's, a missing one as
+    None."""
+    if isinstance(value, str):
+        return value
+    if pd.isna(value):  # type: ignore[call-overload]
+        return None
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _add_household_counts(

@@ -2,6 +2,10 @@
 
 Templates live in `web/templates/`, autoescaped; scripts and stylesheets in `web/static/`,
 addressed through `static_url` so that a changed file is fetched anew.
+
+The navigation names who is logged in and holds the logout form. Folium pages are built once
+for everyone who sees the same data and cached, so theirs carry a slot that each request fills
+with its own navigation and CSRF token (`with_session`).
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode
 
 import jinja2
+from markupsafe import Markup
 
+from geo.vocabulary import Role
 from web.assets import WEB, static_url
 
 NAV_LABEL = {"zh": "页面", "en": "Pages"}
@@ -20,6 +26,10 @@ LANGS = ("zh", "en")
 
 
 COORDINATOR_PATH = "/maps/flood/coordinator"
+
+
+# Who may open the flood coordinator's map: the roles that coordinate or dispatch.
+COORDINATOR_ROLES = (Role.ADMIN, Role.COORDINATOR, Role.DISPATCHER)
 
 
 # (key, address, zh, en): the pages every page links to.
@@ -34,6 +44,36 @@ NAV = (
 
 
 LANG_NAMES = {"zh": "中文", "en": "English"}
+
+
+ROLE_NAMES = {
+    "zh": {
+        Role.ADMIN: "管理员",
+        Role.DISPATCHER: "指挥中心",
+        Role.DEPARTMENT: "职能部门",
+        Role.COORDINATOR: "汛期协调员",
+        Role.PLANNER: "分析人员",
+        Role.WORKER: "网格员",
+    },
+    "en": {
+        Role.ADMIN: "administrator",
+        Role.DISPATCHER: "dispatcher",
+        Role.DEPARTMENT: "department",
+        Role.COORDINATOR: "flood coordinator",
+        Role.PLANNER: "planner",
+        Role.WORKER: "grid worker",
+    },
+}
+
+
+SESSION_WORDS = {
+    "zh": {"logout": "退出登录", "logged_in": "当前登录"},
+    "en": {"logout": "Log out", "logged_in": "Logged in"},
+}
+
+
+# Where a cached Folium page takes the navigation of the request that shows it.
+NAV_SLOT = Markup("<!-- riskgrid: navigation -->")
 
 
 def _count(n: int) -> str:
@@ -78,6 +118,23 @@ def lang_url(path: str, query: str, lang: str) -> str:
 
 
 @dataclass(frozen=True)
+class Session:
+    """Who a page is shown to. `csrf` goes with a session cookie (the logout form and the page's
+    scripts send it); it is empty for a page asked for with a bearer token, which has no cookie
+    to log out of."""
+
+    username: str
+    name: str
+    role: Role
+    csrf: str = ""
+
+    @property
+    def opens_coordinator_map(self) -> bool:
+        """Whether the flood coordinator's map is for this role."""
+        return self.role in COORDINATOR_ROLES
+
+
+@dataclass(frozen=True)
 class NavLink:
     """One link of the navigation."""
 
@@ -87,18 +144,51 @@ class NavLink:
     lang: str = ""  # the language of the label, when it is the language switch's
 
 
-def navigation(path: str, query: str, lang: str) -> dict:
-    """Return the navigation of a page at `path?query`: its links, and the language switch that
-    keeps the path and the query."""
+def _links(path: str, lang: str, session: Session) -> list[NavLink]:
     links = []
     for key, href, zh, en in NAV:
+        if key == "coordinator" and not session.opens_coordinator_map:
+            continue  # a link to a page that answers 403 is no help
         if key == "maps":
             current = path.startswith("/maps/") and path != COORDINATOR_PATH
         else:
             current = path == href
         target = href if key == "api" else lang_url(href, "", lang)
         links.append(NavLink(target, zh if lang == "zh" else en, current))
+    return links
+
+
+def navigation(path: str, query: str, lang: str, session: Session | None) -> dict:
+    """Return the navigation of a page at `path?query` shown to `session`: the links it may
+    open, who is logged in with the logout form, and the language switch that keeps the path
+    and the query. Without a session (the login page) only the language switch is left."""
     languages = [
         NavLink(lang_url(path, query, code), LANG_NAMES[code], code == lang, code) for code in LANGS
     ]
-    return {"label": NAV_LABEL[lang], "links": links, "languages": languages}
+    user = None
+    if session is not None:
+        user = {
+            "username": session.username,
+            "name": session.name or session.username,
+            "role": ROLE_NAMES[lang].get(session.role, str(session.role)),
+            "csrf": session.csrf,
+        }
+    return {
+        "label": NAV_LABEL[lang],
+        "links": _links(path, lang, session) if session is not None else [],
+        "languages": languages,
+        "user": user,
+        "logout": lang_url("/logout", "", lang),
+        "words": SESSION_WORDS[lang],
+    }
+
+
+def with_session(page: str, nav: dict) -> str:
+    """Return a Folium page, built and cached for everyone who sees the same data, with this
+    request's navigation in its slot and the session's CSRF token in its head."""
+    if NAV_SLOT not in page:
+        raise ValueError("the page has no navigation slot: build it with maps/map_nav.html")
+    # The slot lies in the body before the map's script, which holds all of the data: the
+    # first occurrence is the one the template wrote.
+    page = page.replace(NAV_SLOT, render_template("_nav.html", nav=nav), 1)
+    return page.replace("<head>", "<head>\n" + render_template("_csrf.html", nav=nav), 1)

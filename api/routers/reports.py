@@ -1,4 +1,6 @@
-"""Grid workers' reports: intake (single and batch), the closed loop, queries and export."""
+"""Grid workers' reports: intake (single and batch), the closed loop, queries and export.
+
+Who acts is always the logged-in user; what they may see and do is checked in geo/."""
 
 from __future__ import annotations
 
@@ -10,10 +12,11 @@ from fastapi import APIRouter, Body, Header, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
-from api.deps import ConnDep, EngineDep, FilterDep, SettingsDep
+from api.deps import ConnDep, EngineDep, FilterDep, PrincipalDep, SettingsDep
 from api.errors import describe_validation
 from api.schemas import ReassignCreate, ReportCreate, TransitionCreate
 from geo.errors import Conflict, InvalidInput
+from geo.identity.scope import report_scope
 from geo.reports import intake, loop, queries, record, taxonomy
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
@@ -46,11 +49,14 @@ def create_report(
     body: ReportCreate,
     engine: EngineDep,
     settings: SettingsDep,
+    who: PrincipalDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     new = body.to_new(settings.reports.naive_timezone)
     with engine.begin() as conn:
-        report, created = intake.create(conn, new, settings.reports, idempotency_key)
+        report, created = intake.create(
+            conn, new, settings.reports, who, settings.auth.sensitive_themes, idempotency_key
+        )
     return _json(report, 201 if created else 200)
 
 
@@ -58,6 +64,7 @@ def create_report(
 def create_batch(
     engine: EngineDep,
     settings: SettingsDep,
+    who: PrincipalDep,
     body: Annotated[dict[str, list[Any]], Body(examples=[{"reports": [{"lon": 125.03}]}])],
     idempotency_key: IdempotencyKey = None,
 ) -> dict:
@@ -69,6 +76,7 @@ def create_batch(
             f"a batch holds at most {settings.reports.max_batch} reports (got {len(items)}); "
             "split it"
         )
+    intake.check_sender(who)  # a role that sends no reports is refused once, not per item
     results = []
     counts = {"created": 0, "replayed": 0, "failed": 0}
     for i, raw in enumerate(items):
@@ -77,7 +85,9 @@ def create_batch(
             new = ReportCreate.model_validate(raw).to_new(settings.reports.naive_timezone)
             # Each item commits on its own: a bad one does not undo or stop the others.
             with engine.begin() as conn:
-                report, created = intake.create(conn, new, settings.reports, key)
+                report, created = intake.create(
+                    conn, new, settings.reports, who, settings.auth.sensitive_themes, key
+                )
             counts["created" if created else "replayed"] += 1
             results.append({"index": i, "status": 201 if created else 200, "report": report})
         except ValidationError as exc:
@@ -125,23 +135,44 @@ def list_reports(
 
 
 @router.get("/reports/{report_id}", summary="One report with its history")
-def get_report(conn: ConnDep, report_id: uuid.UUID) -> dict:
-    return record.get(conn, report_id)
+def get_report(
+    conn: ConnDep, settings: SettingsDep, who: PrincipalDep, report_id: uuid.UUID
+) -> dict:
+    return record.get(conn, report_id, report_scope(who, settings.auth.sensitive_themes))
 
 
 @router.patch("/reports/{report_id}", summary="Reassign a report to another grid by hand")
-def reassign_report(engine: EngineDep, report_id: uuid.UUID, body: ReassignCreate) -> dict:
+def reassign_report(
+    engine: EngineDep,
+    settings: SettingsDep,
+    who: PrincipalDep,
+    report_id: uuid.UUID,
+    body: ReassignCreate,
+) -> dict:
     with engine.begin() as conn:
-        return loop.reassign(conn, report_id, body.grid, body.actor, body.note)
+        return loop.reassign(
+            conn, report_id, body.grid, who, body.note, settings.auth.sensitive_themes
+        )
 
 
 @router.post("/reports/{report_id}/transitions", summary="Move a report along the closed loop")
 def transition_report(
-    engine: EngineDep, settings: SettingsDep, report_id: uuid.UUID, body: TransitionCreate
+    engine: EngineDep,
+    settings: SettingsDep,
+    who: PrincipalDep,
+    report_id: uuid.UUID,
+    body: TransitionCreate,
 ) -> dict:
     with engine.begin() as conn:
         return loop.transition(
-            conn, report_id, body.to, body.actor, body.note, body.level, settings.reports
+            conn,
+            report_id,
+            body.to,
+            who,
+            body.note,
+            body.level,
+            settings.reports,
+            settings.auth.sensitive_themes,
         )
 
 
@@ -151,6 +182,7 @@ def themes(settings: SettingsDep) -> dict:
     return {
         "themes": taxonomy.as_dict(rules.departments, rules.time_limits_h),
         "statuses": {k: list(v) for k, v in taxonomy.TRANSITIONS.items()},
+        "moves": taxonomy.moves_as_dict(),
         "levels": {k: {"zh": zh, "en": en} for k, (zh, en) in taxonomy.LEVELS.items()},
     }
 

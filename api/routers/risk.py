@@ -22,10 +22,9 @@ Format = Literal["geojson", "csv", "xlsx"]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def _file(body: bytes, media: str, name: str) -> Response:
-    return Response(
-        body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'}
-    )
+def _file(body: bytes, media: str, name: str, headers: dict[str, str] | None = None) -> Response:
+    disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
+    return Response(body, media_type=media, headers={**disposition, **(headers or {})})
 
 
 @router.get("/layers", summary="Stored risk features (flood zones, rivers, …) as GeoJSON")
@@ -73,6 +72,18 @@ def ranked_grids(
 @router.post(
     "/query",
     summary="What lies in a drawn polygon, or near a risk feature: grids, hazards, households",
+    description=(
+        "The polygon must lie within the service area (within `reports.service_area_margin_m` "
+        "of a grid, as reports) and measure at most `risk.max_query_km2`, geodesically and on "
+        "an equal-area plane; an edge across more than 180° of longitude is refused. The "
+        "relocation list (names, phones, positions) comes to coordinators (their districts' "
+        "households) and admins, audited as `personal_data.read` (csv/xlsx: "
+        "`personal_data.export`) with the people listed, with `Cache-Control: no-store`. For "
+        "other roles, household and people counts from 1 to k-1 (per grid, in total) and the "
+        "hazard counts of sensitive themes are `null` with `suppressed: true` on their row "
+        "(`households`, each grid, `hazards`, each category), and further counts are withheld "
+        "so that none can be told from a total minus the rest."
+    ),
     responses={403: {"description": "a relocation-list export asked for without the role"}},
 )
 def area_query(
@@ -80,28 +91,32 @@ def area_query(
     conn: ConnDep,
     settings: SettingsDep,
     who: PrincipalDep,
+    v: VersionsDep,
     format: Literal["json", "csv", "xlsx"] = "json",
 ) -> Response:
-    rules = settings.risk
-    if body.feature is not None:
-        area = areas.area_around_feature(
-            conn, body.feature.kind, body.feature.code, body.distance_m, rules
-        )
-    else:
-        area = areas.area_from_geojson(body.geometry, body.crs, body.repair, rules)
-    personal = who.sees_personal_data
-    if format == "csv" and not personal:
+    if format == "csv" and not who.sees_relocation:
         raise Forbidden(
             "the relocation list holds names, phones and positions: coordinators and admins "
             "only. Without a coordinator token, ask for format=json (counts) or xlsx"
         )
-    result = areas.area_query(conn, area, personal)
+    rules, margin = settings.risk, settings.reports.service_area_margin_m
+    service = areas.service_area(conn, v, margin)
+    if body.feature is not None:
+        area = areas.area_around_feature(
+            conn, body.feature.kind, body.feature.code, body.distance_m, rules, service
+        )
+    else:
+        area = areas.area_from_geojson(body.geometry, body.crs, body.repair, rules)
+        areas.check_service_area(conn, area, service, margin)
+    limit = body.limit if format == "json" else None
+    result = areas.area_query(conn, area, who, settings.auth, limit, export=format != "json")
+    conn.commit()  # the audit entry of a relocation list shown, with the read itself
+    headers = {"Cache-Control": "no-store"} if result["relocation"] is not None else {}
     if format == "csv":
         frame = areas.area_summary_frames(result)["relocation"]
-        return _file(exports.to_csv(frame), "text/csv; charset=utf-8", "relocation.csv")
+        body_csv = exports.to_csv(frame)
+        return _file(body_csv, "text/csv; charset=utf-8", "relocation.csv", headers)
     if format == "xlsx":
-        return _file(exports.to_xlsx(areas.area_summary_frames(result)), XLSX, "area_query.xlsx")
-    if result["relocation"] is not None:
-        result["relocation_total"] = len(result["relocation"])
-        result["relocation"] = result["relocation"][: body.limit]
-    return Response(orjson.dumps(result), media_type="application/json")
+        sheets = exports.to_xlsx(areas.area_summary_frames(result))
+        return _file(sheets, XLSX, "area_query.xlsx", headers)
+    return Response(orjson.dumps(result), media_type="application/json", headers=headers)

@@ -1,4 +1,9 @@
-"""Point patterns of reports in metres: DBSCAN clusters and hexagon bins (set-based PostGIS)."""
+"""Point patterns of reports in metres: DBSCAN clusters and hexagon bins (set-based PostGIS).
+
+Each report is placed where the filter's scope may see it (geo.reports.fragments.point): a
+masked theme at its grid's representative point, so no heat or cluster layer shows the exact
+point to someone who sees the theme masked. The scope is part of the filter, hence of every key.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from sqlalchemy import Connection, text
 from geo.cache import Versions, cached
 from geo.errors import InvalidInput
 from geo.projection import grids_utm_srid
+from geo.reports.fragments import masked_binds, point
 from geo.reports.queries import ReportFilter, where_clause
 
 MAX_POINTS = 250_000  # DBSCAN over more is minutes, not seconds: narrow the query
@@ -50,10 +56,18 @@ def _cells(extra: str) -> str:
             )"""
 
 
-def _report_cells(srid: int, where: str) -> str:
-    """CTEs `pts` (the matching reports in UTM) and `cell` (the hexagon of each)."""
+def _filtered(f: ReportFilter) -> tuple[str, dict]:
+    """Return the filter's condition with every bind value the shown point needs too."""
+    where, params = where_clause(f)
+    return where, {**params, **masked_binds(f.scope)}
+
+
+def _report_cells(srid: int, where: str, f: ReportFilter) -> str:
+    """CTEs `pts` (the matching reports in UTM, where `f`'s scope may see them) and `cell`
+    (the hexagon of each)."""
     return f"""pts AS (
-              SELECT r.id, ST_Transform(r.geom, {srid}) AS g FROM reports r WHERE {where}
+              SELECT r.id, ST_Transform({point(f.scope)}, {srid}) AS g
+              FROM reports r WHERE {where}
             ),
             {_cells("")}"""
 
@@ -100,7 +114,7 @@ def hexbins(conn: Connection, f: ReportFilter, v: Versions, size_m: float) -> di
 
 _DBSCAN_SQL = """
     WITH pts AS (
-      SELECT r.category, r.grid_code, ST_Transform(r.geom, {srid}) AS g
+      SELECT r.category, r.grid_code, ST_Transform({point}, {srid}) AS g
       FROM reports r {sample} WHERE {where}
     ),
     labelled AS (
@@ -132,7 +146,7 @@ def _dbscan(
     Each cluster is the convex hull of its reports buffered by eps/2, with its count, dominant
     category and the grids it touches.
     """
-    where, params = where_clause(f)
+    where, params = _filtered(f)
     n = _count(conn, where, params)
     rate = 1.0 if sample_to is None or n <= sample_to else sample_to / n
     if n * rate > MAX_POINTS:
@@ -140,7 +154,7 @@ def _dbscan(
             f"{n:,} reports match: more than {MAX_POINTS:,}; narrow by theme, campaign or dates"
         )
     sample = f"TABLESAMPLE BERNOULLI ({100 * rate!r}) REPEATABLE (7)" if rate < 1 else ""
-    sql = _DBSCAN_SQL.format(srid=srid, sample=sample, where=where)
+    sql = _DBSCAN_SQL.format(srid=srid, sample=sample, where=where, point=point(f.scope))
     rows = conn.execute(
         text(sql), {**params, "eps": eps_m, "minp": max(2, round(min_points * rate))}
     ).all()
@@ -184,11 +198,11 @@ def _hexbins(conn: Connection, f: ReportFilter, srid: int, size_m: float) -> dic
     Only hexagons holding reports are returned, so the answer grows with the area covered,
     not with the number of reports.
     """
-    where, params = where_clause(f)
+    where, params = _filtered(f)
     rows = conn.execute(
         text(
             f"""
-            WITH {_report_cells(srid, where)}
+            WITH {_report_cells(srid, where, f)}
             SELECT i, j, count(*) AS n,
                    ST_AsGeoJSON(ST_Transform(ST_SetSRID(ST_Hexagon(:size, i, j), {srid}), 4326), 6)
                      AS gj
@@ -234,12 +248,12 @@ def hex_centres(
     """
 
     def compute() -> list[tuple[float, float, int]]:
-        where, params = where_clause(f)
+        where, params = _filtered(f)
         srid = grids_utm_srid(conn, v)
         rows = conn.execute(
             text(
                 f"""
-                WITH {_report_cells(srid, where)},
+                WITH {_report_cells(srid, where, f)},
                 counted AS (
                   SELECT i, j, count(*) AS n FROM cell GROUP BY i, j
                   ORDER BY n DESC, i, j LIMIT :top
@@ -268,13 +282,13 @@ def hexbins_by_period(
 ) -> list[list[tuple[float, float, int]]]:
     """Return, per period of `step_s` seconds from `since`, the `top` busiest hexagons as
     (lat, lon, count) of their centres: one statement for the whole time slider."""
-    where, params = where_clause(f)
+    where, params = _filtered(f)
     srid = grids_utm_srid(conn, v)
     rows = conn.execute(
         text(
             f"""
             WITH pts AS (
-              SELECT r.id, ST_Transform(r.geom, {srid}) AS g,
+              SELECT r.id, ST_Transform({point(f.scope)}, {srid}) AS g,
                      floor(extract(epoch FROM r.reported_at - :since) / :step)::int AS t
               FROM reports r WHERE {where} AND r.reported_at >= :since
                 AND r.reported_at < :since + make_interval(secs => :step * :periods)

@@ -8,6 +8,7 @@ from typing import Any
 
 from psycopg.rows import dict_row
 from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy.engine import make_url
 
 from geo.db.local_cluster import Cluster
 from geo.settings import Settings
@@ -20,10 +21,15 @@ def project_cluster(settings: Settings) -> Cluster:
 
 
 def database_url(settings: Settings) -> str:
-    """Return the URL to use: DATABASE_URL, or the project cluster's (which must be up)."""
+    """Return the URL to use: DATABASE_URL, or the project cluster's (with its password)."""
     if settings.database_url:
         return settings.database_url
     return project_cluster(settings).url()
+
+
+def masked_url(url: str) -> str:
+    """Return the URL with its password shown as `***`, for printing."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def make_engine(settings: Settings, url: str | None = None) -> Engine:

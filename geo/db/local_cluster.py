@@ -3,6 +3,10 @@
 It never touches a system cluster: its own data folder, its own socket folder and its own port,
 so two checkouts can run side by side. initdb and pg_ctl refuse to run as root, so as root the
 server runs as the `postgres` OS user, which must own the folders it writes.
+
+It is not open to the machine: every connection (socket and 127.0.0.1) needs the superuser's
+password (scram-sha-256), generated at the first `init` and kept in `<home>/password` (mode 0600,
+readable by the user running riskgrid only), and the socket folder only its owner may enter.
 """
 
 from __future__ import annotations
@@ -13,20 +17,46 @@ import hashlib
 import json
 import os
 import pwd
+import secrets
 import shutil
 import socket
+import stat
 import subprocess
+import tempfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
+from psycopg import pq, sql
+from psycopg.conninfo import make_conninfo
 
 from geo.errors import SetupError
 
 SERVER_USER = "postgres"
 _SOCKET_PATH_MAX = 100  # sun_path is 108 bytes; ".s.PGSQL.NNNNN" needs the rest
 _FAST_UNSAFE = ("-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+AUTH_METHOD = "scram-sha-256"
+# The rules initdb --auth=scram-sha-256 writes (without its comments); a locked cluster gets them.
+_HBA_LOCKED = f"""\
+# riskgrid: every connection needs the password in the cluster home's `password` file.
+# TYPE  DATABASE     USER  ADDRESS       METHOD
+local   all          all                 {AUTH_METHOD}
+host    all          all   127.0.0.1/32  {AUTH_METHOD}
+host    all          all   ::1/128       {AUTH_METHOD}
+local   replication  all                 {AUTH_METHOD}
+host    replication  all   127.0.0.1/32  {AUTH_METHOD}
+host    replication  all   ::1/128       {AUTH_METHOD}
+"""
+# While a cluster is being locked: the socket alone (its folder only the server's owner and
+# root may enter), no TCP at all.
+_HBA_LOCKING = """\
+# riskgrid: being locked (socket only); scram-sha-256 for everything once the password is set.
+local   all          all                 trust
+"""
+_OPEN_METHODS = {"trust", "peer", "ident", "password", "md5"}
 
 
 def find_bin_dir(preferred: Path | None = None) -> Path:
@@ -101,7 +131,8 @@ class ClusterStatus:
     port: int | None
     socket_dir: Path
     data_dir: Path
-    url: str | None
+    password_file: Path
+    url: str | None  # carries the password: mask it before printing
 
 
 class Cluster:
@@ -133,6 +164,8 @@ class Cluster:
             sock = Path("/tmp") / f"riskgrid-{digest}"  # noqa: S108 - sun_path length limit
         self.socket_dir = sock
         self.state_file = self.home / "cluster.json"
+        # Owned by whoever runs riskgrid, mode 0600; as root the postgres user cannot read it.
+        self.password_file = self.home / "password"
 
     # -- helpers -------------------------------------------------------------------------
     @property
@@ -149,11 +182,21 @@ class Cluster:
         proc = subprocess.run(self._server_cmd(*args), capture_output=True, text=True, check=False)
         return proc
 
-    def _make_dir(self, path: Path) -> None:
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    def _server_ids(self) -> tuple[int, int]:
         if self.as_root:
             pw = pwd.getpwnam(SERVER_USER)
-            os.chown(path, pw.pw_uid, pw.pw_gid)
+            return pw.pw_uid, pw.pw_gid
+        return os.geteuid(), os.getegid()
+
+    def _make_dir(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        uid, gid = self._server_ids()
+        st = path.lstat()
+        if stat.S_ISLNK(st.st_mode) or st.st_uid not in (uid, os.geteuid()):
+            # A folder someone else made first (the socket may live in /tmp) could be swapped.
+            raise SetupError(f"{path} is a link or belongs to another user: remove it")
+        if self.as_root:
+            os.chown(path, uid, gid)
         path.chmod(0o700)
 
     def _state(self) -> dict:
@@ -186,22 +229,159 @@ class Cluster:
             == 0
         )
 
+    def password(self) -> str | None:
+        """Return the superuser's password (None before the first `init`)."""
+        try:
+            return self.password_file.read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
     def url(self, database: str | None = None) -> str:
-        """Return the SQLAlchemy URL of a database in this cluster (over its unix socket)."""
+        """Return the SQLAlchemy URL of a database in this cluster (unix socket, password)."""
         port = self.port
         if port is None:
             raise SetupError("the riskgrid database is not set up: run `riskgrid db up`")
         db = database or self.database
-        return f"postgresql+psycopg://{SERVER_USER}@/{db}?host={self.socket_dir}&port={port}"
+        password = self.password()
+        user = SERVER_USER if password is None else f"{SERVER_USER}:{quote(password, safe='')}"
+        return f"postgresql+psycopg://{user}@/{db}?host={self.socket_dir}&port={port}"
 
     def _connect(self, database: str = "postgres") -> psycopg.Connection:
         return psycopg.connect(
             host=str(self.socket_dir),
             port=self.port,
             user=SERVER_USER,
+            password=self.password(),
             dbname=database,
             autocommit=True,
         )
+
+    # -- the password and pg_hba.conf -----------------------------------------------------
+    def _ensure_password(self) -> str:
+        """Return the password, generating its file (mode 0600) on first use."""
+        if (found := self.password()) is not None:
+            return found
+        self.home.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.home, prefix=".password.")  # mode 0600
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32) + "\n")
+        # A link is atomic and fails when the file exists: two processes agree on one password.
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, self.password_file)
+        os.unlink(tmp)
+        found = self.password()
+        if found is None:
+            raise SetupError(f"{self.password_file} is empty: remove it and run `riskgrid db up`")
+        return found
+
+    @contextlib.contextmanager
+    def _pwfile_for_initdb(self, password: str) -> Iterator[Path]:
+        """Yield a file with the password that initdb can read, removed right after.
+
+        As root initdb runs as postgres, which must not read the home's file: the copy sits in
+        a folder only postgres (and root) may enter.
+        """
+        if not self.as_root:
+            yield self.password_file
+            return
+        uid, gid = self._server_ids()
+        folder = Path(tempfile.mkdtemp(prefix=".initdb-", dir=self.data_dir.parent))  # 0700
+        try:
+            os.chown(folder, uid, gid)
+            path = folder / "pwfile"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(password + "\n")
+            os.chown(path, uid, gid)
+            yield path
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _hba_is_locked(self) -> bool:
+        try:
+            rules = (self.data_dir / "pg_hba.conf").read_text()
+        except FileNotFoundError:
+            return False
+        words = {w for line in rules.splitlines() for w in line.split("#", 1)[0].split()}
+        return AUTH_METHOD in words and not words & _OPEN_METHODS
+
+    @property
+    def locked(self) -> bool:
+        """True when the password file exists and pg_hba.conf asks every connection for it."""
+        return self.password() is not None and self._hba_is_locked()
+
+    def _write_hba(self, rules: str) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.data_dir, prefix=".pg_hba.")  # mode 0600
+        with os.fdopen(fd, "w") as f:
+            f.write(rules)
+        if self.as_root:
+            os.chown(tmp, *self._server_ids())
+        os.replace(tmp, self.data_dir / "pg_hba.conf")
+
+    def _reload(self) -> None:
+        proc = self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "reload")
+        if proc.returncode != 0:
+            raise SetupError(f"pg_ctl reload failed: {proc.stderr.strip()}")
+
+    def refuses_without_password(self, host: str | None = None) -> bool:
+        """True when the server asks a connection without the password for one (and refuses)."""
+        conninfo = make_conninfo(
+            host=host or str(self.socket_dir),
+            port=self.port,
+            user=SERVER_USER,
+            dbname="postgres",
+            password="",  # an empty value: PGPASSWORD is not used, and no ~/.pgpass either
+            passfile=str(self.home / "no-such-pgpass"),
+            connect_timeout=5,
+        )
+        conn = pq.PGconn.connect(conninfo.encode())
+        try:
+            return conn.status == pq.ConnStatus.BAD and conn.needs_password
+        finally:
+            conn.finish()
+
+    def _wait(self, ready: Callable[[], bool], what: str) -> None:
+        # pg_ctl reload only signals the postmaster, which rereads pg_hba.conf within a moment.
+        deadline = time.monotonic() + 10
+        while not ready():
+            if time.monotonic() > deadline:
+                raise SetupError(f"PostgreSQL did not take the new pg_hba.conf ({what})")
+            time.sleep(0.02)
+
+    def _connects(self) -> bool:
+        try:
+            self._connect().close()
+        except psycopg.OperationalError:
+            return False
+        return True
+
+    def _lock(self) -> None:
+        """Lock a running cluster: scram-sha-256 and the password file for every connection.
+
+        Clusters made with `initdb -A trust` (riskgrid before passwords), or whose password file
+        is gone, are locked in place, without a restart: the socket alone is trusted a moment
+        (no TCP), the password is set over it, then pg_hba.conf asks everyone for it.
+        """
+        if self.locked:
+            return
+        password = self._ensure_password()
+        self._write_hba(_HBA_LOCKING)
+        self._reload()
+        self._wait(self._connects, "socket only")
+        with self._connect() as conn:
+            # Only the SCRAM verifier leaves this process (and could reach a server log).
+            verifier = conn.pgconn.encrypt_password(
+                password.encode(), SERVER_USER.encode(), AUTH_METHOD.encode()
+            )
+            conn.execute(
+                sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                    sql.Identifier(SERVER_USER), sql.Literal(verifier.decode())
+                )
+            )
+            conn.execute(f"ALTER SYSTEM SET password_encryption = '{AUTH_METHOD}'")
+        self._write_hba(_HBA_LOCKED)
+        self._reload()
+        self._wait(self.refuses_without_password, AUTH_METHOD)
 
     # -- lifecycle -----------------------------------------------------------------------
     def check_postgis(self) -> None:
@@ -215,8 +395,13 @@ class Cluster:
             )
 
     def init(self) -> None:
-        """Create the data folder with initdb (no-op when it exists)."""
+        """Create the data folder with initdb, password and scram-sha-256; lock an older one."""
         if self.initialized:
+            if self.running():
+                self._lock()
+            elif not self.locked:
+                self._ensure_password()
+                self._write_hba(_HBA_LOCKING)  # no TCP until start() has set the password
             return
         if self.as_root:
             try:
@@ -229,43 +414,36 @@ class Cluster:
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         for folder in (self.data_dir, self.log_file.parent, self.socket_dir):
             self._make_dir(folder)
-        proc = self._run(
-            str(self.bin_dir / "initdb"),
-            "-D",
-            str(self.data_dir),
-            "-U",
-            SERVER_USER,
-            "-A",
-            "trust",
-            "-E",
-            "UTF8",
-            "--locale=C.UTF-8",
-            "-N",
-        )
+        with self._pwfile_for_initdb(self._ensure_password()) as pwfile:
+            proc = self._run(
+                str(self.bin_dir / "initdb"),
+                "-D",
+                str(self.data_dir),
+                "-U",
+                SERVER_USER,
+                f"--auth={AUTH_METHOD}",  # local and host lines alike
+                f"--pwfile={pwfile}",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "-N",
+            )
         if proc.returncode != 0:
             raise SetupError(f"initdb failed: {proc.stderr.strip() or proc.stdout.strip()}")
 
-    def start(self) -> int:
-        """Start the server on its port (a free one, kept across restarts); return the port."""
-        if self.running():
-            return int(self.port or 0)
+    def _pick_port(self) -> int:
         port = self.fixed_port or self.port
         if port is None or not _port_is_free(port):
             if self.fixed_port:
                 raise SetupError(f"port {port} is taken; set RISKGRID_CLUSTER__PORT to a free one")
             port = _free_port()
+        return port
+
+    def _launch(self, port: int) -> None:
         for folder in (self.log_file.parent, self.socket_dir):
             self._make_dir(folder)
-        opts = [
-            "-p",
-            str(port),
-            "-k",
-            str(self.socket_dir),
-            "-c",
-            "listen_addresses=127.0.0.1",
-            "-c",
-            "jit=off",
-        ]
+        opts = ["-p", str(port), "-k", str(self.socket_dir), "-c", "listen_addresses=127.0.0.1"]
+        opts += ["-c", "jit=off", "-c", f"password_encryption={AUTH_METHOD}"]
         if self.fast_unsafe:
             opts += list(_FAST_UNSAFE)
         proc = self._run(
@@ -287,6 +465,18 @@ class Cluster:
                 tail = self.log_file.read_text(errors="replace")[-800:]
             raise SetupError(f"PostgreSQL did not start: {proc.stderr.strip()} {tail}".strip())
         self._save_state(port)
+
+    def start(self) -> int:
+        """Start the server on its port (a free one, kept across restarts); return the port."""
+        if self.running():
+            self._lock()
+            return int(self.port or 0)
+        if self.initialized and not self.locked:
+            self._ensure_password()
+            self._write_hba(_HBA_LOCKING)  # no TCP until the password is set
+        port = self._pick_port()
+        self._launch(port)
+        self._lock()
         return port
 
     def ensure_database(self, database: str | None = None) -> str:
@@ -295,9 +485,7 @@ class Cluster:
         with self._connect() as conn:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,)).fetchone()
             if not exists:
-                conn.execute(
-                    psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(db))
-                )
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db)))
         with self._connect(db) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
         return self.url(db)
@@ -306,9 +494,7 @@ class Cluster:
         """Drop a database of this cluster if it exists."""
         with self._connect() as conn:
             conn.execute(
-                psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    psycopg.sql.Identifier(database)
-                )
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
             )
 
     def up(self) -> str:
@@ -320,7 +506,12 @@ class Cluster:
         while True:
             try:
                 return self.ensure_database()
-            except psycopg.OperationalError:
+            except psycopg.OperationalError as exc:
+                if "password authentication failed" in str(exc):
+                    raise SetupError(
+                        f"the password in {self.password_file} is not the cluster's: remove the "
+                        "file and run `riskgrid db up` again to set a new one"
+                    ) from exc
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
@@ -345,5 +536,6 @@ class Cluster:
             port=self.port,
             socket_dir=self.socket_dir,
             data_dir=self.data_dir,
+            password_file=self.password_file,
             url=self.url() if running else None,
         )

@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -24,7 +25,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import INET, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from geo.vocabulary import (
@@ -35,6 +36,7 @@ from geo.vocabulary import (
     ResolutionLevel,
     RiskKind,
     Role,
+    TokenKind,
     sql_list,
 )
 
@@ -161,6 +163,7 @@ class Report(Base):
     resolution_level: Mapped[str | None] = mapped_column(String(16))
     campaign_code: Mapped[str | None] = mapped_column(ForeignKey("campaigns.code"), index=True)
     reporter: Mapped[str | None] = mapped_column(String(100))
+    reporter_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -242,14 +245,77 @@ class Household(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-class ApiToken(Base):
-    """A bearer token and its role; only the token's SHA-256 is stored."""
+class User(Base):
+    """A person (or an integration) with a role; the scope is in user_grids / user_districts."""
 
-    __tablename__ = "api_tokens"
-    __table_args__ = (CheckConstraint(_in("role", Role), name="role"),)
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(_in("role", Role), name="role"),
+        CheckConstraint(
+            f"(role = '{Role.DEPARTMENT}') = (department IS NOT NULL)", name="department"
+        ),
+        CheckConstraint("username ~ '^[a-z0-9][a-z0-9._-]*$'", name="username"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(100))
     role: Mapped[str] = mapped_column(String(16))
+    department: Mapped[str | None] = mapped_column(String(100))
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class UserGrid(Base):
+    """A grid a worker is bound to."""
+
+    __tablename__ = "user_grids"
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    grid_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class UserDistrict(Base):
+    """A district a dispatcher or coordinator is bound to (none: city-wide)."""
+
+    __tablename__ = "user_districts"
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    district_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class AuthToken(Base):
+    """A user's bearer token (a login's session or an integration's); only its SHA-256 kept."""
+
+    __tablename__ = "auth_tokens"
+    __table_args__ = (CheckConstraint(_in("kind", TokenKind), name="kind"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str | None] = mapped_column(String(100))
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEntry(Base):
+    """One row of the append-only audit log (a trigger refuses UPDATE and DELETE)."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), index=True
+    )
+    actor: Mapped[str | None] = mapped_column(String(64))
+    role: Mapped[str | None] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(64))
+    object_type: Mapped[str | None] = mapped_column(String(32))
+    object_id: Mapped[str | None] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    client: Mapped[str | None] = mapped_column(INET)
+    changes: Mapped[dict | None] = mapped_column(JSONB)
+    people: Mapped[int | None] = mapped_column(Integer)

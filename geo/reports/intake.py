@@ -1,11 +1,12 @@
-"""Reports coming in: checks, assignment, routing, campaign, duplicates, idempotency."""
+"""Reports coming in: who may send, checks, assignment, routing, campaign, duplicates,
+idempotency, and the audit entry of each report stored."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,11 +14,14 @@ from sqlalchemy import Connection
 
 from geo.coords import SourceCRS, to_wgs84
 from geo.db.engine import driver_sql, fetch
-from geo.errors import Conflict, InvalidInput
+from geo.errors import Conflict, Forbidden, InvalidInput
 from geo.grids.assignment import M_PER_DEG_MIN, Assignment, assign_point
+from geo.identity import audit
+from geo.identity.principal import Principal
+from geo.identity.scope import report_scope
 from geo.reports import taxonomy
 from geo.reports.fragments import ACTIVE
-from geo.reports.record import fetch_row, report_answer
+from geo.reports.record import answer_for, fetch_row
 from geo.settings import ReportSettings
 from geo.vocabulary import ReportStatus
 
@@ -37,11 +41,15 @@ class NewReport:
     description: str | None = None
     campaign: str | None = None
     reported_at: datetime | None = None
+    # Who sent it: always the logged-in user (`create` sets both from the principal).
     reporter: str | None = None
+    reporter_id: int | None = None
 
     def fingerprint(self) -> str:
-        """Return a hash of the request, to tell a replay from a different report."""
+        """Return a hash of the request and its sender, to tell a replay from a different
+        report (the same id sent by someone else is a different report)."""
         data = asdict(self)
+        del data["reporter"]  # the display name may change between a send and its replay
         data["id"] = str(self.id) if self.id else None
         data["reported_at"] = self.reported_at.isoformat() if self.reported_at else None
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
@@ -106,22 +114,37 @@ _INSERT = driver_sql(
       id, idempotency_key, request_hash, theme, category, severity, status, description, geom,
       source_crs, source_lon, source_lat, accuracy_m, grid_code, district_code,
       assignment_method, assignment_distance_m, near_boundary_code, near_boundary_m,
-      department, campaign_code, reporter, reported_at, status_changed_at, due_at,
+      department, campaign_code, reporter, reporter_id, reported_at, status_changed_at, due_at,
       possible_duplicate_of)
     VALUES (
       :id, :idempotency_key, :request_hash, :theme, :category, :severity, :status, :description,
       ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :source_crs, :source_lon, :source_lat,
       :accuracy_m, :grid_code, :district_code, :assignment_method, :assignment_distance_m,
       :near_boundary_code, :near_boundary_m, :department, :campaign_code, :reporter,
-      :reported_at, now(), now() + make_interval(secs => :due_s), :possible_duplicate_of)
+      :reporter_id, :reported_at, now(), now() + make_interval(secs => :due_s),
+      :possible_duplicate_of)
     ON CONFLICT DO NOTHING
     RETURNING created_at, status_changed_at, due_at
     """
 )
 
 
+def check_sender(who: Principal) -> None:
+    """Raise Forbidden unless `who`'s role sends reports."""
+    if who.role not in taxonomy.SEND_ROLES:
+        raise Forbidden(
+            f"reports are sent by {taxonomy.roles_text(taxonomy.SEND_ROLES)}; "
+            f"you are logged in as {who.role or 'no role'}"
+        )
+
+
 def _replay(
-    conn: Connection, key: str | None, rid: uuid.UUID | None, fingerprint: str
+    conn: Connection,
+    key: str | None,
+    rid: uuid.UUID | None,
+    fingerprint: str,
+    reporter_id: int | None,
+    masked_themes: tuple[str, ...],
 ) -> dict | None:
     """Return the stored report when this request was seen before; Conflict if it differs."""
     row = None
@@ -137,19 +160,30 @@ def _replay(
             if key is not None and row.idempotency_key == key
             else (f"id {rid}")
         )
+        # Someone else's report is not named: its id is not the sender's to know.
+        which = f" ({row.id})" if row.reporter_id == reporter_id else ""
         raise Conflict(
-            f"{what} was already used for a different report ({row.id}); send a new key or id "
+            f"{what} was already used for a different report{which}; send a new key or id "
             "for a new report, or resend the identical report to get the stored one"
         )
-    return report_answer(row)
+    return answer_for(conn, row, masked_themes)
 
 
 def create(
-    conn: Connection, item: NewReport, rules: ReportSettings, idempotency_key: str | None = None
+    conn: Connection,
+    item: NewReport,
+    rules: ReportSettings,
+    who: Principal,
+    sensitive_themes: tuple[str, ...],
+    idempotency_key: str | None = None,
 ) -> tuple[dict, bool]:
-    """Store a report and return (report, created). A replay returns the stored one unchanged."""
+    """Store a report sent by `who` and return (report as they see it, created). A replay
+    returns the stored one unchanged; Forbidden when `who`'s role does not send reports."""
+    check_sender(who)
+    item = replace(item, reporter=who.name or who.username, reporter_id=who.user_id)
+    masked_themes = report_scope(who, sensitive_themes).masked_themes
     fingerprint = item.fingerprint()
-    seen = _replay(conn, idempotency_key, item.id, fingerprint)
+    seen = _replay(conn, idempotency_key, item.id, fingerprint, item.reporter_id, masked_themes)
     if seen is not None:
         return seen, False
     row = _new_row(conn, item, rules)
@@ -163,12 +197,18 @@ def create(
     inserted = fetch(conn, _INSERT, params)
     if not inserted:
         # Someone stored the same id or key between our look and our insert.
-        seen = _replay(conn, idempotency_key, item.id, fingerprint)
+        seen = _replay(conn, idempotency_key, item.id, fingerprint, item.reporter_id, masked_themes)
         if seen is None:  # pragma: no cover - the conflicting row cannot vanish in between
             raise Conflict("the report id or key is taken; retry")
         return seen, False
+    changes = {
+        "status": [None, row["status"]],
+        "grid": [None, row["grid_code"]],
+        "category": [None, row["category"]],
+    }
+    audit.record(conn, who, "report.create", "report", row["id"], changes)
     # The answer is built from the row just stored: no second read of it.
-    return report_answer({**row, **inserted[0], "overdue": False}), True
+    return answer_for(conn, {**row, **inserted[0], "overdue": False}, masked_themes), True
 
 
 def _new_row(conn: Connection, item: NewReport, rules: ReportSettings) -> dict[str, Any]:
@@ -196,6 +236,7 @@ def _new_row(conn: Connection, item: NewReport, rules: ReportSettings) -> dict[s
         "description": item.description,
         "campaign_code": campaign,
         "reporter": item.reporter,
+        "reporter_id": item.reporter_id,
         "reported_at": reported_at,
         "status": ReportStatus.REPORTED,
         "department": taxonomy.department(item.theme, item.category, rules.departments),

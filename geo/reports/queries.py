@@ -15,7 +15,17 @@ from geo.db.copy import copy_out
 from geo.db.engine import driver_sql
 from geo.errors import InvalidInput
 from geo.geojson import collection
-from geo.reports.fragments import CLOSED_UNWORKED, OVERDUE, RESOLVED, UNASSIGNED
+from geo.identity.scope import EVERYTHING, ReportScope, scope_condition
+from geo.reports.fragments import (
+    CLOSED_UNWORKED,
+    OVERDUE,
+    RESOLVED,
+    UNASSIGNED,
+    masked,
+    masked_binds,
+    point,
+    point_within,
+)
 from geo.vocabulary import AT_OR_BELOW_STREET
 
 
@@ -34,12 +44,15 @@ class ReportFilter:
     until: datetime | None = None
     assignment: str | None = None
     overdue: bool | None = None
+    # Who asks: the reports they may see (the API always sets it from the principal).
+    scope: ReportScope = EVERYTHING
 
 
 def where_clause(f: ReportFilter) -> tuple[str, dict]:
-    """Return the SQL condition (on `reports r`) and bind values for a filter."""
-    c: list[str] = ["TRUE"]
-    p: dict[str, object] = {}
+    """Return the SQL condition (on `reports r`) and bind values for a filter, within its
+    scope."""
+    scoped, p = scope_condition(f.scope)
+    c: list[str] = [scoped]
     for column, value in (
         ("theme", f.theme),
         ("category", f.category),
@@ -55,8 +68,10 @@ def where_clause(f: ReportFilter) -> tuple[str, dict]:
         c.append("r.status = ANY(:statuses)")
         p["statuses"] = list(f.status)
     if f.bbox is not None:
-        c.append("r.geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)")
+        # A masked report is found where it is shown: a small box cannot place it.
+        c.append(point_within(f.scope, "{pt} && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)"))
         p.update(dict(zip(("minx", "miny", "maxx", "maxy"), f.bbox, strict=True)))
+        p.update(masked_binds(f.scope))
     if f.since is not None:
         c.append("r.reported_at >= :since")
         p["since"] = f.since
@@ -84,23 +99,31 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         ) from None
 
 
-_FEATURE = f"""json_build_object(
+def _feature(scope: ReportScope) -> str:
+    """The GeoJSON Feature of `reports r` (grid `g`) as this scope may see it."""
+    hide = masked(scope)
+    return f"""json_build_object(
   'type', 'Feature', 'id', r.id,
-  'geometry', ST_AsGeoJSON(r.geom, 7)::json,
+  'geometry', ST_AsGeoJSON({point(scope)}, 7)::json,
   'properties', json_build_object(
     'id', r.id, 'theme', r.theme, 'category', r.category, 'severity', r.severity,
     'status', r.status, 'grid', r.grid_code, 'grid_name', g.name, 'district', r.district_code,
-    'assignment', r.assignment_method, 'distance_m', round(r.assignment_distance_m::numeric, 1),
-    'department', r.department, 'campaign', r.campaign_code, 'reporter', r.reporter,
+    'assignment', r.assignment_method,
+    'distance_m', CASE WHEN {hide} THEN NULL ELSE round(r.assignment_distance_m::numeric, 1) END,
+    'department', r.department, 'campaign', r.campaign_code,
+    'reporter', CASE WHEN {hide} THEN NULL ELSE r.reporter END,
     'reported_at', r.reported_at, 'due_at', r.due_at,
     'overdue', {OVERDUE},
     'resolution_level', r.resolution_level, 'possible_duplicate_of', r.possible_duplicate_of,
-    'description', r.description))"""
+    'description', CASE WHEN {hide} THEN NULL ELSE r.description END,
+    'masked', {hide}))"""
 
 
 def page(conn: Connection, f: ReportFilter, limit: int, cursor: str | None) -> bytes:
-    """Return one page of reports, newest first, as GeoJSON bytes (`next_cursor` when more)."""
+    """Return one page of reports, newest first, as GeoJSON bytes (`next_cursor` when more);
+    reports of the themes the filter's scope masks are shown masked."""
     where, params = where_clause(f)
+    params.update(masked_binds(f.scope))
     if cursor:
         at, rid = decode_cursor(cursor)
         where += " AND (r.reported_at, r.id) < (:c_at, :c_id)"
@@ -108,7 +131,7 @@ def page(conn: Connection, f: ReportFilter, limit: int, cursor: str | None) -> b
     rows = conn.execute(
         text(
             f"""
-            SELECT r.reported_at, r.id, {_FEATURE}::text AS feature
+            SELECT r.reported_at, r.id, {_feature(f.scope)}::text AS feature
             FROM reports r LEFT JOIN grids g ON g.code = r.grid_code
             WHERE {where}
             ORDER BY r.reported_at DESC, r.id DESC
@@ -125,23 +148,34 @@ def page(conn: Connection, f: ReportFilter, limit: int, cursor: str | None) -> b
     return collection((r.feature.encode() for r in rows), extra)
 
 
-_CSV_COLUMNS = f"""
+def _csv_columns(scope: ReportScope) -> str:
+    """The CSV columns of `reports r` (grid `g`) as this scope may see them."""
+    hide = masked(scope)
+    return f"""
   r.id, r.reported_at, r.theme, r.category, r.severity, r.status,
-  round(ST_X(r.geom)::numeric, 7) AS lon, round(ST_Y(r.geom)::numeric, 7) AS lat,
-  r.accuracy_m, r.grid_code, g.name AS grid_name, r.district_code, r.assignment_method,
-  round(r.assignment_distance_m::numeric, 1) AS assignment_distance_m, r.department,
-  r.resolution_level, r.campaign_code, r.reporter, r.due_at,
+  round(ST_X(s.pt)::numeric, 7) AS lon, round(ST_Y(s.pt)::numeric, 7) AS lat,
+  CASE WHEN {hide} THEN NULL ELSE r.accuracy_m END AS accuracy_m,
+  r.grid_code, g.name AS grid_name, r.district_code, r.assignment_method,
+  CASE WHEN {hide} THEN NULL ELSE round(r.assignment_distance_m::numeric, 1) END
+    AS assignment_distance_m,
+  r.department, r.resolution_level, r.campaign_code,
+  CASE WHEN {hide} THEN NULL ELSE r.reporter END AS reporter, r.due_at,
   {OVERDUE} AS overdue,
-  r.possible_duplicate_of, r.description
+  r.possible_duplicate_of, CASE WHEN {hide} THEN NULL ELSE r.description END AS description,
+  {hide} AS masked
 """
 
 
 def export_csv(engine: Engine, f: ReportFilter) -> Iterator[bytes]:
-    """Yield the matching reports as CSV (UTF-8 with BOM, so Excel shows Chinese text)."""
+    """Yield the matching reports as CSV (UTF-8 with BOM, so Excel shows Chinese text);
+    reports of the themes the filter's scope masks are written masked."""
     where, params = where_clause(f)
+    params.update(masked_binds(f.scope))
     # COPY runs on the driver connection, which takes %(name)s binds.
     sql = driver_sql(
-        f"COPY (SELECT {_CSV_COLUMNS} FROM reports r LEFT JOIN grids g ON g.code = r.grid_code "
+        f"COPY (SELECT {_csv_columns(f.scope)} FROM reports r "
+        f"CROSS JOIN LATERAL (SELECT {point(f.scope)} AS pt) s "
+        "LEFT JOIN grids g ON g.code = r.grid_code "
         f"WHERE {where} ORDER BY r.reported_at DESC, r.id DESC) TO STDOUT WITH (FORMAT csv, HEADER)"
     )
     yield "\ufeff".encode()

@@ -9,16 +9,18 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from geo.errors import NotFound
+from geo.identity.scope import ReportScope, scope_condition
 from geo.reports.fragments import OVERDUE
+from geo.vocabulary import AreaLevel
 
 _REPORT_SELECT = f"""
 SELECT r.id, ST_X(r.geom) AS lon, ST_Y(r.geom) AS lat, r.source_crs, r.source_lon, r.source_lat,
        r.accuracy_m, r.theme, r.category, r.severity, r.description, r.campaign_code,
-       r.reporter, r.reported_at, r.created_at, r.updated_at, r.status, r.status_changed_at,
-       r.due_at, r.department, r.resolution_level, r.grid_code, g.name AS grid_name,
-       g.kind AS grid_kind, r.district_code, r.assignment_method, r.assignment_distance_m,
-       r.near_boundary_code, nb.name AS near_boundary_name, r.near_boundary_m,
-       r.possible_duplicate_of, r.request_hash, r.idempotency_key,
+       r.reporter, r.reporter_id, r.reported_at, r.created_at, r.updated_at, r.status,
+       r.status_changed_at, r.due_at, r.department, r.resolution_level, r.grid_code,
+       g.name AS grid_name, g.kind AS grid_kind, r.district_code, r.assignment_method,
+       r.assignment_distance_m, r.near_boundary_code, nb.name AS near_boundary_name,
+       r.near_boundary_m, r.possible_duplicate_of, r.request_hash, r.idempotency_key,
        {OVERDUE} AS overdue
 FROM reports r
 LEFT JOIN grids g ON g.code = r.grid_code
@@ -78,7 +80,43 @@ def report_answer(row: Any) -> dict:
         "possible_duplicate_of": str(m["possible_duplicate_of"])
         if m["possible_duplicate_of"]
         else None,
+        "masked": False,
     }
+
+
+# Where a masked report is shown: a point surely inside its grid (unassigned: its district).
+_REPRESENTATIVE = text(
+    f"""
+    SELECT ST_X(p) AS lon, ST_Y(p) AS lat FROM (SELECT COALESCE(
+      (SELECT ST_PointOnSurface(geom) FROM grids WHERE code = :grid),
+      (SELECT ST_PointOnSurface(geom) FROM areas
+       WHERE code = :district AND level = '{AreaLevel.DISTRICT}')) AS p) AS x
+    """
+)
+
+
+def masked(conn: Connection, answer: dict) -> dict:
+    """Return a report's answer as shown to someone who sees its theme masked: no description,
+    no reporter, and its grid's representative point (none without grid or district)."""
+    grid = answer["grid"]["code"] if answer["grid"] else None
+    pt = conn.execute(_REPRESENTATIVE, {"grid": grid, "district": answer["district"]}).one()
+    return {
+        **answer,
+        "lon": None if pt.lon is None else round(pt.lon, 7),
+        "lat": None if pt.lat is None else round(pt.lat, 7),
+        "source": {"crs": answer["source"]["crs"], "lon": None, "lat": None},
+        "description": None,
+        "reporter": None,
+        # Distances to the grid and to the next boundary would place the point again.
+        "assignment": {**answer["assignment"], "distance_m": None, "near_boundary": None},
+        "masked": True,
+    }
+
+
+def answer_for(conn: Connection, row: Any, masked_themes: tuple[str, ...]) -> dict:
+    """Return the JSON shape of a stored report as this reader may see it (masked or not)."""
+    out = report_answer(row)
+    return masked(conn, out) if out["theme"] in masked_themes else out
 
 
 def fetch_row(conn: Connection, where: str, params: dict) -> Any:
@@ -86,12 +124,14 @@ def fetch_row(conn: Connection, where: str, params: dict) -> Any:
     return conn.execute(text(f"{_REPORT_SELECT} WHERE {where}"), params).one_or_none()
 
 
-def get(conn: Connection, report_id: uuid.UUID) -> dict:
-    """Return one report with its history, oldest step first."""
-    row = fetch_row(conn, "r.id = :id", {"id": report_id})
+def get(conn: Connection, report_id: uuid.UUID, scope: ReportScope) -> dict:
+    """Return one report within `scope` with its history, oldest step first; NotFound when
+    there is no such report or it lies outside the scope (someone else's report)."""
+    scoped, params = scope_condition(scope)
+    row = fetch_row(conn, f"r.id = :id AND {scoped}", {**params, "id": report_id})
     if row is None:
         raise NotFound(f"no report with id {report_id}")
-    out = report_answer(row)
+    out = answer_for(conn, row, scope.masked_themes)
     events = conn.execute(
         text(
             "SELECT kind, from_status, to_status, from_grid, to_grid, actor, note, level, at "
@@ -99,7 +139,10 @@ def get(conn: Connection, report_id: uuid.UUID) -> dict:
         ),
         {"id": report_id},
     ).mappings()
-    steps = [{**e, "at": _iso(e["at"])} for e in events]
+    # A masked report's notes are free text like its description: they are left out.
+    steps = [
+        {**e, "at": _iso(e["at"]), **({"note": None} if out["masked"] else {})} for e in events
+    ]
     # Receipt is not stored as an event (the row itself records it); it opens the history.
     first_grid = next((e["from_grid"] for e in steps if e["kind"] == "reassigned"), row.grid_code)
     received = {
@@ -108,7 +151,7 @@ def get(conn: Connection, report_id: uuid.UUID) -> dict:
         "to_status": "reported",
         "from_grid": None,
         "to_grid": first_grid,
-        "actor": row.reporter,
+        "actor": out["reporter"],
         "note": "received",
         "level": None,
         "at": _iso(row.reported_at),

@@ -9,21 +9,72 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from geo.vocabulary import OPEN_STATUSES, ReportStatus, ResolutionLevel
+from geo.vocabulary import OPEN_STATUSES, ReportStatus, ResolutionLevel, Role
 
 S = ReportStatus
+R = Role
 # Stages that have a deadline: each category's limits are given in this order.
 STAGES = OPEN_STATUSES
 
+
+@dataclass(frozen=True)
+class Move:
+    """A step of the closed loop and the roles that may take it (an admin may take any)."""
+
+    frm: ReportStatus
+    to: ReportStatus
+    roles: tuple[Role, ...]
+
+
+def _m(frm: ReportStatus, to: ReportStatus, *roles: Role) -> Move:
+    return Move(frm, to, (*roles, R.ADMIN))
+
+
+# The one table of who moves what: the loop's checks and the themes listing derive from it.
+# A worker's moves are further limited to the reports of their own grids (核查).
+MOVES: tuple[Move, ...] = (
+    _m(S.REPORTED, S.DISPATCHED, R.DISPATCHER),
+    _m(S.REPORTED, S.REJECTED, R.DISPATCHER),
+    _m(S.REPORTED, S.DUPLICATE, R.DISPATCHER),
+    _m(S.DISPATCHED, S.IN_PROGRESS, R.DEPARTMENT),
+    _m(S.DISPATCHED, S.REJECTED, R.DISPATCHER),
+    _m(S.DISPATCHED, S.DUPLICATE, R.DISPATCHER),
+    _m(S.IN_PROGRESS, S.RESOLVED, R.DEPARTMENT),
+    _m(S.IN_PROGRESS, S.DISPATCHED, R.DEPARTMENT),  # back to dispatch when routed wrongly
+    _m(S.RESOLVED, S.VERIFIED, R.WORKER, R.DISPATCHER),
+    _m(S.RESOLVED, S.IN_PROGRESS, R.WORKER, R.DISPATCHER),  # verification failed: work resumes
+)
+MOVE_BY_STEP: dict[tuple[str, str], Move] = {(m.frm, m.to): m for m in MOVES}
 TRANSITIONS: dict[ReportStatus, tuple[ReportStatus, ...]] = {
-    S.REPORTED: (S.DISPATCHED, S.REJECTED, S.DUPLICATE),
-    S.DISPATCHED: (S.IN_PROGRESS, S.REJECTED, S.DUPLICATE),
-    S.IN_PROGRESS: (S.RESOLVED, S.DISPATCHED),  # back to dispatch when routed wrongly
-    S.RESOLVED: (S.VERIFIED, S.IN_PROGRESS),  # verification failed: work resumes
-    S.VERIFIED: (),
-    S.REJECTED: (),
-    S.DUPLICATE: (),
+    s: tuple(m.to for m in MOVES if m.frm == s) for s in ReportStatus
 }
+# Who sends reports (anywhere in the service area), and who reassigns one to a grid by hand.
+SEND_ROLES: tuple[Role, ...] = (R.WORKER, R.ADMIN)
+REASSIGN_ROLES: tuple[Role, ...] = (R.DISPATCHER, R.ADMIN)
+
+
+def moves_as_dict() -> list[dict]:
+    """Return the moves of the loop and who may make them, as JSON-ready data."""
+    return [
+        {"from": str(m.frm), "to": str(m.to), "roles": [str(r) for r in m.roles]} for m in MOVES
+    ]
+
+
+_ROLE_WORDS = {
+    R.ADMIN: "an admin",
+    R.DISPATCHER: "a dispatcher",
+    R.DEPARTMENT: "a department user",
+    R.COORDINATOR: "a coordinator",
+    R.PLANNER: "a planner",
+    R.WORKER: "a worker",
+}
+
+
+def roles_text(roles: tuple[Role, ...]) -> str:
+    """Return 'a dispatcher or an admin': the roles in words, for messages."""
+    words = [_ROLE_WORDS[r] for r in roles]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
 
 L = ResolutionLevel
 LEVELS: dict[ResolutionLevel, tuple[str, str]] = {
@@ -206,6 +257,11 @@ def stage_hours(
 def department(theme: str, code: str, overrides: dict[str, str] | None = None) -> str:
     """Return the department responsible for a category (settings override the defaults)."""
     return (overrides or {}).get(code) or CATEGORY_BY_CODE[(theme, code)].department
+
+
+def departments(overrides: dict[str, str] | None = None) -> frozenset[str]:
+    """Return every department of the routing table in force (settings override defaults)."""
+    return frozenset(department(t.code, c.code, overrides) for t in THEMES for c in t.categories)
 
 
 def as_dict(

@@ -1,20 +1,27 @@
 """Households the grid workers keep track of: who lives where, who is old, alone or needs help.
 
-Names, phones, addresses and exact positions are personal data: `by_grid` gives everyone the
-counts per grid; `listing` is for coordinators and admins (the API checks the role). A
-household is vulnerable when someone in it is over 60, it is one person living alone, or
-someone needs help to move; its members are the vulnerable residents a relocation moves.
+Names, phones, addresses and exact positions are personal data, shown within a scope
+(`scope_condition`): a worker's grids, a coordinator's districts (all when unbound), everything
+for an admin; other roles see none, and every such read is audited with the people shown.
+`by_grid` gives every role the counts per grid; to a role without the right to the households
+counted, counts from 1 to k-1 are withheld (`withhold`). A household is vulnerable when
+someone in it is over 60, it is one person living alone, or someone needs help to move; its
+members are the vulnerable residents a relocation moves.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pandas as pd
 from sqlalchemy import Connection, text
 
 from geo.db.copy import copy_frame
+from geo.errors import Forbidden
 from geo.grids.assignment import assignment_ctes, snap_params, stage_points
+from geo.identity import audit
+from geo.identity.principal import Principal
+from geo.vocabulary import Role
 
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("id", "uuid"),
@@ -32,6 +39,18 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("lat", "float8"),
 )
 VULNERABLE = "(h.over_60 > 0 OR h.living_alone OR h.mobility_needs)"
+# The counts per grid, area or total; the first is the base: when it is withheld, all are.
+COUNTS = (
+    "households",
+    "residents",
+    "over_60",
+    "living_alone",
+    "mobility_needs",
+    "vulnerable_households",
+    "vulnerable_residents",
+)
+READ = "personal_data.read"
+EXPORT = "personal_data.export"
 
 # The comprehensive grid a household counts for: its own, or the one beneath an exclusive grid.
 COMPREHENSIVE_OF_HOUSEHOLD = """CASE WHEN g.kind = 'exclusive' THEN (
@@ -99,27 +118,54 @@ def load(
     }
 
 
-def by_grid(conn: Connection, district: str | None = None) -> list[dict]:
-    """Return household counts per comprehensive grid (no personal data)."""
-    where = "WHERE g2.district_code = :district" if district else ""
+def scope_condition(who: Principal) -> tuple[str, dict]:
+    """Return the SQL condition on `households h` (its grid joined as `g`) of the households
+    whose personal data `who` may see, and its bind values: a worker's grids (a household of an
+    exclusive grid also counts for the comprehensive grid beneath it), a coordinator's
+    districts (all when unbound), all for an admin, none for any other role."""
+    if not who.sees_households:
+        return "FALSE", {}
+    if who.role == Role.WORKER:
+        return (
+            f"(h.grid_code = ANY(:hh_grids) OR {COMPREHENSIVE_OF_HOUSEHOLD} = ANY(:hh_grids))",
+            {"hh_grids": list(who.grids)},
+        )
+    if who.role == Role.COORDINATOR and who.districts:
+        return "h.district_code = ANY(:hh_districts)", {"hh_districts": list(who.districts)}
+    return "TRUE", {}
+
+
+def by_grid(conn: Connection, who: Principal, k: int, district: str | None = None) -> list[dict]:
+    """Return household counts per comprehensive grid (no personal data), each row with
+    `suppressed`: the households of `who`'s scope, exactly, for the roles that see households;
+    all of them, with counts from 1 to k-1 withheld, for the others."""
+    exact = who.sees_households
+    scoped, params = scope_condition(who) if exact else ("TRUE", {})
+    outer = "TRUE"
+    if district:
+        outer = "g2.district_code = :district"
+        params = {**params, "district": district}
     rows = conn.execute(
         text(
             f"""
             SELECT x.code, g2.name, g2.district_code, x.households, x.residents, x.over_60,
                    x.living_alone, x.mobility_needs, x.vulnerable_households,
                    x.vulnerable_residents
-            FROM ({per_grid_sql()}) x JOIN grids g2 ON g2.code = x.code
-            {where}
+            FROM ({per_grid_sql(scoped)}) x JOIN grids g2 ON g2.code = x.code
+            WHERE {outer}
             ORDER BY x.code
             """
         ),
-        {"district": district} if district else {},
+        params,
     ).all()
-    return [dict(r._mapping) for r in rows]
+    out = [dict(r._mapping) for r in rows]
+    withhold(out, k, exact=[exact] * len(out))
+    return out
 
 
-def per_grid_sql() -> str:
-    """SQL of household counts per comprehensive grid (`code`, counts), for `households h`."""
+def per_grid_sql(where: str = "TRUE") -> str:
+    """SQL of household counts per comprehensive grid (`code`, counts), for the households
+    `h` (their grid joined as `g`) matching `where`."""
     return f"""
         SELECT {COMPREHENSIVE_OF_HOUSEHOLD} AS code,
                count(*) AS households, sum(h.members)::int AS residents,
@@ -130,19 +176,29 @@ def per_grid_sql() -> str:
                COALESCE(sum(h.members) FILTER (WHERE {VULNERABLE}), 0)::int
                  AS vulnerable_residents
         FROM households h JOIN grids g ON g.code = h.grid_code
+        WHERE {where}
         GROUP BY 1"""
 
 
 def listing(
     conn: Connection,
+    who: Principal,
     grid: str | None,
     bbox: tuple[float, float, float, float] | None,
     limit: int,
     offset: int,
 ) -> dict:
-    """Return households with personal data (for coordinators and admins), by code."""
-    clauses = ["TRUE"]
-    params: dict[str, object] = {"limit": limit, "offset": offset}
+    """Return the households of `who`'s scope with their personal data, by code, and record the
+    read in the audit log with the people shown (the members of the households listed)."""
+    if not who.sees_households:
+        raise Forbidden(
+            "households' names, phones and positions are shown to admins, coordinators (their "
+            f"districts) and workers (their grids), not to a {who.role or 'caller without a role'}"
+            "; the counts per grid carry no names"
+        )
+    scoped, params = scope_condition(who)
+    clauses = [scoped]
+    params = {**params, "limit": limit, "offset": offset}
     if grid:
         clauses.append("h.grid_code = :grid")
         params["grid"] = grid
@@ -150,7 +206,8 @@ def listing(
         clauses.append("h.geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)")
         params.update(x0=bbox[0], y0=bbox[1], x1=bbox[2], y1=bbox[3])
     where = " AND ".join(clauses)
-    total = conn.execute(text(f"SELECT count(*) FROM households h WHERE {where}"), params)
+    base = f"FROM households h LEFT JOIN grids g ON g.code = h.grid_code WHERE {where}"
+    total = conn.execute(text(f"SELECT count(*) {base}"), params).scalar_one()
     rows = conn.execute(
         text(
             f"""
@@ -158,9 +215,76 @@ def listing(
                    h.living_alone, h.mobility_needs, h.contact_worker, h.grid_code,
                    h.district_code, round(ST_X(h.geom)::numeric, 7)::float8 AS lon,
                    round(ST_Y(h.geom)::numeric, 7)::float8 AS lat
-            FROM households h WHERE {where} ORDER BY h.code LIMIT :limit OFFSET :offset
+            {base} ORDER BY h.code LIMIT :limit OFFSET :offset
             """
         ),
         params,
     ).all()
-    return {"total": int(total.scalar_one()), "households": [dict(r._mapping) for r in rows]}
+    shown = [dict(r._mapping) for r in rows]
+    people = sum(int(h["members"] or 0) for h in shown)
+    audit.record(conn, who, READ, "households", _listing_id(grid, bbox, offset), people=people)
+    return {"total": int(total), "households": shown}
+
+
+def _listing_id(
+    grid: str | None, bbox: tuple[float, float, float, float] | None, offset: int
+) -> str:
+    """What a listing showed, as the audit log's object id (at most 64 characters)."""
+    parts = [f"grid={grid}"] if grid else []
+    if bbox:
+        parts.append("bbox=" + ",".join(f"{v:.4f}" for v in bbox))
+    if offset:
+        parts.append(f"offset={offset}")
+    return (";".join(parts) or "all")[:64]
+
+
+def withhold(
+    rows: list[dict],
+    k: int,
+    fields: tuple[str, ...] = COUNTS,
+    exact: Sequence[bool] | None = None,
+    total: dict | None = None,
+    total_exact: bool = False,
+) -> None:
+    """Withhold small counts in place: `None`, and `suppressed: true` on the row.
+
+    In the rows not `exact`, counts from 1 to k-1, and all the counts of a row whose first
+    field is withheld (a zero would still tell something of so few). With a `total` (not
+    `exact`: withheld the same way), further rows' counts are withheld, smallest first, until
+    the total minus the counts shown is 0 or at least k: what was withheld cannot be told from
+    the rest; failing that the total's count is withheld.
+    """
+    exact = [False] * len(rows) if exact is None else list(exact)
+    raw = [dict(r) for r in rows]
+    for row, is_exact in zip(rows, exact, strict=True):
+        _withhold_row(row, k, fields, is_exact)
+    if total is None:
+        return
+    _withhold_row(total, k, fields, total_exact)
+    for f in fields:
+        if total[f] is None:
+            continue
+        hidden = total[f] - sum(r[f] for r in rows if r[f] is not None)
+        while 0 < hidden < k:
+            shown = [
+                (raw[i][f], i)
+                for i, r in enumerate(rows)
+                if not exact[i] and r[f] is not None and r[f] > 0
+            ]
+            if not shown:
+                total[f] = None
+                total["suppressed"] = True
+                break
+            n, i = min(shown)
+            rows[i][f] = None
+            rows[i]["suppressed"] = True
+            hidden += n
+
+
+def _withhold_row(row: dict, k: int, fields: tuple[str, ...], exact: bool) -> None:
+    if not exact:
+        few = 0 < row[fields[0]] < k
+        for f in fields:
+            if few or 0 < row[f] < k:
+                row[f] = None
+    row["suppressed"] = any(row[f] is None for f in fields)

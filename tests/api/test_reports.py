@@ -15,9 +15,14 @@ from api.app import create_app
 from boundaries.importer import ImportOptions, import_file
 from geo.coords import gcj02_to_bd09, wgs84_to_gcj02
 from geo.settings import ImportSettings, get_settings
-from tests.factories import grid_frame, point_m, square_m, tiled, write
+from tests.factories import grid_frame, login_as, point_m, square_m, tiled, write
 
 WEST, EAST, SCHOOL = "230602001001001", "230602001001002", "230602001001901"
+
+
+def logged_in(app, token: str) -> TestClient:
+    """Return a client of `app` that sends `token`."""
+    return TestClient(app, headers={"Authorization": f"Bearer {token}"})
 
 
 def layout(rows_east_size: float = 500):
@@ -89,10 +94,13 @@ def post(client, body, **kw):
 # --- assignment rules -----------------------------------------------------------------------
 
 
-def test_point_inside_a_grid_is_assigned_and_routed(client, grids):
-    r = post(client, report(250, 50, reporter="王网格员"))
+def test_point_inside_a_grid_is_assigned_and_routed(db, settings, grids):
+    token = login_as(db, "worker", "wang-wgy", grids=(WEST,))
+    with logged_in(create_app(settings, engine=db), token) as c:
+        r = post(c, report(250, 50))
     assert r.status_code == 201
     body = r.json()
+    assert body["reporter"] == "wang-wgy"  # the logged-in user, never what the body says
     assert body["grid"] == {"code": WEST, "name": "测试网格1", "kind": "comprehensive"}
     assert body["assignment"] == {"method": "inside", "distance_m": 0.0, "near_boundary": None}
     assert body["status"] == "reported" and body["department"] == "燃气公司"
@@ -128,7 +136,8 @@ def test_point_beyond_snap_is_kept_unassigned_for_triage(client, grids):
 
 def test_snap_tolerance_is_a_setting(db, settings, grids):
     rules = settings.reports.model_copy(update={"snap_tolerance_m": 50.0})
-    with TestClient(create_app(settings.model_copy(update={"reports": rules}), engine=db)) as c:
+    app = create_app(settings.model_copy(update={"reports": rules}), engine=db)
+    with logged_in(app, login_as(db, "worker", grids=(WEST,))) as c:
         body = post(c, report(1100, 250)).json()
     assert body["assignment"]["method"] == "unassigned"
 
@@ -242,7 +251,7 @@ def test_naive_reported_at_is_read_in_the_zone_of_the_apps_settings(
         reports = settings.reports.model_copy(update={"naive_timezone": "UTC"})
         app = create_app(settings.model_copy(update={"reports": reports}), engine=db)
         naive = (datetime.now(UTC) - timedelta(days=1)).replace(tzinfo=None, microsecond=0)
-        with TestClient(app) as c:
+        with logged_in(app, login_as(db, "admin")) as c:
             one = post(c, report(reported_at=naive.isoformat())).json()
             batch = c.post(
                 "/api/v1/reports:batch",
@@ -312,7 +321,7 @@ def test_batch_over_the_limit_is_refused(client, grids):
 
 
 def move(client, rid, to, **kw):
-    return client.post(f"/api/v1/reports/{rid}/transitions", json={"to": to, "actor": "张三", **kw})
+    return client.post(f"/api/v1/reports/{rid}/transitions", json={"to": to, **kw})
 
 
 def test_full_loop_is_kept_in_history(client, grids):
@@ -372,7 +381,8 @@ def test_unknown_report_is_404(client, grids):
 
 def test_deadlines_follow_the_category_and_settings(db, settings, grids):
     rules = settings.reports.model_copy(update={"time_limits_h": {"gas_leak": [0.25, 1, 2, 3]}})
-    with TestClient(create_app(settings.model_copy(update={"reports": rules}), engine=db)) as c:
+    app = create_app(settings.model_copy(update={"reports": rules}), engine=db)
+    with logged_in(app, login_as(db, "worker", grids=(WEST,))) as c:
         body = post(c, report()).json()
     due = datetime.fromisoformat(body["due_at"]) - datetime.fromisoformat(body["status_changed_at"])
     assert due == timedelta(minutes=15)
@@ -418,8 +428,9 @@ def test_rejected_report_is_not_a_duplicate_target(client, grids):
 
 def test_manual_reassignment_is_recorded(client, grids):
     rid = post(client, report()).json()["id"]
+    as_dispatcher = {"Authorization": f"Bearer {login_as(grids, 'dispatcher', 'xietiao')}"}
     r = client.patch(
-        f"/api/v1/reports/{rid}", json={"grid": EAST, "actor": "协调员", "note": "核实"}
+        f"/api/v1/reports/{rid}", json={"grid": EAST, "note": "核实"}, headers=as_dispatcher
     )
     assert r.status_code == 200
     body = r.json()
@@ -429,9 +440,9 @@ def test_manual_reassignment_is_recorded(client, grids):
         "reassigned",
         WEST,
         EAST,
-        "协调员",
+        "xietiao",
     )
-    bad = client.patch(f"/api/v1/reports/{rid}", json={"grid": "999", "actor": "协调员"})
+    bad = client.patch(f"/api/v1/reports/{rid}", json={"grid": "999"}, headers=as_dispatcher)
     assert bad.status_code == 422 and "no grid" in bad.json()["detail"]
 
 

@@ -13,7 +13,7 @@ import shapely.geometry
 from sqlalchemy import text
 
 from geo.coords import wgs84_to_gcj02
-from geo.identity.tokens import create_token
+from tests.factories import login_as
 
 # About 200 urban grids over 萨尔图 and 龙凤.
 URBAN_BOX = shapely.geometry.mapping(shapely.box(125.0, 46.52, 125.10, 46.58))
@@ -21,11 +21,10 @@ URBAN_BOX = shapely.geometry.mapping(shapely.box(125.0, 46.52, 125.10, 46.58))
 
 @pytest.fixture(scope="module")
 def tokens(demo_engine):
-    with demo_engine.begin() as conn:
-        return {
-            role: {"Authorization": f"Bearer {create_token(conn, f'测试{role}', role)}"}
-            for role in ("coordinator", "admin", "planner")
-        }
+    return {
+        role: {"Authorization": f"Bearer {login_as(demo_engine, role, f'risk-{role}')}"}
+        for role in ("coordinator", "admin", "planner")
+    }
 
 
 def test_ranking_exports_hold_the_same_rows(demo_client):
@@ -89,7 +88,7 @@ def test_personal_data_only_for_coordinators_and_admins(demo_client, demo_engine
             ).all(),
             strict=True,
         )
-    for headers in ({}, tokens["planner"]):
+    for headers in (tokens["planner"],):
         r = demo_client.post("/api/v1/risk/query", json={"geometry": URBAN_BOX}, headers=headers)
         assert r.status_code == 200
         body = r.json()
@@ -137,13 +136,19 @@ def test_counts_per_grid_have_no_names(demo_client):
         "mobility_needs",
         "vulnerable_households",
         "vulnerable_residents",
+        "suppressed",
     }
 
 
 def test_bad_or_revoked_tokens_are_refused(demo_client, demo_engine):
+    token = login_as(demo_engine, "coordinator", "left-coordinator")
     with demo_engine.begin() as conn:
-        token = create_token(conn, "离职协调员", "coordinator")
-        conn.execute(text("UPDATE api_tokens SET revoked_at = now() WHERE name = '离职协调员'"))
+        conn.execute(
+            text(
+                "UPDATE auth_tokens SET revoked_at = now() WHERE user_id = "
+                "(SELECT id FROM users WHERE username = 'left-coordinator')"
+            )
+        )
     for header in (f"Bearer {token}", "Bearer nope", "Basic abc", "Bearer"):
         r = demo_client.get("/api/v1/households", headers={"Authorization": header})
         assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"

@@ -1,12 +1,17 @@
 """The Daqing demo: invariants the rest of riskgrid relies on."""
 
 import hashlib
+import stat
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from api.app import create_app
 from boundaries.daqing import DIVISIONS
-from boundaries.demo import generate, load_demo
+from boundaries.demo import generate, load_demo, load_demo_users
+from geo.identity.users import list_users
+from geo.vocabulary import Role
 
 
 def _one(engine, sql, **params):
@@ -211,3 +216,111 @@ def test_demo_reports_are_assigned_in_bulk(demo_engine):
         )
     assert methods["inside"] > 20000 and methods["exclusive"] > 50
     assert sum(methods.values()) == 24993
+
+
+DEMO_USERS = (
+    "admin",
+    "dispatcher",
+    "district-dispatcher",
+    "housing",
+    "worker",
+    "coordinator",
+    "planner",
+)
+
+
+@pytest.fixture
+def users_file(demo_database, tmp_path):
+    """Where the demo users' passwords go; the users are removed afterwards (shared database)."""
+    _, engine, _ = demo_database
+    yield tmp_path / "home" / "demo-users.txt"
+    with engine.begin() as conn:
+        ids = conn.execute(
+            text("SELECT id FROM users WHERE username = ANY(:u)"), {"u": list(DEMO_USERS)}
+        ).scalars()
+        conn.execute(text("DELETE FROM auth_tokens WHERE user_id = ANY(:i)"), {"i": list(ids)})
+        conn.execute(text("DELETE FROM users WHERE username = ANY(:u)"), {"u": list(DEMO_USERS)})
+
+
+def _users(engine):
+    with engine.connect() as conn:
+        return {u["username"]: u for u in list_users(conn) if u["username"] in DEMO_USERS}
+
+
+def _hashes(engine):
+    with engine.connect() as conn:
+        return dict(conn.execute(text("SELECT username, password_hash FROM users")).all())
+
+
+def test_demo_users_one_per_role_passwords_in_a_private_file_kept_on_rerun(
+    demo_database, users_file
+):
+    settings, engine, _ = demo_database
+    said: list[str] = []
+    made = load_demo_users(engine, users_file, settings.reports, settings.auth, said.append)
+    assert made == {"added": 7, "existing": 0, "file": str(users_file)}
+    assert stat.S_IMODE(users_file.stat().st_mode) == 0o600
+    rows = [line.split() for line in users_file.read_text().splitlines() if line[0] != "#"]
+    passwords = {r[0]: r[2] for r in rows}
+    assert sorted(passwords) == sorted(DEMO_USERS) and {r[1] for r in rows} == set(Role)
+    assert all(f" {p} " in "\n".join(said) for p in passwords.values())  # printed once, too
+    users = _users(engine)
+    assert {r[0]: r[1] for r in rows} == {u: users[u]["role"] for u in DEMO_USERS}
+    assert users["housing"]["department"] == "住房和城乡建设局"
+    assert users["dispatcher"]["districts"] == [] and users["coordinator"]["districts"] == []
+    assert users["district-dispatcher"]["districts"] == ["230604"]  # 让胡路区, 旭园街道's district
+    (grid,) = users["worker"]["grids"]
+    with engine.connect() as conn:
+        street, gas_leaks = conn.execute(
+            text(
+                "SELECT s.name, (SELECT count(*) FROM reports r WHERE r.grid_code = g.code "
+                "AND r.category = 'gas_leak') FROM grids g JOIN areas c ON c.code = "
+                "g.community_code JOIN areas s ON s.code = c.parent_code WHERE g.code = :g"
+            ),
+            {"g": grid},
+        ).one()
+    assert street == "旭园街道" and gas_leaks > 0
+
+    before, hashes = users_file.read_bytes(), _hashes(engine)
+    said.clear()
+    again = load_demo_users(engine, users_file, settings.reports, settings.auth, said.append)
+    assert again == {"added": 0, "existing": 7, "file": str(users_file)}
+    assert users_file.read_bytes() == before and _hashes(engine) == hashes
+    assert said == [
+        "demo users already exist, passwords unchanged: " + ", ".join(DEMO_USERS)
+        + f" (their passwords are in {users_file})"
+    ]  # fmt: skip
+
+    with TestClient(create_app(settings, engine=engine), client=("127.0.0.1", 50000)) as c:
+        login = c.post(
+            "/api/v1/auth/token", data={"username": "worker", "password": passwords["worker"]}
+        )
+        assert login.status_code == 200, login.text
+        me = c.get(
+            "/api/v1/auth/me", headers={"Authorization": f"Bearer {login.json()['access_token']}"}
+        )
+    assert (me.json()["role"], me.json()["grids"]) == ("worker", [grid])
+
+
+def test_demo_users_missing_file_is_said_and_a_missing_user_is_added(demo_database, users_file):
+    settings, engine, _ = demo_database
+    with engine.begin() as conn:  # a users table where all but the planner exist already
+        for name in DEMO_USERS[:-1]:
+            conn.execute(
+                text("INSERT INTO users (username, name, role) VALUES (:u, :u, 'planner')"),
+                {"u": name},
+            )
+    said: list[str] = []
+    made = load_demo_users(engine, users_file, settings.reports, settings.auth, said.append)
+    assert made["added"] == 1 and made["existing"] == 6
+    (row,) = [line for line in users_file.read_text().splitlines() if line[0] != "#"]
+    assert row.split()[:2] == ["planner", "planner"]
+    assert said[-1].endswith(f"(their passwords are in {users_file})")
+    users_file.unlink()
+    said.clear()
+    load_demo_users(engine, users_file, settings.reports, settings.auth, said.append)
+    assert said == [
+        "demo users already exist, passwords unchanged: " + ", ".join(DEMO_USERS)
+        + f" ({users_file} is missing: set new passwords with `riskgrid users passwd NAME`)"
+    ]  # fmt: skip
+    assert not users_file.exists()

@@ -70,3 +70,14 @@ def test_printed_report_counts_and_lists_refusals():
         "hh.csv: 3 household(s) read, 1 added or changed, 0 outside every grid, 1 refused",
         "  row 4: code is required",
     ]
+
+
+def test_import_is_audited_with_its_counts(grids, tmp_path):
+    from geo.identity.audit import AuditFilter, entries
+
+    lon, lat = point_m(250, 250)
+    import_file(grids, _csv(tmp_path / "hh.csv", f"H1,{lon},{lat},2", f"H2,{lon},{lat},0"), RULES)
+    with grids.connect() as conn:
+        (entry,) = entries(conn, AuditFilter(action="import.households"), 10, None)["entries"]
+    assert (entry["actor"], entry["role"], entry["object_id"]) == ("system", "admin", "hh.csv")
+    assert entry["changes"] == {"received": 1, "stored": 1, "unassigned": 0, "refused": 1}

@@ -199,3 +199,35 @@ def test_prune_removes_grids_absent_from_the_file_as_a_new_version(db, tmp_path)
     pruned = import_file(db, path, ImportOptions(prune=True), TOL)
     assert pruned.applied.removed == 1 and pruned.applied.version is not None
     assert _count(db) == 3
+
+
+def _audit(engine, action):
+    from geo.identity.audit import AuditFilter, entries
+
+    with engine.connect() as conn:
+        return entries(conn, AuditFilter(action=action), 10, None)["entries"]
+
+
+def test_import_is_audited_with_its_counts_and_a_refused_one_is_not(db, tmp_path):
+    from geo.identity.principal import Principal
+    from geo.vocabulary import Role
+
+    rows = tiled(2)
+    rows[1]["code"] = rows[0]["code"]
+    path = write(grid_frame(rows), tmp_path / "dup.geojson")
+    with pytest.raises(ImportRefused):
+        import_file(db, path, ImportOptions(strict=True), TOL)
+    assert _audit(db, "import.*") == []
+    wang = Principal(7, "wang", Role.ADMIN)
+    import_file(db, path, ImportOptions(), TOL, who=wang)
+    import_file(db, path, ImportOptions(), TOL)  # the command line: the default principal
+    again, first = _audit(db, "import.boundaries")
+    assert (first["actor"], first["role"], first["object_type"], first["object_id"]) == (
+        "wang", "admin", "file", "dup.geojson",
+    )  # fmt: skip
+    assert first["changes"] == {
+        "layer": "grids", "version": 1, "added": 2, "changed": 0, "unchanged": 0,
+        "removed": 0, "refused": 2, "findings": 1, "reports_reassigned": 0,
+    }  # fmt: skip
+    assert again["actor"] == "system" and again["changes"]["version"] is None
+    assert again["changes"]["unchanged"] == 2

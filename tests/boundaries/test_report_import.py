@@ -79,3 +79,22 @@ def test_printed_report_shows_200_refusals_then_points_to_json():
         "r.csv: 205 row(s): 0 stored, 0 already stored, 205 refused (0.5 s); assignment: {}"
     )
     assert len(lines) == 202 and lines[-1] == "  … and 5 more (use --json for all)"
+
+
+def test_import_is_audited_with_its_counts(grids, tmp_path):
+    from geo.identity.audit import AuditFilter, entries
+    from geo.identity.principal import Principal
+    from geo.vocabulary import Role
+
+    inside = point_m(250, 250)
+    path = _csv(tmp_path / "r.csv", (*inside, "gas"), (*inside, "weather"))
+    import_file(grids, path, RULES, who=Principal(3, "li", Role.ADMIN))
+    import_file(grids, path, RULES)
+    with grids.connect() as conn:
+        again, first = entries(conn, AuditFilter(action="import.reports"), 10, None)["entries"]
+    assert (first["actor"], first["object_type"], first["object_id"]) == ("li", "file", "r.csv")
+    assert first["changes"] == {
+        "rows": 2, "inserted": 1, "already_stored": 0, "refused": 1, "by_method": {"inside": 1},
+    }  # fmt: skip
+    assert again["actor"] == "system"
+    assert (again["changes"]["inserted"], again["changes"]["already_stored"]) == (0, 1)

@@ -71,6 +71,28 @@ def test_levels_from_words_and_parts_rebuilt(db, tmp_path):
     assert (again.stored.added, again.stored.changed, again.stored.unchanged) == (0, 0, 3)
 
 
+def test_import_is_audited_with_its_counts_and_a_refused_one_is_not(db, tmp_path):
+    from geo.identity.audit import AuditFilter, entries
+    from geo.identity.principal import Principal
+    from geo.vocabulary import Role
+
+    path = write(zones(), tmp_path / "zones.geojson")
+    with pytest.raises(ImportRefused):
+        import_layer(
+            db, path, LayerOptions(kind="low_lying", strict=True, fields={"level": "名称"})
+        )
+    import_layer(db, path, LayerOptions(kind="flood_zone"), who=Principal(5, "zhao", Role.ADMIN))
+    with db.connect() as conn:
+        (entry,) = entries(conn, AuditFilter(action="import.*"), 10, None)["entries"]
+    assert (entry["action"], entry["actor"], entry["object_id"]) == (
+        "import.layers", "zhao", "zones.geojson",
+    )  # fmt: skip
+    assert entry["changes"] == {
+        "kind": "flood_zone", "added": 3, "changed": 0, "unchanged": 0, "removed": 0,
+        "refused": 0, "findings": 0,
+    }  # fmt: skip
+
+
 def test_prune_removes_what_the_file_lacks(db, tmp_path):
     import_layer(db, write(zones(), tmp_path / "a.geojson"), LayerOptions(kind="flood_zone"))
     two = write(zones().iloc[:2], tmp_path / "b.geojson")
@@ -157,7 +179,12 @@ def test_unknown_kind_and_level_are_refused(tmp_path):
 runner = CliRunner()
 
 
-def test_cli_imports_layers_and_manages_tokens(cli_env, db, tmp_path):
+def test_cli_imports_layers_and_manages_tokens(cli_env, db, settings, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from tests.factories import login_as
+
     path = write(zones(), tmp_path / "zones.gpkg")
     r = runner.invoke(app, ["layers", "import", str(path), "--kind", "flood_zone", "--json"])
     assert r.exit_code == 0, r.output
@@ -166,11 +193,38 @@ def test_cli_imports_layers_and_manages_tokens(cli_env, db, tmp_path):
     assert "flood_zone  level 3: 1 feature(s)" in listing.output
     bad = runner.invoke(app, ["layers", "import", str(path), "--kind", "lake"])
     assert bad.exit_code == 1 and "--kind" in bad.output
-    made = runner.invoke(app, ["tokens", "create", "--name", "王协调", "--role", "coordinator"])
-    assert made.exit_code == 0 and made.stdout.strip().startswith("rg_")
-    assert "coordinator" in runner.invoke(app, ["tokens", "list"]).output
-    assert runner.invoke(app, ["tokens", "revoke", "1"]).exit_code == 0
-    assert "revoked" in runner.invoke(app, ["tokens", "list"]).output
-    assert runner.invoke(app, ["tokens", "revoke", "1"]).exit_code == 1
-    wrong = runner.invoke(app, ["tokens", "create", "--name", "x", "--role", "king"])
-    assert wrong.exit_code == 1 and "role" in wrong.output
+
+    login_as(db, "coordinator", username="wang")
+    made = runner.invoke(app, ["tokens", "create", "--user", "wang", "--name", "防汛脚本"])
+    assert made.exit_code == 0, made.output
+    token = made.stdout.strip()
+    assert token.startswith("rg_") and "\n" not in token and "shown once" in made.stderr
+    # No per-process cache: a revocation must show at once (the CLI runs in this process).
+    fresh = settings.model_copy(
+        update={"auth": settings.auth.model_copy(update={"token_cache_s": 0})}
+    )
+    with TestClient(create_app(fresh, engine=db)) as api:
+        me = api.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.status_code == 200 and me.json()["role"] == "coordinator"
+        listed = runner.invoke(app, ["tokens", "list"])
+        assert "wang" in listed.output and "防汛脚本" in listed.output and "active" in listed.output
+        assert token not in listed.output
+        (entry,) = json.loads(runner.invoke(app, ["tokens", "list", "--json"]).stdout)
+        assert (entry["username"], entry["role"], entry["revoked_at"]) == (
+            "wang",
+            "coordinator",
+            None,
+        )
+        assert token not in json.dumps(entry)
+        revoked = runner.invoke(app, ["tokens", "revoke", str(entry["id"])])
+        assert revoked.exit_code == 0 and f"token {entry['id']} revoked" in revoked.output
+        assert "revoked" in runner.invoke(app, ["tokens", "list"]).output
+        assert runner.invoke(app, ["tokens", "revoke", str(entry["id"])]).exit_code == 1
+        gone = api.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
+        assert gone.status_code == 401
+    nobody = runner.invoke(app, ["tokens", "create", "--user", "nobody", "--name", "x"])
+    assert nobody.exit_code == 1 and "no active user 'nobody'" in nobody.output
+    forever = runner.invoke(
+        app, ["tokens", "create", "--user", "wang", "--name", "x", "--days", "0"]
+    )
+    assert forever.exit_code == 1 and "--days must be 1-3650" in forever.output

@@ -1,4 +1,5 @@
-"""A live riskgrid server on the demo database, for tests that drive Chromium."""
+"""A live riskgrid server on the demo database, for tests that drive Chromium, and browser
+contexts logged in with a session cookie."""
 
 import contextlib
 import socket
@@ -11,6 +12,8 @@ import pytest
 import uvicorn
 
 from api.app import create_app
+from api.deps import SESSION_COOKIE
+from tests.factories import login_as
 from web.browser import launch
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -38,9 +41,29 @@ def live_server(demo_database):
     thread.join(10)
 
 
+@pytest.fixture(scope="module")
+def admin_token(demo_engine) -> str:
+    """A session token of an administrator on the demo database (what the pages' cookie holds)."""
+    return login_as(demo_engine, "admin", username="web-admin")
+
+
+def session_cookie(base: str, token: str) -> dict:
+    """Return the session cookie of `token` for the live server at `base`, as /login sets it."""
+    return {
+        "name": SESSION_COOKIE,
+        "value": token,
+        "url": base,
+        "httpOnly": True,
+        "sameSite": "Lax",
+    }
+
+
 @contextlib.contextmanager
-def offline_page(base: str, **context: object) -> Iterator[tuple[object, list, list]]:
-    """Yield (page, requests sent outside `base`, console and page errors) in Chromium.
+def offline_page(
+    base: str, token: str | None = None, **context: object
+) -> Iterator[tuple[object, list, list]]:
+    """Yield (page, requests sent outside `base`, console and page errors) in Chromium, logged
+    in with the session cookie of `token` (none: not logged in).
 
     Every request that does not go to `base` is recorded and aborted: the page must work on
     an intranet with no internet.
@@ -51,7 +74,10 @@ def offline_page(base: str, **context: object) -> Iterator[tuple[object, list, l
     errors: list[str] = []
     with sync_playwright() as p:
         browser = launch(p)
-        page = browser.new_context(**context).new_page()
+        ctx = browser.new_context(**context)
+        if token is not None:
+            ctx.add_cookies([session_cookie(base, token)])
+        page = ctx.new_page()
 
         def route(r):
             if r.request.url.startswith(base):

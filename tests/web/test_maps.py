@@ -12,8 +12,8 @@ import shapely.geometry
 from sqlalchemy import text
 
 from api.app import create_app
-from tests.factories import BLOCK_N, block_code, put_reports
-from tests.web.conftest import ARTIFACTS, offline_page
+from tests.factories import BLOCK_N, block_code, login_as, put_reports
+from tests.web.conftest import ARTIFACTS, offline_page, session_cookie
 from web.assets import localize
 from web.browser import launch
 from web.maps import THEMES
@@ -48,8 +48,8 @@ def test_localize_refuses_a_page_that_still_loads_from_outside():
 
 
 @pytest.mark.parametrize("theme", THEMES)
-def test_map_draws_offline_in_chromium(live_server, theme):
-    with offline_page(live_server, viewport={"width": 1280, "height": 800}) as (
+def test_map_draws_offline_in_chromium(live_server, admin_token, theme):
+    with offline_page(live_server, admin_token, viewport={"width": 1280, "height": 800}) as (
         page,
         outside,
         errors,
@@ -81,8 +81,12 @@ def test_map_draws_offline_in_chromium(live_server, theme):
 
 @pytest.fixture
 def cleanup_reports(demo_engine):
-    """The demo database is shared: remove what a test reported into it."""
-    yield "旭园网格员"
+    """A grid worker's session token; the demo database is shared, so what the worker reported
+    into it is removed afterwards."""
+    token = login_as(demo_engine, "worker", username="xuyuan-worker")
+    with demo_engine.begin() as conn:
+        conn.execute(text("UPDATE users SET name = '旭园网格员' WHERE username = 'xuyuan-worker'"))
+    yield token
     with demo_engine.begin() as conn:
         conn.execute(text("DELETE FROM reports WHERE reporter = '旭园网格员'"))
 
@@ -102,6 +106,7 @@ def test_report_page_posts_a_gps_position_and_shows_the_grid(
             permissions=["geolocation"],
             viewport={"width": 390, "height": 800},
         )
+        context.add_cookies([session_cookie(live_server, cleanup_reports)])
         page = context.new_page()
         page.goto(f"{live_server}/report")
         page.wait_for_selector("body[data-ready='1']")
@@ -109,7 +114,7 @@ def test_report_page_posts_a_gps_position_and_shows_the_grid(
         page.select_option("#category", "gas_leak")
         page.click("#gps")
         page.wait_for_function("document.getElementById('lon').value !== ''")
-        page.fill("#reporter", "旭园网格员")
+        reporter = page.inner_text("#reporter")
         page.click("#send")
         page.wait_for_selector("#grid-code")
         shown = page.inner_text("#grid-code")
@@ -123,7 +128,7 @@ def test_report_page_posts_a_gps_position_and_shows_the_grid(
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "report_page.png"))
         browser.close()
-    assert shown == code
+    assert shown == code and reporter == "旭园网格员"
     mine = demo_client.get(
         "/api/v1/reports", params={"grid": code, "theme": "gas", "status": "reported"}
     ).json()
@@ -154,6 +159,7 @@ def _map_with(demo_database, **maps):
     settings, engine, _ = demo_database
     s = settings.model_copy(update={"maps": MapSettings(**maps)})
     with TestClient(create_app(s, engine=engine)) as c:
+        c.headers["Authorization"] = f"Bearer {login_as(engine, 'planner')}"
         return c.get("/maps/fire").text
 
 
@@ -191,7 +197,7 @@ def test_incomplete_basemap_settings_are_refused():
 
 def test_report_page_takes_a_tapped_point(live_server, demo_client, cleanup_reports):
     lon, lat = 124.8642, 46.6402  # 让胡路区
-    with offline_page(live_server, viewport={"width": 390, "height": 800}) as (
+    with offline_page(live_server, cleanup_reports, viewport={"width": 390, "height": 800}) as (
         page,
         outside,
         errors,
@@ -208,7 +214,6 @@ def test_report_page_takes_a_tapped_point(live_server, demo_client, cleanup_repo
         tapped = (float(page.input_value("#lon")), float(page.input_value("#lat")))
         page.select_option("#theme", "flood")
         page.select_option("#category", "waterlogging")
-        page.fill("#reporter", cleanup_reports)
         page.click("#send")
         page.wait_for_selector("#grid-code")
         shown = page.inner_text("#grid-code")
@@ -281,3 +286,49 @@ def test_map_is_built_when_the_statistics_worker_dies(client, block):
     # The next request has a worker again, a new one.
     after = stats_process.submit(os.getpid)()
     assert after not in (before, os.getpid())
+
+
+def _markers(page: str) -> np.ndarray:
+    """Return the [lat, lon] of every open-report marker on a map page."""
+    found = re.search(r"var data = (\[.*?\]);\n", page, re.S)
+    assert found, "no marker data in the page"
+    return np.array([row[:2] for row in json.loads(found.group(1))], dtype=float)
+
+
+def _nearest_deg(points: np.ndarray, to: np.ndarray) -> np.ndarray:
+    return np.sqrt(((points[:, None, :] - to[None, :, :]) ** 2).sum(axis=2)).min(axis=1)
+
+
+def test_sensitive_theme_markers_are_the_grids_points_for_a_role_without_the_right(
+    demo_database, demo_client
+):
+    from fastapi.testclient import TestClient
+
+    settings, engine, _ = demo_database
+    with engine.connect() as conn:
+        exact = np.array(
+            conn.execute(
+                text(
+                    "SELECT ST_Y(geom), ST_X(geom) FROM reports WHERE theme = 'elderly' "
+                    "AND status IN ('reported', 'dispatched', 'in_progress')"
+                )
+            ).all(),
+            dtype=float,
+        )
+        stand_ins = np.array(
+            conn.execute(
+                text(
+                    "SELECT ST_Y(ST_PointOnSurface(geom)), ST_X(ST_PointOnSurface(geom)) FROM grids"
+                )
+            ).all(),
+            dtype=float,
+        )
+    with TestClient(create_app(settings, engine=engine)) as planner:
+        planner.headers["Authorization"] = f"Bearer {login_as(engine, 'planner')}"
+        masked = _markers(planner.get("/maps/elderly").text)
+    shown = _markers(demo_client.get("/maps/elderly").text)  # an administrator's
+    assert len(exact) and len(masked) and len(shown)
+    # The administrator sees where each report is; the planner only which grid it is in.
+    assert _nearest_deg(shown, exact).max() < 1e-5
+    assert _nearest_deg(masked, stand_ins).max() < 1e-5
+    assert _nearest_deg(masked, exact).min() > 1e-5

@@ -123,8 +123,8 @@ def test_page_files_are_package_data():
     assert ours and ours <= packaged
 
 
-def test_language_switch_in_chromium(live_server):
-    with offline_page(live_server, viewport={"width": 1280, "height": 800}) as (
+def test_language_switch_in_chromium(live_server, admin_token):
+    with offline_page(live_server, admin_token, viewport={"width": 1280, "height": 800}) as (
         page,
         outside,
         errors,
@@ -144,3 +144,23 @@ def test_language_switch_in_chromium(live_server):
     assert url.endswith("/report?lang=en") and heading == "Report an event"
     assert "flood and typhoon" in themes
     assert dashboard == (f"{live_server}/dashboard?lang=en", "Campaign dashboard")
+
+
+def test_start_page_and_dashboard_count_only_the_reports_in_the_viewers_scope(
+    demo_database, demo_client
+):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from tests.factories import login_as
+
+    settings, engine, _ = demo_database
+    counts = re.compile(r'<td class="n">([\d,]+)</td>')
+    with TestClient(create_app(settings, engine=engine)) as worker:
+        # A worker of no grid who sent nothing yet: in scope there is nothing to count.
+        worker.headers["Authorization"] = f"Bearer {login_as(engine, 'worker')}"
+        for path in ("/", "/dashboard"):
+            theirs = counts.findall(worker.get(path).text)
+            everyone = counts.findall(demo_client.get(path).text)
+            assert len(theirs) == len(everyone) > 10
+            assert set(theirs) == {"0"} and set(everyone) != {"0"}

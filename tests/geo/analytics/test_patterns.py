@@ -59,3 +59,41 @@ def test_dbscan_on_a_sample_keeps_the_dense_areas_and_scales_counts(demo_engine)
     big, est = full["features"][0]["properties"], part["features"][0]["properties"]
     assert set(big["grids"]) & set(est["grids"])
     assert 0.7 < est["count"] / big["count"] < 1.3
+
+
+def test_masked_reports_are_binned_at_their_grids_points_and_none_is_lost(demo_engine):
+    import shapely
+    import shapely.geometry
+
+    from geo.identity.principal import Principal
+    from geo.identity.scope import report_scope
+    from geo.settings import AuthSettings
+    from geo.vocabulary import Role
+
+    planner = report_scope(Principal(1, "p", Role.PLANNER), AuthSettings().sensitive_themes)
+    exact_f, masked_f = ReportFilter(theme="elderly"), ReportFilter(theme="elderly", scope=planner)
+    with demo_engine.connect() as conn:
+        v = versions(conn)
+        exact = patterns.hexbins(conn, exact_f, v, 100.0)
+        masked = patterns.hexbins(conn, masked_f, v, 100.0)
+        stand_ins = shapely.MultiPoint(
+            [
+                tuple(r)
+                for r in conn.execute(
+                    text(
+                        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(g.geom) AS p "
+                        "FROM grids g WHERE g.code IN (SELECT grid_code FROM reports "
+                        "WHERE theme = 'elderly')) s"
+                    )
+                )
+            ]
+        )
+        unplaced = conn.execute(
+            text("SELECT count(*) FROM reports WHERE theme = 'elderly' AND grid_code IS NULL")
+        ).scalar_one()
+    # The one elderly report outside every grid and district is still counted (nearest grid).
+    assert unplaced >= 1 and masked["total"] == exact["total"] == 2900
+    hexagons = [shapely.geometry.shape(f["geometry"]) for f in masked["features"]]
+    assert len(hexagons) < len(exact["features"])
+    inside = sum(h.intersects(stand_ins) for h in hexagons)
+    assert inside >= len(hexagons) - unplaced  # each at a grid's point, but the nearest-grid one

@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from boundaries.importer import ImportOptions, import_file
 from geo.coords import wgs84_to_gcj02
+from geo.identity.scope import EVERYTHING
 from geo.reports.bulk import load
 from geo.reports.files import read_reports
 from geo.reports.record import get
@@ -90,7 +91,7 @@ def test_bulk_assignment_follows_the_single_intake_rules(grids, tmp_path):
         d = conn.execute(text("SELECT assignment_distance_m FROM reports WHERE reporter='snap'"))
         assert d.scalar() == pytest.approx(100, abs=1.0)
         rid = conn.execute(text("SELECT id FROM reports WHERE reporter='snap'")).scalar()
-        history = get(conn, rid)["history"]
+        history = get(conn, rid, EVERYTHING)["history"]
     assert [h["kind"] for h in history] == ["reported"] and history[0]["to_grid"] == EAST
 
 

@@ -14,13 +14,16 @@ from pyproj import Geod, Transformer
 from sqlalchemy import text
 
 from geo.cache import versions
+from geo.identity.principal import SYSTEM
 from geo.risk import area_query, ranking
-from geo.settings import RiskSettings
+from geo.settings import AuthSettings, ReportSettings, RiskSettings
 from geo.vocabulary import ACTIVE_STATUSES
 
 GEOD = Geod(ellps="WGS84")
 TO_UTM = Transformer.from_crs(4326, 32651, always_xy=True)
 RULES = RiskSettings()
+AUTH = AuthSettings()
+MARGIN_M = ReportSettings().service_area_margin_m
 
 
 def geodesic_m2(geom: shapely.Geometry) -> float:
@@ -199,7 +202,7 @@ def test_area_query_equals_shapely_over_about_200_grids(demo_engine, world):
     poly = shapely.box(125.0, 46.52, 125.10, 46.58)
     with demo_engine.connect() as conn:
         area = area_query.check_area(poly, False, RULES)
-        got = area_query.area_query(conn, area, personal=True)
+        got = area_query.area_query(conn, area, SYSTEM, AUTH)
     grids = world["grids"]
     hit = shapely.intersects(grids["geom"].to_numpy(), poly)
     inter = shapely.intersection(grids["geom"].to_numpy()[hit], poly)
@@ -233,8 +236,9 @@ def test_area_query_equals_shapely_over_about_200_grids(demo_engine, world):
 
 def test_households_near_the_nen_are_in_the_high_zone(demo_engine, world):
     with demo_engine.connect() as conn:
-        area = area_query.area_around_feature(conn, "river", "nen", 1500.0, RULES)
-        got = area_query.area_query(conn, area, personal=True)
+        service = area_query.service_area(conn, versions(conn), MARGIN_M)
+        area = area_query.area_around_feature(conn, "river", "nen", 1500.0, RULES, service)
+        got = area_query.area_query(conn, area, SYSTEM, AUTH)
     # The river line itself, measured in UTM.
     line = utm(world["layers"].set_index("code").loc["nen", "geom"])
     h = world["homes"]

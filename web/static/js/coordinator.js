@@ -1,9 +1,9 @@
 // The flood coordinator's map (web/risk_map.py): a drawn polygon runs the area query
 // (POST /api/v1/risk/query) and the panel (web/templates/maps/coordinator_panel.html) shows
-// the answer. The relocation list comes only with a coordinator's token, kept in the tab's
-// sessionStorage; personal data never goes into the page itself.
+// the answer. The query goes with the page's session and its CSRF token (js/session.js); the
+// API decides from the logged-in role whether the relocation list comes with it. Personal
+// data never goes into the page itself.
 (function () {
-  var TOKEN = "riskgrid-token";
   var last = null;
 
   function $(id) { return document.getElementById(id); }
@@ -13,33 +13,35 @@
       return {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&#39;"}[c];
     });
   }
-  function headers() {
-    var h = {"Content-Type": "application/json"};
-    var t = sessionStorage.getItem(TOKEN) || $("risk-token").value.trim();
-    if (t) h["Authorization"] = "Bearer " + t;
-    return h;
+  function query(fmt) {
+    return riskgridSession.api("/api/v1/risk/query" + (fmt ? "?format=" + fmt : ""), {
+      method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(last),
+    });
   }
   function download(fmt) {
-    fetch("/api/v1/risk/query?format=" + fmt, {method: "POST", headers: headers(),
-      body: JSON.stringify(last)}).then(function (r) {
-        if (!r.ok) return r.json().then(function (b) { alert(b.detail); });
-        return r.blob().then(function (b) {
-          var a = document.createElement("a");
-          a.href = URL.createObjectURL(b);
-          a.download = fmt === "csv" ? "relocation.csv" : "area_query.xlsx";
-          a.click();
-        });
+    query(fmt).then(function (r) {
+      if (!r.ok) return r.json().then(function (b) { failed($("risk-result"), b.detail); });
+      return r.blob().then(function (b) {
+        var a = document.createElement("a");
+        a.href = URL.createObjectURL(b);
+        a.download = fmt === "csv" ? "relocation.csv" : "area_query.xlsx";
+        a.click();
       });
+    });
   }
+  function count(n) { return n == null ? "–" : String(n); }
 
   function summary(b, W) {
-    var h = b.households;
+    var h = b.households || {};
     var s = "<p><b>" + W.area + "</b> " + b.area_km2.toFixed(2) + " km²<br><b>" + W.grids +
       '</b> <span id="risk-grids">' + b.grids.length + "</span><br><b>" + W.hazards +
-      "</b> " + b.hazards.total + "<br><b>" + W.homes + '</b> <span id="risk-homes">' +
-      h.households + "</span> (" + h.residents + " " + W.people + "; " + W.over60 + " " +
-      h.over_60 + ", " + W.alone + " " + h.living_alone + ", " + W.mobility + " " +
-      h.mobility_needs + ")</p>";
+      "</b> " + count(b.hazards.total) + "<br><b>" + W.homes + '</b> <span id="risk-homes">' +
+      count(h.households) + "</span> (" + count(h.residents) + " " + W.people + "; " +
+      W.over60 + " " + count(h.over_60) + ", " + W.alone + " " + count(h.living_alone) + ", " +
+      W.mobility + " " + count(h.mobility_needs) + ")</p>";
+    if (h.suppressed || b.hazards.suppressed) {
+      s += '<p class="note" id="risk-suppressed">' + W.suppressed + "</p>";
+    }
     (b.notes || []).forEach(function (n) {
       s += '<p class="note">' + esc(n) + "</p>";
     });
@@ -57,7 +59,7 @@
       '<ol id="risk-relocation">';
     b.relocation.slice(0, 30).forEach(function (r) {
       s += "<li>" + esc(r.head_name) + " · " + esc(r.address) + " · " + esc(r.phone) +
-        " · " + r.members + W.people + "</li>";
+        " · " + esc(r.members) + W.people + "</li>";
     });
     return s + '</ol><button type="button" id="risk-csv">' + W.csv + "</button> ";
   }
@@ -74,7 +76,7 @@
     out.dataset.state = "busy";
     out.innerHTML = "<p>" + W.busy + "</p>";
     last = {geometry: geometry, crs: crs || $("risk-panel").dataset.crs, limit: 200};
-    fetch("/api/v1/risk/query", {method: "POST", headers: headers(), body: JSON.stringify(last)})
+    query(null)
       .then(function (r) { return r.json().then(function (b) { return [r.status, b]; }); })
       .then(function (res) {
         var status = res[0], b = res[1];
@@ -93,12 +95,4 @@
   window.riskgridQuery.attach = function (map) {
     map.on("draw:created", function (e) { window.riskgridQuery(e.layer.toGeoJSON().geometry); });
   };
-
-  document.addEventListener("DOMContentLoaded", function () {
-    var box = $("risk-token");
-    box.value = sessionStorage.getItem(TOKEN) || "";
-    $("risk-token-save").onclick = function () {
-      sessionStorage.setItem(TOKEN, box.value.trim());
-    };
-  });
 })();

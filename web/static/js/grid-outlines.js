@@ -1,7 +1,8 @@
 // Grid outlines drawn from the grids API for the part of the map in view: the page stays the
 // same size, and with no basemap (the default, offline) the grids are what a planner reads
 // the map by. web/maps.py add_grid_outlines calls it with the map and the layer group; the
-// options come from #grid-outlines-options (web/templates/maps/grid_outlines.html).
+// options come from #grid-outlines-options (web/templates/maps/grid_outlines.html). The
+// requests carry the page's session (js/session.js).
 window.riskgridOutlineGrids = function (map, group) {
   var o = JSON.parse(document.getElementById("grid-outlines-options").textContent);
   var outlines = L.geoJSON(null, {style: {color: "#555", weight: 0.7, fill: false},
@@ -19,8 +20,8 @@ window.riskgridOutlineGrids = function (map, group) {
     var feats = [];
     try {
       for (var offset = 0; offset < o.maxOutlines;) {
-        var r = await fetch("/api/v1/grids?limit=1000&offset=" + offset + "&bbox=" + bbox +
-                            (o.gcj ? "&crs=gcj02" : ""));
+        var r = await riskgridSession.api("/api/v1/grids?limit=1000&offset=" + offset +
+                                          "&bbox=" + bbox + (o.gcj ? "&crs=gcj02" : ""));
         if (!r.ok) return;
         var fc = await r.json();
         if (mine !== turn) return;  // the map moved on meanwhile

@@ -1,14 +1,28 @@
 // The grid worker's phone page (web/templates/report.html).
 // Reports are sent with a client UUID as their id and Idempotency-Key: resending after a
-// dropped connection stores nothing twice. Unsent reports wait in localStorage and go out
-// as one batch when the phone is back online.
+// dropped connection stores nothing twice. Unsent reports wait in localStorage, one outbox per
+// user, and go out as one batch when the phone is back online.
+//
+// Who sends: the user the page was served to. It sends with that session (the cookie, and the
+// CSRF token of js/session.js) until the API answers 401; then it asks for the password in
+// place (POST /api/v1/auth/token) and sends with the token it gets (Authorization: Bearer),
+// kept in localStorage until it expires. The session cookie cannot be renewed from a script
+// (it is HttpOnly, and /login leaves the page); the token can, so a login that ended while
+// the phone was offline costs one password, no report and no page reload.
 (function () {
-  const OUTBOX = "riskgrid.outbox";
   const $ = (id) => document.getElementById(id);
   const page = $("report-page").dataset;
   const W = JSON.parse($("report-words").textContent);
   const lang = page.lang === "en" ? "en" : "zh";
+  const me = page.username;
+  const OUTBOX = "riskgrid.outbox." + me;
+  const LEGACY_OUTBOX = "riskgrid.outbox";  // before logins: one outbox for the phone
+  const TOKEN = riskgridSession.keptTokenKey;  // logging out revokes it (js/session.js)
   let themes = [];
+  let kept = keptToken();
+  let flushing = false;
+
+  class LoginNeeded extends Error {}
 
   // The page's words with {name} filled in; `html` values are inserted as they are.
   function say(key, values, html) {
@@ -17,11 +31,27 @@
       return escape(values && k in values ? values[k] : "");
     });
   }
-  function outbox() { try { return JSON.parse(localStorage.getItem(OUTBOX) || "[]"); } catch (e) { return []; } }
+  function read(key) { try { return JSON.parse(localStorage.getItem(key) || "[]"); } catch (e) { return []; } }
+  function outbox() { return read(OUTBOX); }
   function saveOutbox(items) { localStorage.setItem(OUTBOX, JSON.stringify(items)); showOutbox(); }
+  // Reports kept before logins carried the reporter's name: the API now takes the user's.
+  function adoptLegacyOutbox() {
+    const old = read(LEGACY_OUTBOX);
+    if (!old.length) return;
+    saveOutbox(outbox().concat(old.map(({reporter, ...item}) => item)));
+    localStorage.removeItem(LEGACY_OUTBOX);
+  }
   function showOutbox() {
     const n = outbox().length;
-    $("outbox").textContent = n ? W.outbox.replace("{n}", String(n)) : "";
+    let text = n ? W.outbox.replace("{n}", String(n)) : "";
+    for (let i = 0; i < localStorage.length; i++) {
+      const key = localStorage.key(i);
+      if (!key.startsWith(LEGACY_OUTBOX + ".") || key === OUTBOX) continue;
+      const others = read(key).length;
+      const user = key.slice(LEGACY_OUTBOX.length + 1);
+      if (others) text += (text ? " · " : "") + W.others.replace("{n}", String(others)).replaceAll("{user}", user);
+    }
+    $("outbox").textContent = text;
     $("outbox").dataset.count = String(n);
   }
   function show(kind, html) { const r = $("result"); r.className = kind; r.innerHTML = html; }
@@ -33,6 +63,76 @@
   }
   function escape(s) { const d = document.createElement("div"); d.textContent = s == null ? "" : String(s); return d.innerHTML; }
   function name(item) { return item[lang] || item.zh; }
+
+  // The token of an in-page login, while it is this user's and has not expired.
+  function keptToken() {
+    try {
+      const t = JSON.parse(localStorage.getItem(TOKEN) || "null");
+      if (t && t.username === me && t.expires_at > Date.now()) return t;
+    } catch (e) { /* unreadable: dropped below */ }
+    localStorage.removeItem(TOKEN);
+    return null;
+  }
+  function forgetToken() { kept = null; localStorage.removeItem(TOKEN); }
+
+  function request(url, options) {
+    const o = Object.assign({}, options || {});
+    if (kept) {
+      o.credentials = "omit";
+      o.headers = new Headers(o.headers || {});
+      o.headers.set("Authorization", "Bearer " + kept.token);
+    } else {
+      o.credentials = "same-origin";
+      o.headers = riskgridSession.headers(o.method, o.headers);
+    }
+    return fetch(url, o);
+  }
+  // An API call as this user: the kept token, else the session; LoginNeeded when neither
+  // works any more (the login form is shown). A network failure rejects as fetch does.
+  async function api(url, options) {
+    let resp = await request(url, options);
+    if (resp.status === 401 && kept) { forgetToken(); resp = await request(url, options); }
+    if (resp.status === 401) { askLogin(); throw new LoginNeeded(); }
+    return resp;
+  }
+  // Whether the session cookie is still this user's: another tab may have logged in as
+  // someone else meanwhile, and the outbox must go out under the name of whoever wrote it.
+  async function sessionIsMine() {
+    if (kept) return true;
+    const resp = await api("/api/v1/auth/me");
+    return resp.ok && (await resp.json()).username === me;
+  }
+
+  function askLogin() {
+    $("login").hidden = false;
+    $("login-password").focus();
+  }
+  function waitWords(seconds) {
+    const s = Math.max(1, parseInt(seconds, 10) || 60);
+    return s < 60 ? W.seconds.replace("{n}", String(s)) : W.minutes.replace("{n}", String(Math.ceil(s / 60)));
+  }
+  async function logIn(event) {
+    event.preventDefault();
+    const out = $("login-result");
+    if (!navigator.onLine) { out.textContent = W.login_offline; return; }
+    out.textContent = W.logging_in;
+    const form = new URLSearchParams({username: me, password: $("login-password").value});
+    let resp;
+    try {
+      resp = await fetch("/api/v1/auth/token", {method: "POST", body: form, credentials: "omit"});
+    } catch (e) { out.textContent = W.login_offline; return; }
+    if (resp.status === 429) { out.textContent = W.locked.replace("{wait}", waitWords(resp.headers.get("Retry-After"))); return; }
+    if (!resp.ok) { out.textContent = W.wrong; $("login-password").select(); return; }
+    const body = await resp.json();
+    kept = {token: body.access_token, username: body.username, expires_at: Date.now() + body.expires_in * 1000};
+    localStorage.setItem(TOKEN, JSON.stringify(kept));
+    $("login-password").value = "";
+    out.textContent = "";
+    $("login").hidden = true;
+    show("ok", escape(W.logged_in));
+    if (!themes.length) await loadThemes();
+    await flush();
+  }
 
   function fillCategories() {
     const t = themes.find((x) => x.code === $("theme").value);
@@ -50,7 +150,7 @@
   }
 
   async function post(item) {
-    const resp = await fetch("/api/v1/reports", {
+    const resp = await api("/api/v1/reports", {
       method: "POST", headers: {"Content-Type": "application/json", "Idempotency-Key": item.id},
       body: JSON.stringify(item),
     });
@@ -61,25 +161,29 @@
 
   async function flush() {
     const items = outbox();
-    if (!items.length || !navigator.onLine) return;
+    if (!items.length || !navigator.onLine || flushing) return;
+    flushing = true;
     try {
-      const resp = await fetch("/api/v1/reports:batch", {
+      if (!(await sessionIsMine())) { askLogin(); return; }
+      const resp = await api("/api/v1/reports:batch", {
         method: "POST", headers: {"Content-Type": "application/json"},
         body: JSON.stringify({reports: items}),
       });
       if (!resp.ok) return;
       const body = await resp.json();
       // Keep only what failed for a network-independent reason worth retrying: nothing.
-      saveOutbox([]);
+      saveOutbox(outbox().slice(items.length));
       show("ok", say("flushed", {n: body.created + body.replayed}) + (body.failed ? say("refused", {n: body.failed}) : ""));
-    } catch (e) { /* still offline: try again later */ }
+    } catch (e) {
+      /* LoginNeeded: the form is shown and the outbox kept; offline: tried again later */
+    } finally { flushing = false; }
   }
 
   async function send() {
     const item = {
       id: uuid(), lon: parseFloat($("lon").value), lat: parseFloat($("lat").value),
       theme: $("theme").value, category: $("category").value,
-      description: $("description").value || null, reporter: $("reporter").value || null,
+      description: $("description").value || null,
       reported_at: new Date().toISOString(),
     };
     if ($("accuracy").value) item.accuracy_m = parseFloat($("accuracy").value);
@@ -91,7 +195,7 @@
     } catch (e) {
       if (e.refused) { show("err", escape(e.message)); return; }
       saveOutbox(outbox().concat([item]));
-      show("warn", say("dropped"));
+      show("warn", say(e instanceof LoginNeeded ? "kept_for_login" : "dropped"));
     }
   }
 
@@ -124,12 +228,12 @@
     const b = map.getBounds();
     const bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v) => v.toFixed(5)).join(",");
     try {
-      const resp = await fetch(`/api/v1/grids?bbox=${bbox}&limit=500`);
+      const resp = await api(`/api/v1/grids?bbox=${bbox}&limit=500`);
       if (!resp.ok) return;
       const fc = await resp.json();
       outlines.clearLayers();
       outlines.addData(fc);
-    } catch (e) { /* offline: the map still takes a tap */ }
+    } catch (e) { /* offline, or the login form is up: the map still takes a tap */ }
   }
   function pickAt(latlng) {
     $("lon").value = latlng.lng.toFixed(7);
@@ -156,14 +260,19 @@
   });
   $("theme").addEventListener("change", fillCategories);
   $("send").addEventListener("click", send);
+  $("login-form").addEventListener("submit", logIn);
   window.addEventListener("online", flush);
 
-  fetch("/api/v1/themes").then((r) => r.json()).then((body) => {
-    themes = body.themes;
+  async function loadThemes() {
+    try {
+      const body = await (await api("/api/v1/themes")).json();
+      themes = body.themes;
+    } catch (e) { return; }  // the login form is up: loaded once logged in
     $("theme").innerHTML = themes.map((t) => `<option value="${escape(t.code)}">${escape(name(t))}</option>`).join("");
     fillCategories();
     document.body.dataset.ready = "1";
-  });
+  }
+  adoptLegacyOutbox();
   showOutbox();
-  flush();
+  loadThemes().then(flush);
 })();

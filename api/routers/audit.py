@@ -1,0 +1,41 @@
+"""The audit log, for administrators: who did what, when, from where."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from api.deps import ConnDep, PrincipalDep, SettingsDep, check_window
+from geo.errors import Forbidden
+from geo.identity import audit
+from geo.vocabulary import Role
+
+router = APIRouter(prefix="/api/v1", tags=["audit"])
+
+
+@router.get(
+    "/audit",
+    summary="Audit log entries, newest first (administrators)",
+    responses={403: {"description": "only administrators read the audit log"}},
+)
+def audit_entries(
+    conn: ConnDep,
+    who: PrincipalDep,
+    settings: SettingsDep,
+    response: Response,
+    actor: Annotated[str | None, Query(max_length=64)] = None,
+    action: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z_.]+\*?$")] = None,
+    object: Annotated[str | None, Query(max_length=64)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict:
+    if who.role != Role.ADMIN:
+        raise Forbidden("only administrators read the audit log")
+    check_window(since, until)
+    response.headers["Cache-Control"] = "no-store"
+    f = audit.AuditFilter(actor, action, object, since, until)
+    return audit.entries(conn, f, limit, cursor)
