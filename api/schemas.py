@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from geo.coords import SourceCRS
 from geo.reports.intake import NewReport
+from geo.vocabulary import ReportStatus, ResolutionLevel, RiskKind
 
 
 def _no_nul(value: str | None) -> str | None:
@@ -106,9 +107,9 @@ class TransitionCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    to: Literal["dispatched", "in_progress", "resolved", "verified", "rejected", "duplicate"]
+    to: ReportStatus = Field(description="the status to move to; GET /api/v1/themes lists moves")
     note: Text2000 | None = None
-    level: Literal["grid", "community", "street", "district", "city"] | None = Field(
+    level: ResolutionLevel | None = Field(
         None, description="where it was resolved (required with to=resolved)"
     )
 
@@ -137,7 +138,7 @@ class FeatureRef(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["flood_zone", "river", "reservoir", "low_lying"]
+    kind: RiskKind
     code: Annotated[str, Field(min_length=1, max_length=64), NoNul]
 
 
@@ -149,7 +150,7 @@ class AreaQuery(BaseModel):
     geometry: dict | None = Field(
         None, description="GeoJSON Polygon or MultiPolygon (a Feature is accepted too)"
     )
-    crs: Literal["wgs84", "cgcs2000", "gcj02", "bd09"] = Field(
+    crs: SourceCRS = Field(
         "wgs84", description="of the geometry's positions (gcj02 for a Gaode basemap)"
     )
     repair: bool = Field(True, description="repair an invalid polygon and say so; false: 422")

@@ -24,7 +24,7 @@ from geo.errors import NotFound
 from geo.grids.layer import GridLayer, grid_layer
 from geo.reports.queries import ReportFilter
 from geo.risk import layers as risk_layers
-from geo.risk.ranking import RankSpec, ranking, risk_versions
+from geo.risk.ranking import RankSpec, ranking, risk_versions, withhold_households
 from geo.settings import MapSettings, RiskSettings
 from web.folium_page import render
 from web.map_base import (
@@ -129,6 +129,7 @@ def coordinator_map(
     rules: RiskSettings,
     f: ReportFilter,
     households: bool,
+    k: int,
     lang: str = "zh",
     basemap: MapSettings | None = None,
 ) -> tuple[str, bool]:
@@ -137,8 +138,8 @@ def coordinator_map(
     with a navigation slot (web.templating.with_session)."""
     base = basemap or MapSettings()
     key = ("coordinator-map", risk_versions(conn, v), rules.model_dump_json(), lang,
-           base.model_dump_json(), f.scope, households)  # fmt: skip
-    return cached(key, lambda: _build(conn, v, rules, f, households, lang, base))
+           base.model_dump_json(), f.scope, households, k)  # fmt: skip
+    return cached(key, lambda: _build(conn, v, rules, f, households, k, lang, base))
 
 
 def _layer(conn: Connection, kind: str, gcj: bool) -> dict:
@@ -172,6 +173,7 @@ def _build(
     rules: RiskSettings,
     f: ReportFilter,
     households: bool,
+    k: int,
     lang: str,
     base: MapSettings,
 ) -> str:
@@ -185,6 +187,9 @@ def _build(
     _add_flood_zones(m, conn, lab, gcj)
     _add_water(m, conn, lab["water"], gcj)
     ranked = _ranked(conn, v, rules, f.scope.districts)
+    if ranked is not None and not households:
+        # The score holds the vulnerable residents: withheld where they are few.
+        ranked = withhold_households(ranked, np.zeros(len(ranked), dtype=bool), k, rules)
     if ranked is not None:
         _add_ranked_grids(m, ranked, layer, lab, gcj, households)
     # The hazards the principal may see, masked as their role sees them (geo.reports.queries).

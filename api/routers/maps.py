@@ -48,8 +48,8 @@ def coordinator_map(
         return html(pages.forbidden(page, "coordinator"), 403)
     _check_assets()
     built, cached = risk_map.coordinator_map(
-        conn, v, settings.risk, ReportFilter(scope=scope), who.sees_households, page.lang,
-        settings.maps,
+        conn, v, settings.risk, ReportFilter(scope=scope), who.sees_households,
+        settings.auth.k_anonymity, page.lang, settings.maps,
     )  # fmt: skip
     return _answer(built, cached, page)
 

@@ -40,11 +40,18 @@ def layers_summary(conn: ConnDep) -> list[dict]:
 @router.get(
     "/grids",
     summary="Comprehensive grids ranked by flood risk, with the parts of the score",
+    description=(
+        "Household counts from 1 to k-1 (auth.k_anonymity) are `null` with `suppressed: true` "
+        "for grids outside the caller's household scope (admins: all; coordinators: their "
+        "districts; workers: their grids), and such a grid's vulnerable part and score are "
+        "computed from k residents, so that neither gives the count back."
+    ),
 )
 def ranked_grids(
     conn: ConnDep,
     settings: SettingsDep,
     v: VersionsDep,
+    who: PrincipalDep,
     theme: Annotated[str, Query(max_length=32)] = "flood",
     min_level: Annotated[int, Query(ge=1, le=3)] = 1,
     buffer_m: Annotated[float | None, Query(gt=0, le=50_000, allow_inf_nan=False)] = None,
@@ -57,6 +64,8 @@ def ranked_grids(
         raise InvalidInput("since needs a time zone offset, e.g. 2024-07-01T00:00:00+08:00")
     spec = ranking.RankSpec(theme, min_level, buffer_m, since, district)
     frame = ranking.ranking(conn, spec, settings.risk, v)
+    exact = ranking.exact_grids(frame, who)
+    frame = ranking.withhold_households(frame, exact, settings.auth.k_anonymity, settings.risk)
     if limit is not None:
         frame = frame.head(limit)
     if format == "csv":

@@ -28,7 +28,7 @@ UNASSIGNED = f"r.assignment_method = '{AssignmentMethod.UNASSIGNED}'"
 # A masked report is shown at a point surely inside its grid, else inside its district, else
 # (a report outside every district, kept by the service margin) inside the nearest grid.
 # Scalar subqueries: only the masked rows pay for them (20 ms for 7,900 of the demo's 25,000).
-_STAND_IN = f"""COALESCE(
+STAND_IN = f"""COALESCE(
       (SELECT ST_PointOnSurface(sg.geom) FROM grids sg WHERE sg.code = r.grid_code),
       (SELECT ST_PointOnSurface(sa.geom) FROM areas sa
        WHERE sa.code = r.district_code AND sa.level = '{AreaLevel.DISTRICT}'),
@@ -53,7 +53,7 @@ def point(scope: ReportScope) -> str:
     masked theme the representative point of its grid (unassigned: of its district)."""
     if not scope.masked_themes:
         return "r.geom"
-    return f"(CASE WHEN {masked(scope)} THEN {_STAND_IN} ELSE r.geom END)"
+    return f"(CASE WHEN {masked(scope)} THEN {STAND_IN} ELSE r.geom END)"
 
 
 def point_within(scope: ReportScope, test: str) -> str:
@@ -65,5 +65,5 @@ def point_within(scope: ReportScope, test: str) -> str:
     exact = test.replace("{pt}", "r.geom")
     if not scope.masked_themes:
         return exact
-    shown = test.replace("{pt}", _STAND_IN)
+    shown = test.replace("{pt}", STAND_IN)
     return f"((NOT {masked(scope)} AND {exact}) OR ({masked(scope)} AND {shown}))"

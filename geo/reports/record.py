@@ -10,8 +10,7 @@ from sqlalchemy import Connection, text
 
 from geo.errors import NotFound
 from geo.identity.scope import ReportScope, scope_condition
-from geo.reports.fragments import OVERDUE
-from geo.vocabulary import AreaLevel
+from geo.reports.fragments import OVERDUE, STAND_IN
 
 _REPORT_SELECT = f"""
 SELECT r.id, ST_X(r.geom) AS lon, ST_Y(r.geom) AS lat, r.source_crs, r.source_lon, r.source_lat,
@@ -84,22 +83,17 @@ def report_answer(row: Any) -> dict:
     }
 
 
-# Where a masked report is shown: a point surely inside its grid (unassigned: its district).
-_REPRESENTATIVE = text(
-    f"""
-    SELECT ST_X(p) AS lon, ST_Y(p) AS lat FROM (SELECT COALESCE(
-      (SELECT ST_PointOnSurface(geom) FROM grids WHERE code = :grid),
-      (SELECT ST_PointOnSurface(geom) FROM areas
-       WHERE code = :district AND level = '{AreaLevel.DISTRICT}')) AS p) AS x
-    """
+# Where a masked report is shown: the stand-in point lists and maps use too.
+_STAND_IN_POINT = text(
+    f"SELECT ST_X(p) AS lon, ST_Y(p) AS lat FROM (SELECT {STAND_IN} AS p FROM reports r "
+    "WHERE r.id = :id) AS x"
 )
 
 
 def masked(conn: Connection, answer: dict) -> dict:
     """Return a report's answer as shown to someone who sees its theme masked: no description,
-    no reporter, and its grid's representative point (none without grid or district)."""
-    grid = answer["grid"]["code"] if answer["grid"] else None
-    pt = conn.execute(_REPRESENTATIVE, {"grid": grid, "district": answer["district"]}).one()
+    no reporter, and the stand-in point of its grid (else district, else nearest grid)."""
+    pt = conn.execute(_STAND_IN_POINT, {"id": answer["id"]}).one()
     return {
         **answer,
         "lon": None if pt.lon is None else round(pt.lon, 7),

@@ -49,7 +49,8 @@ TRANSITIONS: dict[ReportStatus, tuple[ReportStatus, ...]] = {
     s: tuple(m.to for m in MOVES if m.frm == s) for s in ReportStatus
 }
 # Who sends reports (anywhere in the service area), and who reassigns one to a grid by hand.
-SEND_ROLES: tuple[Role, ...] = (R.WORKER, R.ADMIN)
+# Dispatchers enter what reaches the command centre by phone (the 12345 hotline).
+SEND_ROLES: tuple[Role, ...] = (R.WORKER, R.DISPATCHER, R.ADMIN)
 REASSIGN_ROLES: tuple[Role, ...] = (R.DISPATCHER, R.ADMIN)
 
 

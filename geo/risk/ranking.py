@@ -33,11 +33,12 @@ from geo.errors import InvalidInput, NotFound
 from geo.geojson import feature_collection
 from geo.grids.assignment import M_PER_DEG_MIN
 from geo.grids.layer import COMPREHENSIVE_OF, grid_layer
+from geo.identity.principal import Principal
 from geo.projection import grids_utm_srid
 from geo.reports.fragments import ACTIVE
 from geo.risk.households import per_grid_sql
 from geo.settings import RiskSettings
-from geo.vocabulary import LEVELLED_RISK_KINDS, WATER_KINDS, RiskKind, sql_list
+from geo.vocabulary import LEVELLED_RISK_KINDS, WATER_KINDS, RiskKind, Role, sql_list
 
 FLOOD, LOW = RiskKind.FLOOD_ZONE.value, RiskKind.LOW_LYING.value
 # Distances to water are measured up to here (or buffer_m if larger); farther is reported as
@@ -205,6 +206,60 @@ def _rank(
     )
     out = out.sort_values(["score", "code"], ascending=[False, True], kind="stable")
     out.insert(0, "rank", np.arange(1, len(out) + 1))
+    return out.reset_index(drop=True)
+
+
+HOUSEHOLD_COUNTS = (
+    "households",
+    "residents",
+    "over_60",
+    "living_alone",
+    "mobility_needs",
+    "vulnerable_households",
+    "vulnerable_residents",
+)
+
+
+def exact_grids(frame: pd.DataFrame, who: Principal) -> np.ndarray:
+    """Return which ranked grids `who` may see exact household counts of: an admin's all, a
+    coordinator's districts (all when unbound), a worker's grids, nobody else's."""
+    if who.role == Role.ADMIN or (who.role == Role.COORDINATOR and not who.districts):
+        return np.ones(len(frame), dtype=bool)
+    if who.role == Role.COORDINATOR:
+        return frame["district_code"].isin(who.districts).to_numpy()
+    if who.role == Role.WORKER:
+        return frame["code"].isin(who.grids).to_numpy()
+    return np.zeros(len(frame), dtype=bool)
+
+
+def withhold_households(
+    frame: pd.DataFrame, exact: np.ndarray, k: int, rules: RiskSettings
+) -> pd.DataFrame:
+    """Return the ranking with household counts from 1 to k-1 withheld where not `exact`
+    (all of a grid's counts when its households are), each row with `suppressed`.
+
+    The vulnerable part (and so the score) of such a grid is computed from k residents, not
+    the true few: the part and the score would otherwise give the count back
+    (v = half * p / (1 - p)). The grids are ranked again.
+    """
+    out = frame.copy()
+    small = {c: ~exact & (out[c] > 0) & (out[c] < k) for c in HOUSEHOLD_COUNTS}
+    whole = small["households"]
+    hidden = np.zeros(len(out), dtype=bool)
+    for c in HOUSEHOLD_COUNTS:
+        gone = (small[c] | (whole & ~exact)).to_numpy()
+        hidden |= gone
+        out[c] = out[c].astype(object).where(~gone, None)
+    v = frame["vulnerable_residents"].to_numpy(dtype=float)
+    v_shown = np.where(small["vulnerable_residents"].to_numpy(), float(k), v)
+    part = v_shown / (v_shown + rules.vulnerable_half)
+    out["score"] = np.round(
+        out["score"] + 100 * rules.vulnerable * (part - out["vulnerable_part"]), 2
+    )
+    out["vulnerable_part"] = np.round(part, 6)
+    out["suppressed"] = hidden
+    out = out.sort_values(["score", "code"], ascending=[False, True], kind="stable")
+    out["rank"] = np.arange(1, len(out) + 1)
     return out.reset_index(drop=True)
 
 

@@ -439,3 +439,23 @@ def test_reads_and_exports_of_personal_data_are_audited_with_the_people_shown(cl
         assert r.status_code == 200 and "cache-control" not in r.headers
     assert len(audit_rows(town, "personal_data.read")) == 2
     assert len(audit_rows(town, "personal_data.export")) == 2
+
+
+def test_ranking_withholds_small_household_counts_and_their_score(demo_client, demo_engine):
+    planner = {"Authorization": f"Bearer {login_as(demo_engine, 'planner', 'rank-planner')}"}
+    admin = demo_client.get("/api/v1/risk/grids").json()["features"]
+    seen = demo_client.get("/api/v1/risk/grids", headers=planner).json()["features"]
+    exact = {f["id"]: f["properties"] for f in admin}
+    shown = {f["id"]: f["properties"] for f in seen}
+    few = [c for c, p in exact.items() if 0 < p["vulnerable_residents"] < 5]
+    assert few, "the demo has grids with a few vulnerable residents"
+    for code in few:
+        p = shown[code]
+        assert p["vulnerable_residents"] is None and p["suppressed"] is True
+        # The part is that of k residents, not of the true few: it gives nothing back.
+        assert p["vulnerable_part"] == pytest.approx(5 / (5 + 50), abs=1e-6)
+    many = next(c for c, p in exact.items() if p["vulnerable_residents"] >= 5)
+    assert shown[many]["vulnerable_residents"] == exact[many]["vulnerable_residents"]
+    assert [f["properties"]["rank"] for f in seen] == list(range(1, len(seen) + 1))
+    scores = [f["properties"]["score"] for f in seen]
+    assert scores == sorted(scores, reverse=True)

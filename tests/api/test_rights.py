@@ -60,10 +60,10 @@ csv                     out     hid  hid  seen hid  hid  seen seen
 csv                     own     seen -    -    -    -    -    -
 stats                   in      seen seen seen seen seen seen seen
 stats                   out     hid  hid  seen hid  hid  seen seen
-post                    in      201  403  403  403  403  403  201
-post                    out     201  403  403  403  403  403  201
-batch                   in      201  403  403  403  403  403  201
-batch                   out     201  403  403  403  403  403  201
+post                    in      201  201  201  403  403  403  201
+post                    out     201  201  201  403  403  403  201
+batch                   in      201  201  201  403  403  403  201
+batch                   out     201  201  201  403  403  403  201
 patch                   in      403  200  200  403  403  403  200
 patch                   out     404  404  200  404  404  403  200
 patch                   own     403  -    -    -    -    -    -
