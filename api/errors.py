@@ -46,7 +46,9 @@ def _describe(err: dict) -> str:
     loc = [str(p) for p in err.get("loc", ()) if p not in ("query", "path", "body", "header")]
     where = ".".join(loc) or "request"
     msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
-    scalar = isinstance(err.get("input"), str | int | float | bool)
+    # A value is echoed so the sender sees what was wrong, never a password.
+    secret = any("password" in part for part in loc)
+    scalar = isinstance(err.get("input"), str | int | float | bool) and not secret
     if loc and scalar and err.get("type") != "missing":
         return f"{where}: {msg} (got {err['input']!r})"
     return f"{where}: {msg}"

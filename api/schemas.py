@@ -25,13 +25,14 @@ Text32 = Annotated[str, Field(max_length=32), NoNul]
 Text2000 = Annotated[str, Field(max_length=2000), NoNul]
 
 
-def _refuse_actor(data: Any, field: str) -> Any:
+def _refuse_actor(data: Any, *fields: str) -> Any:
     """Refuse a body that names who acts: that is always the logged-in user."""
-    if isinstance(data, dict) and field in data:
-        raise ValueError(
-            f"{field} is not accepted: the actor is who is logged in (the user of the token); "
-            f"remove {field} from the body"
-        )
+    for field in fields:
+        if isinstance(data, dict) and field in data:
+            raise ValueError(
+                f"{field} is not accepted: the actor is who is logged in (the user of the "
+                f"token); remove {field} from the body"
+            )
     return data
 
 
@@ -65,7 +66,7 @@ class ReportCreate(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _no_reporter(cls, data: Any) -> Any:
-        return _refuse_actor(data, "reporter")
+        return _refuse_actor(data, "reporter", "actor")
 
     @model_validator(mode="after")
     def _ranges(self) -> ReportCreate:

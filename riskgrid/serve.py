@@ -24,4 +24,7 @@ def serve(host: Host = None, port: Port = None, workers: Workers = None) -> None
         port=port or settings.port,
         workers=workers or settings.workers,
         access_log=False,
+        # uvicorn trusts X-Forwarded-For from 127.0.0.1 by default: any local process could
+        # then forge the client address the audit log and the login lockout rely on.
+        proxy_headers=False,
     )

@@ -117,8 +117,10 @@ def test_database(server: Server) -> Iterator[tuple[Settings, Engine]]:
 def db(test_database: tuple[Settings, Engine]) -> Engine:
     """An engine on a migrated database emptied before this test."""
     _, engine = test_database
+    from tests.factories import truncate
+
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+        truncate(conn, TABLES)
     return engine
 
 

@@ -30,16 +30,11 @@ def token(
     username: Annotated[str, Form(min_length=1, max_length=64)],
     password: Annotated[str, Form(min_length=1, max_length=256)],
 ) -> dict:
-    with engine.begin() as conn:
-        session = login.attempt(
-            conn,
-            username,
-            password,
-            settings.auth,
-            request.state.request_id,
-            client_address(request),
-        )
-    if session is None:  # the failure is committed above: it counts toward the lockout
+    session = login.log_in(
+        engine, username, password, settings.auth, request.state.request_id,
+        client_address(request),
+    )  # fmt: skip
+    if session is None:  # the failure is committed: it counts toward the lockout
         raise Unauthorized(WRONG)
     return {
         "access_token": session.token,

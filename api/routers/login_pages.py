@@ -94,11 +94,10 @@ def login_form(
 ) -> Response:
     target = safe_next(next)
     try:
-        with engine.begin() as conn:
-            session = login.attempt(
-                conn, username, password, settings.auth, request.state.request_id,
-                client_address(request),
-            )  # fmt: skip
+        session = login.log_in(
+            engine, username, password, settings.auth, request.state.request_id,
+            client_address(request),
+        )  # fmt: skip
     except TooManyAttempts as exc:
         wait = exc.retry_after_s
         return _login_page(lang, target, 429, "locked", username, wait, {"Retry-After": str(wait)})

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 from geo.errors import TooManyAttempts
 from geo.identity import audit, tokens
@@ -32,18 +32,26 @@ class Session:
     who: Principal
 
 
+# Failures per username from one address, per username from anywhere, per address.
 _FAILURES = {
-    column: text(
-        f"SELECT count(*) AS n, min(at) AS first FROM audit_log WHERE action = :a "
-        f"AND {column} = CAST(:v AS {cast}) AND at > now() - make_interval(secs => :w)"
+    what: text(
+        "SELECT count(*) AS n, min(at) AS first FROM audit_log WHERE action = :a "
+        f"AND {where} AND at > now() - make_interval(secs => :w)"
     )
-    for column, cast in (("actor", "text"), ("client", "inet"))
+    for what, where in (
+        ("pair", "actor = :user AND client = CAST(:client AS inet)"),
+        ("user", "actor = :user"),
+        ("client", "client = CAST(:client AS inet)"),
+    )
 }
+# Someone who knows a username can lock it for everybody only from this many addresses'
+# worth of failures: from one address they lock it for that address alone.
+USER_FACTOR = 4
 
 
-def _retry_after(conn: Connection, column: str, value: str, limit: int, window_s: int) -> int:
+def _retry_after(conn: Connection, what: str, binds: dict, limit: int, window_s: int) -> int:
     """Return the seconds until the oldest counted failure leaves the window (0: not locked)."""
-    row = conn.execute(_FAILURES[column], {"a": FAILED, "v": value, "w": window_s}).one()
+    row = conn.execute(_FAILURES[what], {"a": FAILED, "w": window_s, **binds}).one()
     if row.n < limit:
         return 0
     left = conn.execute(
@@ -53,22 +61,26 @@ def _retry_after(conn: Connection, column: str, value: str, limit: int, window_s
     return max(1, int(left or 1))
 
 
-def _check_lockout(conn: Connection, who: Principal, rules: AuthSettings) -> None:
-    wait = _retry_after(
-        conn, "actor", who.username, rules.max_failures_per_user, rules.failure_window_s
-    )
+@dataclass(frozen=True)
+class Locked:
+    """A login refused unseen: too many failures for the username or the address."""
+
+    retry_after_s: int
+
+
+def _lockout(conn: Connection, who: Principal, rules: AuthSettings) -> Locked | None:
+    window, per_user = rules.failure_window_s, rules.max_failures_per_user
+    binds = {"user": who.username, "client": who.client}
+    checks = [("user", per_user * USER_FACTOR)]
     if who.client:
-        wait = max(
-            wait,
-            _retry_after(
-                conn, "client", who.client, rules.max_failures_per_client, rules.failure_window_s
-            ),
-        )
-    if wait:
-        audit.record(conn, who, LOCKED, "user", who.username)
-        raise TooManyAttempts(
-            f"too many failed logins: try again in {wait} s, or ask an administrator", wait
-        )
+        checks += [("pair", per_user), ("client", rules.max_failures_per_client)]
+    else:
+        checks = [("user", per_user)]
+    wait = max(_retry_after(conn, what, binds, limit, window) for what, limit in checks)
+    if not wait:
+        return None
+    audit.record(conn, who, LOCKED, "user", who.username)
+    return Locked(wait)
 
 
 def attempt(
@@ -78,13 +90,15 @@ def attempt(
     rules: AuthSettings,
     request_id: str | None = None,
     client: str | None = None,
-) -> Session | None:
-    """Return a session for the right password, None for a wrong one (recorded as a failure);
-    TooManyAttempts while the username or the address is locked out. The caller commits
-    either way: a failure must stay recorded."""
+) -> Session | Locked | None:
+    """Return a session for the right password, None for a wrong one, Locked while the
+    username or the address is locked out; each is recorded in the audit log, so the caller
+    commits whatever the outcome (`log_in` does)."""
     name = username.strip().lower()[:64]
     anonymous = Principal(None, name, None, request_id=request_id, client=client)
-    _check_lockout(conn, anonymous, rules)
+    locked = _lockout(conn, anonymous, rules)
+    if locked is not None:
+        return locked
     row = conn.execute(
         text(
             "SELECT id, role, password_hash FROM users WHERE username = :u AND disabled_at IS NULL"
@@ -104,3 +118,24 @@ def attempt(
     who = tokens.authenticate(conn, token).in_request(request_id, client)
     audit.record(conn, who, "auth.login", "user", name)
     return Session(token, rules.session_ttl_s, who)
+
+
+def log_in(
+    engine: Engine,
+    username: str,
+    password: str,
+    rules: AuthSettings,
+    request_id: str | None = None,
+    client: str | None = None,
+) -> Session | None:
+    """Try a login in its own transaction, committed whatever the outcome (a failure and a
+    lockout stay recorded); return the session, or None for a wrong username or password;
+    TooManyAttempts while locked out."""
+    with engine.begin() as conn:
+        outcome = attempt(conn, username, password, rules, request_id, client)
+    if isinstance(outcome, Locked):
+        wait = outcome.retry_after_s
+        raise TooManyAttempts(
+            f"too many failed logins: try again in {wait} s, or ask an administrator", wait
+        )
+    return outcome

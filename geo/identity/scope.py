@@ -2,7 +2,7 @@
 the query, never by filtering answers afterwards).
 
 - admin, planner: every report; dispatcher, coordinator: their districts (none bound: all);
-- department: the reports routed to their department;
+- department: the reports dispatched to their department (from then on);
 - worker: the reports they sent, and those in their grids.
 
 For roles without the right to them, reports of sensitive themes are masked: no description,
@@ -14,7 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from geo.identity.principal import Principal
-from geo.vocabulary import Role
+from geo.vocabulary import ReportStatus, Role, sql_list
+
+S = ReportStatus
+DISPATCHED_ON = sql_list((S.DISPATCHED, S.IN_PROGRESS, S.RESOLVED, S.VERIFIED))
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,8 @@ def scope_condition(s: ReportScope) -> tuple[str, dict]:
         c.append("r.district_code = ANY(:scope_districts)")
         p["scope_districts"] = list(s.districts)
     if s.department is not None:
-        c.append("r.department = :scope_department")
+        # Routed to them and handed over: a report waiting to be accepted is not theirs yet.
+        c.append(f"r.department = :scope_department AND r.status IN {DISPATCHED_ON}")
         p["scope_department"] = s.department
     if s.grids is not None or s.reporter_id is not None:
         c.append("(r.reporter_id = :scope_reporter OR r.grid_code = ANY(:scope_grids))")

@@ -133,9 +133,11 @@ def get(conn: Connection, report_id: uuid.UUID, scope: ReportScope) -> dict:
         ),
         {"id": report_id},
     ).mappings()
-    # A masked report's notes are free text like its description: they are left out.
+    # A masked report's notes are free text like its description, and its actors would name
+    # the reporter (the grid's worker often both reports and verifies): both are left out.
     steps = [
-        {**e, "at": _iso(e["at"]), **({"note": None} if out["masked"] else {})} for e in events
+        {**e, "at": _iso(e["at"]), **({"note": None, "actor": None} if out["masked"] else {})}
+        for e in events
     ]
     # Receipt is not stored as an event (the row itself records it); it opens the history.
     first_grid = next((e["from_grid"] for e in steps if e["kind"] == "reassigned"), row.grid_code)

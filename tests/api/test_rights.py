@@ -21,7 +21,7 @@ from geo.reports.loop import reassign_open
 from geo.settings import ImportSettings, Settings
 from geo.vocabulary import Role
 from tests.conftest import TABLES
-from tests.factories import grid_frame, login_as, point_m, square_m, write
+from tests.factories import grid_frame, login_as, point_m, square_m, truncate, write
 
 # Two districts side by side; two grids in each.
 D_A, D_B = "230602", "230603"
@@ -43,35 +43,36 @@ ACTORS: dict[str, dict] = {
 }
 
 # The matrix. Objects: `in` lies in the actor's scope (in grid A1 of district A, a gas leak of
-# 燃气公司, sent by another worker); `out` lies outside it (in grid B1 of district B; for the
+# 燃气公司, sent by another worker; the department sees it once it is dispatched to them, so a
+# `reported` one is not theirs yet); `out` lies outside it (in grid B1 of district B; for the
 # department user, a fire report in A1 routed elsewhere); `own` was sent by the worker themself,
 # in B1, outside their grids. Reads answer a status, or seen / hidden in lists, CSV and stats;
 # a batch answers its item's status (201) or the request's (403); `-`: no such case.
 MATRIX = """
 route                   object  wrk  dsp  city dept crd  pln  adm
-get                     in      200  200  200  200  200  200  200
+get                     in      200  200  200  404  200  200  200
 get                     out     404  404  200  404  404  200  200
 get                     own     200  -    -    -    -    -    -
-list                    in      seen seen seen seen seen seen seen
+list                    in      seen seen seen hid  seen seen seen
 list                    out     hid  hid  seen hid  hid  seen seen
 list                    own     seen -    -    -    -    -    -
-csv                     in      seen seen seen seen seen seen seen
+csv                     in      seen seen seen hid  seen seen seen
 csv                     out     hid  hid  seen hid  hid  seen seen
 csv                     own     seen -    -    -    -    -    -
-stats                   in      seen seen seen seen seen seen seen
+stats                   in      seen seen seen hid  seen seen seen
 stats                   out     hid  hid  seen hid  hid  seen seen
 post                    in      201  201  201  403  403  403  201
 post                    out     201  201  201  403  403  403  201
 batch                   in      201  201  201  403  403  403  201
 batch                   out     201  201  201  403  403  403  201
-patch                   in      403  200  200  403  403  403  200
+patch                   in      403  200  200  404  403  403  200
 patch                   out     404  404  200  404  404  403  200
 patch                   own     403  -    -    -    -    -    -
-reported>dispatched     in      403  200  200  403  403  403  200
+reported>dispatched     in      403  200  200  404  403  403  200
 reported>dispatched     out     404  404  200  404  404  403  200
-reported>rejected       in      403  200  200  403  403  403  200
+reported>rejected       in      403  200  200  404  403  403  200
 reported>rejected       out     404  404  200  404  404  403  200
-reported>duplicate      in      403  200  200  403  403  403  200
+reported>duplicate      in      403  200  200  404  403  403  200
 reported>duplicate      out     404  404  200  404  404  403  200
 dispatched>in_progress  in      403  403  403  200  403  403  200
 dispatched>in_progress  out     404  404  403  404  404  403  200
@@ -89,7 +90,7 @@ resolved>verified       own     403  -    -    -    -    -    -
 resolved>in_progress    in      200  200  200  403  403  403  200
 resolved>in_progress    out     404  404  200  404  404  403  200
 resolved>in_progress    own     403  -    -    -    -    -    -
-reported>verified       in      409  409  409  409  409  409  409
+reported>verified       in      409  409  409  404  409  409  409
 reported>verified       out     404  404  409  404  404  409  409
 verified>in_progress    in      409  409  409  409  409  409  409
 """
@@ -111,7 +112,7 @@ def place(test_database: tuple[Settings, Engine], tmp_path_factory) -> Engine:
     """A database with districts A and B and two grids in each, for this module's tests."""
     _, engine = test_database
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+        truncate(conn, TABLES)
     tmp = tmp_path_factory.mktemp("rights")
     districts = [
         {
@@ -153,9 +154,7 @@ def place(test_database: tuple[Settings, Engine], tmp_path_factory) -> Engine:
 def world(place: Engine) -> Engine:
     """The module's place with no reports, users or audit entries left from another test."""
     with place.begin() as conn:
-        conn.execute(
-            text(f"TRUNCATE reports, users, {', '.join(PER_TEST)} RESTART IDENTITY CASCADE")
-        )
+        truncate(conn, ("reports", "users", *PER_TEST))
     return place
 
 
@@ -567,6 +566,7 @@ def test_a_sensitive_report_is_masked_for_roles_without_the_right(world, api, se
     assert got["source"]["lon"] is None and got["assignment"]["distance_m"] is None
     assert got["history"][0]["actor"] is None
     assert [h["note"] for h in got["history"][1:]] == [None]
+    assert all(h["actor"] is None for h in got["history"])  # the actors would name the reporter
     assert got["grid"]["code"] == A1 and got["theme"] == "elderly"
 
 

@@ -111,8 +111,8 @@ def _audit_log() -> None:
     op.create_index("ix_audit_log_at", "audit_log", ["at"])
     op.create_index("ix_audit_log_actor_at", "audit_log", ["actor", "at"])
     op.create_index("ix_audit_log_action_at", "audit_log", ["action", "at"])
-    # Append-only: the database itself refuses to change or remove a row. (TRUNCATE, a table
-    # owner's operation like DROP, stays possible: the tests empty the table between cases.)
+    # Append-only: the database itself refuses to change, remove or truncate rows. (A
+    # superuser can still switch triggers off, as the tests do to empty it between cases.)
     op.execute(
         """
         CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -126,9 +126,14 @@ def _audit_log() -> None:
         "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
         "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()"
     )
+    op.execute(
+        "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
+        "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()"
+    )
 
 
 def downgrade() -> None:
+    op.execute("DROP TRIGGER audit_log_no_truncate ON audit_log")
     op.execute("DROP TRIGGER audit_log_append_only ON audit_log")
     op.execute("DROP FUNCTION audit_log_append_only()")
     op.drop_table("audit_log")
