@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
@@ -114,3 +115,25 @@ class ProgressBar:
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.close()
+
+
+def run_row_import(
+    path: Path,
+    unit: str,
+    as_json: bool,
+    load: Callable[[Callable[[int], Callable[[int], None]]], Any],
+    describe: Callable[[Any], str],
+) -> None:
+    """Run a row-checked file import (reports, households) with a progress bar, print its
+    outcome (text or JSON), and exit 2 when every row was refused."""
+    try:
+        with ProgressBar(f"loading {path.name}", f" {unit}", disable=as_json) as bar:
+            outcome = load(bar.start)
+    except RiskgridError as exc:
+        fail(exc)
+    if as_json:
+        echo_json(outcome.as_dict())
+    else:
+        typer.echo(describe(outcome))
+    if outcome.refused_all:
+        raise typer.Exit(REFUSED)

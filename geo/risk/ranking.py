@@ -36,7 +36,7 @@ from geo.grids.layer import COMPREHENSIVE_OF, grid_layer
 from geo.identity.principal import Principal
 from geo.projection import grids_utm_srid
 from geo.reports.fragments import ACTIVE
-from geo.risk.households import per_grid_sql
+from geo.risk.households import COUNTS, per_grid_sql
 from geo.settings import RiskSettings
 from geo.vocabulary import LEVELLED_RISK_KINDS, WATER_KINDS, RiskKind, Role, sql_list
 
@@ -209,17 +209,6 @@ def _rank(
     return out.reset_index(drop=True)
 
 
-HOUSEHOLD_COUNTS = (
-    "households",
-    "residents",
-    "over_60",
-    "living_alone",
-    "mobility_needs",
-    "vulnerable_households",
-    "vulnerable_residents",
-)
-
-
 def exact_grids(frame: pd.DataFrame, who: Principal) -> np.ndarray:
     """Return which ranked grids `who` may see exact household counts of: an admin's all, a
     coordinator's districts (all when unbound), a worker's grids, nobody else's."""
@@ -243,10 +232,10 @@ def withhold_households(
     (v = half * p / (1 - p)). The grids are ranked again.
     """
     out = frame.copy()
-    small = {c: ~exact & (out[c] > 0) & (out[c] < k) for c in HOUSEHOLD_COUNTS}
+    small = {c: ~exact & (out[c] > 0) & (out[c] < k) for c in COUNTS}
     whole = small["households"]
     hidden = np.zeros(len(out), dtype=bool)
-    for c in HOUSEHOLD_COUNTS:
+    for c in COUNTS:
         gone = (small[c] | (whole & ~exact)).to_numpy()
         hidden |= gone
         out[c] = out[c].astype(object).where(~gone, None)
