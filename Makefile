@@ -70,6 +70,7 @@ bench: setup
 	$(BIN)/python -m bench.hotspots
 	$(BIN)/python -m bench.maps
 	$(BIN)/python -m bench.risk
+	$(BIN)/python -m bench.identity
 
 clean:
 	-$(BIN)/riskgrid db down

@@ -23,6 +23,7 @@ from api.routers import (
     audit,
     auth,
     campaigns,
+    docs,
     grids,
     health,
     hotspots,
@@ -85,6 +86,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         version="0.1.0",
         description="Geospatial risk mapping for grid-based public-safety work (网格化管理).",
         lifespan=lifespan,
+        # /docs and /redoc come from api.routers.docs: scripts served by riskgrid, not a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     errors.install(app)
@@ -107,6 +111,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     for router in (maps.router, pages.router):
         app.include_router(router, dependencies=[Depends(get_page_principal)])
     app.include_router(login_pages.router)
+    # The API docs and /openapi.json answer anyone (the document says which routes need a login).
+    app.include_router(docs.router)
+    docs.document_login(app)
     # Leaflet and friends come from the service itself: offline intranets have no CDN.
     web_assets.STATIC.mkdir(parents=True, exist_ok=True)
     app.mount("/static", StaticAssets(directory=web_assets.STATIC), name="static")

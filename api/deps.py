@@ -13,8 +13,10 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from pydantic import AfterValidator
 from sqlalchemy import Connection, Engine
 
+from api.schemas import plain_text
 from geo.cache import Versions, versions
 from geo.errors import Forbidden, InvalidInput, Unauthorized
 from geo.identity import tokens
@@ -29,6 +31,10 @@ from geo.vocabulary import AssignmentMethod, ReportStatus
 CODE_PATTERN = r"^[0-9A-Za-z_-]+$"
 OptionalCode = Annotated[str | None, Query(min_length=1, max_length=32, pattern=CODE_PATTERN)]
 CodePath = Annotated[str, Path(max_length=32, pattern=CODE_PATTERN)]
+# Free text in a query string (a theme, an actor, a cursor): plain text like the bodies', so a
+# NUL or a bidi override answers 422 naming the parameter, never a 500 from PostgreSQL.
+PlainQuery = AfterValidator(plain_text)
+QueryText = Annotated[str | None, Query(max_length=64), PlainQuery]
 
 
 async def get_settings_dep(request: Request) -> Settings:  # async: no thread hop
@@ -199,14 +205,16 @@ def check_window(since: datetime | None, until: datetime | None) -> None:
 def report_filter(
     settings: SettingsDep,
     who: PrincipalDep,
-    theme: Annotated[str | None, Query(max_length=64)] = None,
-    category: Annotated[str | None, Query(max_length=64)] = None,
+    theme: QueryText = None,
+    category: QueryText = None,
     status: Annotated[list[ReportStatus] | None, Query()] = None,
     campaign: OptionalCode = None,
     grid: OptionalCode = None,
     district: OptionalCode = None,
     bbox: Annotated[
-        str | None, Query(max_length=200, description="minlon,minlat,maxlon,maxlat")
+        str | None,
+        Query(max_length=200, description="minlon,minlat,maxlon,maxlat"),
+        AfterValidator(plain_text),
     ] = None,
     since: datetime | None = None,
     until: datetime | None = None,

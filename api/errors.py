@@ -6,9 +6,11 @@ import logging
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException
 
 from api.deps import LoginRequired
 from geo.errors import (
@@ -43,8 +45,11 @@ def _status(exc: RiskgridError) -> int:
 
 
 def _describe(err: dict) -> str:
-    loc = [str(p) for p in err.get("loc", ()) if p not in ("query", "path", "body", "header")]
-    where = ".".join(loc) or "request"
+    if err.get("type") == "json_invalid":
+        return _describe_json(err)
+    full = err.get("loc", ())
+    loc = [str(p) for p in full if p not in ("query", "path", "body", "header")]
+    where = ".".join(loc) or ("body" if tuple(full) == ("body",) else "request")
     msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
     # A value is echoed so the sender sees what was wrong, never a password.
     secret = any("password" in part for part in loc)
@@ -52,6 +57,21 @@ def _describe(err: dict) -> str:
     if loc and scalar and err.get("type") != "missing":
         return f"{where}: {msg} (got {err['input']!r})"
     return f"{where}: {msg}"
+
+
+def _describe_json(err: dict) -> str:
+    # FastAPI puts the character offset in loc and json's own message in ctx.error.
+    pos = next((p for p in reversed(err.get("loc", ())) if isinstance(p, int)), None)
+    why = (err.get("ctx") or {}).get("error") or "not valid JSON"
+    at = f" at character {pos}" if pos is not None else ""
+    return f"body: not valid JSON{at}: {why}; send a JSON object (Content-Type: application/json)"
+
+
+def _describe_undecodable(exc: UnicodeDecodeError) -> str:
+    return (
+        f"body: not UTF-8: byte 0x{exc.object[exc.start]:02x} at byte {exc.start} cannot be "
+        "decoded; send the JSON encoded as UTF-8"
+    )
 
 
 def describe_validation(errors: list) -> str:
@@ -86,6 +106,16 @@ def install(app: FastAPI) -> None:
             for e in errors
         ]
         return JSONResponse({"detail": detail, "errors": safe}, status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        # FastAPI answers a body it cannot decode with a bare 400 "error parsing the body".
+        cause = exc.__cause__
+        if exc.status_code == 400 and isinstance(cause, UnicodeDecodeError):
+            detail = _describe_undecodable(cause)
+            error = {"loc": ["body", cause.start], "msg": detail, "type": "json_invalid"}
+            return JSONResponse({"detail": detail, "errors": [error]}, status_code=422)
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(OperationalError)
     async def database_down(_: Request, exc: OperationalError) -> JSONResponse:

@@ -1,28 +1,50 @@
-"""Request bodies. Every string has a max length and rejects NUL; coordinates must be finite."""
+"""Request bodies. Every string has a max length and is plain text (no control characters but
+tab and newline, no bidi overrides); numbers are finite and never booleans."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, model_validator
 
 from geo.coords import SourceCRS
 from geo.reports.intake import NewReport
 from geo.vocabulary import ReportStatus, ResolutionLevel, RiskKind
 
+# C0 controls but tab and newline, DEL, and the bidi embeddings, overrides and isolates: a NUL
+# makes PostgreSQL fail the statement, and U+202E can show a worker "gnp.exe" as "exe.png".
+_REFUSED = re.compile("[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 
-def _no_nul(value: str | None) -> str | None:
-    if value is not None and "\x00" in value:
-        raise ValueError("must not contain NUL characters")
+
+def refused_character(value: str) -> str | None:
+    """Return why `value` is not plain text (which character, where), or None when it is."""
+    found = _REFUSED.search(value)
+    if found is None:
+        return None
+    code = f"U+{ord(found.group()):04X}"
+    if found.group() == "\x00":
+        what = f"NUL ({code})"
+    elif found.group() < "\x80":
+        what = f"the control character {code}"
+    else:
+        what = f"the bidirectional control {code}"
+    return f"must not contain {what} (at character {found.start()}); remove it"
+
+
+def plain_text(value: str | None) -> str | None:
+    """Return `value` unchanged, refusing control characters and bidi overrides."""
+    if value is not None and (why := refused_character(value)) is not None:
+        raise ValueError(why)
     return value
 
 
-NoNul = AfterValidator(_no_nul)
-Text32 = Annotated[str, Field(max_length=32), NoNul]
-Text2000 = Annotated[str, Field(max_length=2000), NoNul]
+PlainText = AfterValidator(plain_text)
+Text32 = Annotated[str, Field(max_length=32), PlainText]
+Text2000 = Annotated[str, Field(max_length=2000), PlainText]
 
 
 def _refuse_actor(data: Any, *fields: str) -> Any:
@@ -37,7 +59,9 @@ def _refuse_actor(data: Any, *fields: str) -> Any:
 
 
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
-Coordinate = Annotated[float, Field(allow_inf_nan=False)]
+# Strict: JSON's true is not 1.0 (ints are still taken where a float is expected).
+Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+Coordinate = Number
 
 
 class ReportCreate(BaseModel):
@@ -53,10 +77,10 @@ class ReportCreate(BaseModel):
     crs: SourceCRS = Field(
         SourceCRS.WGS84, description="wgs84, cgcs2000, gcj02 (Amap) or bd09 (Baidu)"
     )
-    accuracy_m: Annotated[float, Field(gt=0, le=100_000, allow_inf_nan=False)] | None = None
+    accuracy_m: Annotated[Number, Field(gt=0, le=100_000)] | None = None
     theme: Code
     category: Code
-    severity: int = Field(2, ge=1, le=4, description="1 low … 4 urgent")
+    severity: Annotated[int, Strict()] = Field(2, ge=1, le=4, description="1 low … 4 urgent")
     description: Text2000 | None = None
     campaign: Text32 | None = None
     reported_at: datetime | None = Field(
@@ -140,7 +164,7 @@ class FeatureRef(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: RiskKind
-    code: Annotated[str, Field(min_length=1, max_length=64), NoNul]
+    code: Annotated[str, Field(min_length=1, max_length=64), PlainText]
 
 
 class AreaQuery(BaseModel):
@@ -154,17 +178,25 @@ class AreaQuery(BaseModel):
     crs: SourceCRS = Field(
         "wgs84", description="of the geometry's positions (gcj02 for a Gaode basemap)"
     )
-    repair: bool = Field(True, description="repair an invalid polygon and say so; false: 422")
-    feature: FeatureRef | None = None
-    distance_m: Annotated[float, Field(ge=0, allow_inf_nan=False)] = Field(
-        0.0, description="with feature: the distance around it, in metres"
+    repair: Annotated[bool, Strict()] = Field(
+        True, description="repair an invalid polygon and say so; false: 422"
     )
-    limit: Annotated[int, Field(ge=1, le=20_000)] = Field(
+    feature: FeatureRef | None = None
+    distance_m: Annotated[Number, Field(ge=0)] = Field(
+        0.0, description="with feature: the distance around it, in metres (0, or at least 1)"
+    )
+    limit: Annotated[int, Strict(), Field(ge=1, le=20_000)] = Field(
         1000, description="households listed in the JSON relocation list (exports list all)"
     )
 
     @model_validator(mode="after")
     def _one_area(self) -> AreaQuery:
+        if 0 < self.distance_m < 1:
+            # A buffer of 1e-300 m is no area at all, and such radii upset GEOS.
+            raise ValueError(
+                f"distance_m must be 0 (the feature itself) or at least 1 metre "
+                f"(got {self.distance_m:g})"
+            )
         if (self.geometry is None) == (self.feature is None):
             raise ValueError(
                 'send either "geometry" (a drawn polygon) or "feature" with "distance_m"'

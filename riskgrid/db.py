@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from geo.errors import RiskgridError
+from geo.errors import Conflict, RiskgridError
 from geo.settings import get_settings
-from riskgrid.common import UNREACHABLE, fail, get_engine
+from riskgrid.common import REFUSED, UNREACHABLE, fail, get_engine
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+T = TypeVar("T")
 
 app = typer.Typer(help="The PostgreSQL + PostGIS database.", no_args_is_help=True)
 
@@ -94,3 +102,76 @@ def db_upgrade() -> None:
     except RiskgridError as exc:
         fail(exc)
     typer.echo(f"schema at {rev}")
+
+
+def _counts_line(counts: dict[str, int]) -> str:
+    main = ("grids", "reports", "report_events", "households", "users", "audit_log")
+    return ", ".join(f"{t} {counts[t]:,}" for t in main if t in counts)
+
+
+def _run_on_database(work: Callable[[Engine], T]) -> T:
+    """Run `work` on an engine of the configured database; errors end the command with the
+    same exit codes as the other commands (Conflict: REFUSED, unreachable: UNREACHABLE)."""
+    from sqlalchemy.exc import OperationalError
+
+    engine = None
+    try:
+        engine = get_engine()
+        return work(engine)
+    except Conflict as exc:
+        fail(exc, REFUSED)
+    except RiskgridError as exc:
+        fail(exc)
+    except OperationalError as exc:
+        reason = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
+        typer.secho(
+            f"error: cannot connect to the database ({reason}): start it with "
+            "`riskgrid db up`, or check DATABASE_URL",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(UNREACHABLE) from None
+    finally:
+        if engine is not None:
+            engine.dispose()
+
+
+@app.command("backup")
+def db_backup(
+    file: Annotated[Path, typer.Argument(help="the backup file to write (pg_dump custom format)")],
+) -> None:
+    """Write the whole database to FILE (pg_dump -Fc, mode 0600: it holds personal data)."""
+    from geo.db import backup
+
+    bin_dir = get_settings().cluster.bin_dir
+    done = _run_on_database(lambda engine: backup.backup(engine, file, bin_dir))
+    typer.echo(
+        f"backup written to {done.path} ({done.size_bytes / 1e6:.1f} MB, mode 0600) "
+        f"in {done.seconds:.2f} s"
+    )
+    typer.echo(f"rows: {_counts_line(done.counts)}")
+
+
+@app.command("restore")
+def db_restore(
+    file: Annotated[Path, typer.Argument(help="a file `riskgrid db backup` wrote")],
+    force: Annotated[
+        bool, typer.Option("--force", help="replace a database that holds data")
+    ] = False,
+) -> None:
+    """Restore FILE into the database, all or nothing; refuses one that holds data."""
+    from geo.db import backup
+    from geo.db.engine import project_cluster
+
+    settings = get_settings()
+    # The project's own cluster restores into a new database that replaces the old one.
+    cluster = None if settings.database_url else project_cluster(settings)
+    done = _run_on_database(
+        lambda engine: backup.restore(engine, file, force, settings.cluster.bin_dir, cluster)
+    )
+    typer.echo(f"restored {file} in {done.seconds:.2f} s")
+    typer.echo(f"rows: {_counts_line(done.counts)}")
+    typer.echo(
+        f"schema: {done.revision or 'none'} (head {done.head})"
+        + (" — run `riskgrid db upgrade`" if done.needs_upgrade else ", no upgrade needed")
+    )

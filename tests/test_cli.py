@@ -311,3 +311,17 @@ def test_demo_writes_its_users_file_into_the_cluster_home(cli_env, monkeypatch, 
     assert asked["users_file"] == tmp_path / "home" / "demo-users.txt"
     assert asked["auth"] == get_settings().auth and asked["out"] == tmp_path / "demo"
     assert "demo loaded in " in r.stdout
+
+
+def test_db_backup_and_restore_refuse_without_force(cli_env, db, tmp_path):
+    login_as(db, "admin", username="backup-admin")
+    path = tmp_path / "riskgrid.dump"
+    made = runner.invoke(app, ["db", "backup", str(path)])
+    assert made.exit_code == 0, made.output
+    assert "mode 0600" in made.output and "users 1" in made.output
+    assert path.stat().st_mode & 0o777 == 0o600
+    refused = runner.invoke(app, ["db", "restore", str(path)])
+    assert refused.exit_code == 2 and "--force" in refused.output and "users" in refused.output
+    done = runner.invoke(app, ["db", "restore", str(path), "--force"])
+    assert done.exit_code == 0, done.output
+    assert "users 1" in done.output and "no upgrade needed" in done.output

@@ -39,6 +39,26 @@ COPIES: tuple[tuple[str, str], ...] = (
     ("leaflet.awesome-markers/dist", "awesome-markers"),
     ("leaflet-draw/dist", "leaflet-draw"),
     ("bootstrap3/dist/fonts", "glyphicons/fonts"),
+    # The API docs, /docs (Swagger UI) and /redoc: FastAPI's pages would load them from a CDN.
+    ("swagger-ui-dist/swagger-ui-bundle.js", "swagger-ui/swagger-ui-bundle.js"),
+    ("swagger-ui-dist/swagger-ui.css", "swagger-ui/swagger-ui.css"),
+    ("swagger-ui-dist/favicon-32x32.png", "swagger-ui/favicon-32x32.png"),
+    ("redoc/bundles/redoc.standalone.js", "redoc/redoc.standalone.js"),
+)
+# What the /docs and /redoc pages load (under vendor/), checked after the build like URLS.
+DOCS_FILES = (
+    "swagger-ui/swagger-ui-bundle.js",
+    "swagger-ui/swagger-ui.css",
+    "swagger-ui/favicon-32x32.png",
+    "redoc/redoc.standalone.js",
+    "redoc/logo-mini.svg",
+)
+# ReDoc 2 draws its "powered by" logo from a CDN: the bundle gets a local one instead.
+REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
+REDOC_LOGO_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="60" height="16" viewBox="0 0 60 16">'
+    '<text x="0" y="12" font-family="sans-serif" font-size="12" fill="#32329f">Redoc</text>'
+    "</svg>\n"
 )
 FOLIUM_FILES = ("leaflet_heat.min.js", "pa7_hm.min.js", "pa7_leaflet_hm.min.js")
 
@@ -108,7 +128,8 @@ def localize(html: str) -> str:
 
 def missing() -> list[str]:
     """Return the vendored files the pages need that are not built yet."""
-    return [local for local in URLS.values() if not (VENDOR / local).exists()]
+    needed = [*URLS.values(), *DOCS_FILES]
+    return [local for local in needed if not (VENDOR / local).exists()]
 
 
 def _glyphicons_css() -> str:
@@ -120,6 +141,17 @@ def _glyphicons_css() -> str:
     if face is None or not rules:
         raise AssetsMissing("bootstrap 3 stylesheet has no glyphicon rules")
     return face.group(0).replace("../fonts/", "fonts/") + "\n" + "\n".join(rules) + "\n"
+
+
+def _localize_redoc() -> None:
+    bundle = VENDOR / "redoc" / "redoc.standalone.js"
+    text = bundle.read_text(encoding="utf-8")
+    if REDOC_LOGO not in text or "cdn.redoc.ly" in text.replace(REDOC_LOGO, ""):
+        raise AssetsMissing(f"{bundle.name}: its CDN addresses changed; update _localize_redoc")
+    bundle.write_text(
+        text.replace(REDOC_LOGO, f"{PREFIX}/vendor/redoc/logo-mini.svg"), encoding="utf-8"
+    )
+    (VENDOR / "redoc" / "logo-mini.svg").write_text(REDOC_LOGO_SVG, encoding="utf-8")
 
 
 def build() -> list[str]:
@@ -156,6 +188,7 @@ def build() -> list[str]:
     ]
     if outside:
         raise AssetsMissing(f"stylesheets still load from outside: {outside}")
+    _localize_redoc()
     (VENDOR / "riskgrid").mkdir(parents=True, exist_ok=True)
     shutil.copy2(STATIC / "leaflet.awesome.rotate.css", VENDOR / "riskgrid")
     absent = missing()

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import ConnDep, PrincipalDep, SettingsDep, check_window
+from api.deps import ConnDep, PlainQuery, PrincipalDep, QueryText, SettingsDep, check_window
 from geo.errors import Forbidden
 from geo.identity import audit
 from geo.vocabulary import Role
@@ -25,13 +25,15 @@ def audit_entries(
     who: PrincipalDep,
     settings: SettingsDep,
     response: Response,
-    actor: Annotated[str | None, Query(max_length=64)] = None,
-    action: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z_.]+\*?$")] = None,
-    object: Annotated[str | None, Query(max_length=64)] = None,
+    actor: QueryText = None,
+    action: Annotated[
+        str | None, Query(max_length=64, pattern=r"^[a-z_.]+\*?$"), PlainQuery
+    ] = None,
+    object: QueryText = None,
     since: datetime | None = None,
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(max_length=200), PlainQuery] = None,
 ) -> dict:
     if who.role != Role.ADMIN:
         raise Forbidden("only administrators read the audit log")

@@ -6,7 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
 
-from api.deps import EngineDep, PrincipalDep, SettingsDep, client_address, credentials
+from api.deps import (
+    EngineDep,
+    PlainQuery,
+    PrincipalDep,
+    SettingsDep,
+    client_address,
+    credentials,
+)
 from geo.errors import Unauthorized
 from geo.identity import login, tokens
 
@@ -27,7 +34,7 @@ def token(
     request: Request,
     engine: EngineDep,
     settings: SettingsDep,
-    username: Annotated[str, Form(min_length=1, max_length=64)],
+    username: Annotated[str, Form(min_length=1, max_length=64), PlainQuery],
     password: Annotated[str, Form(min_length=1, max_length=256)],
 ) -> dict:
     session = login.log_in(

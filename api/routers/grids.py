@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from api.deps import CodePath, ConnDep, OptionalCode, SettingsDep, parse_bbox
+from api.deps import CodePath, ConnDep, OptionalCode, PlainQuery, SettingsDep, parse_bbox
 from geo import coords
 from geo.grids import queries as grid_queries
 from geo.vocabulary import GridKind
@@ -32,11 +32,12 @@ def list_grids(
             description="minlon,minlat,maxlon,maxlat",
             examples=["125.0,46.55,125.1,46.62"],
         ),
+        PlainQuery,
     ] = None,
     kind: GridKind | None = None,
     district: OptionalCode = None,
     community: OptionalCode = None,
-    limit: Annotated[int | None, Query(ge=1)] = None,
+    limit: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     crs: Annotated[
         Literal["wgs84", "gcj02"],

@@ -15,6 +15,8 @@ from geo.analytics.gistar import GiSpec, gistar_geojson
 from geo.analytics.weights import MAX_DISTANCE_BAND_M
 from geo.errors import InvalidInput
 
+# A band under a metre links no grids: refused at the door rather than computed.
+MIN_DISTANCE_BAND_M = 1.0
 router = APIRouter(prefix="/api/v1/hotspots", tags=["hotspots"])
 
 
@@ -36,7 +38,7 @@ def gistar(
     v: VersionsDep,
     weights: Literal["queen", "distance"] = "queen",
     distance_m: Annotated[
-        float | None, Query(gt=0, le=MAX_DISTANCE_BAND_M, allow_inf_nan=False)
+        float | None, Query(ge=MIN_DISTANCE_BAND_M, le=MAX_DISTANCE_BAND_M, allow_inf_nan=False)
     ] = None,
     permutations: Annotated[int, Query(ge=99, le=9999)] = 999,
     seed: Annotated[int, Query(ge=0, le=2**31 - 1)] = 12345,
@@ -53,7 +55,7 @@ def clusters(
     conn: ConnDep,
     f: FilterDep,
     v: VersionsDep,
-    eps_m: Annotated[float, Query(gt=0, le=10_000, allow_inf_nan=False)] = 300.0,
+    eps_m: Annotated[float, Query(ge=1, le=10_000, allow_inf_nan=False)] = 300.0,
     min_points: Annotated[int, Query(ge=2, le=10_000)] = 10,
 ) -> dict:
     return patterns.dbscan(conn, f, v, eps_m, min_points)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import ConnDep, OptionalCode, PrincipalDep, SettingsDep, parse_bbox
+from api.deps import ConnDep, OptionalCode, PlainQuery, PrincipalDep, SettingsDep, parse_bbox
 from geo.errors import Forbidden
 from geo.risk import households
 
@@ -55,9 +55,9 @@ def listing(
     who: PrincipalDep,
     response: Response,
     grid: OptionalCode = None,
-    bbox: Annotated[str | None, Query(max_length=200)] = None,
+    bbox: Annotated[str | None, Query(max_length=200), PlainQuery] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict:
     if not who.sees_households:
         raise Forbidden(

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Body, Header, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
-from api.deps import ConnDep, EngineDep, FilterDep, PrincipalDep, SettingsDep
+from api.deps import ConnDep, EngineDep, FilterDep, PlainQuery, PrincipalDep, SettingsDep
 from api.errors import describe_validation
 from api.schemas import ReassignCreate, ReportCreate, TransitionCreate
 from geo.errors import Conflict, InvalidInput
@@ -117,8 +117,8 @@ def list_reports(
     engine: EngineDep,
     settings: SettingsDep,
     f: FilterDep,
-    limit: Annotated[int | None, Query(ge=1)] = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
+    cursor: Annotated[str | None, Query(max_length=200), PlainQuery] = None,
     format: Literal["geojson", "csv"] = "geojson",
 ) -> Response:
     if format == "csv":

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import orjson
 from fastapi import APIRouter, Query, Response
 
-from api.deps import ConnDep, OptionalCode, PrincipalDep, SettingsDep, VersionsDep
+from api.deps import ConnDep, OptionalCode, PlainQuery, PrincipalDep, SettingsDep, VersionsDep
 from api.schemas import AreaQuery
 from geo import exports
 from geo.errors import Forbidden, InvalidInput
@@ -52,9 +52,9 @@ def ranked_grids(
     settings: SettingsDep,
     v: VersionsDep,
     who: PrincipalDep,
-    theme: Annotated[str, Query(max_length=32)] = "flood",
+    theme: Annotated[str, Query(max_length=32), PlainQuery] = "flood",
     min_level: Annotated[int, Query(ge=1, le=3)] = 1,
-    buffer_m: Annotated[float | None, Query(gt=0, le=50_000, allow_inf_nan=False)] = None,
+    buffer_m: Annotated[float | None, Query(ge=1, le=50_000, allow_inf_nan=False)] = None,
     since: datetime | None = None,
     district: OptionalCode = None,
     limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,

@@ -231,6 +231,8 @@ def withhold_households(
     the true few: the part and the score would otherwise give the count back
     (v = half * p / (1 - p)). The grids are ranked again.
     """
+    if exact.all():  # an admin's, or a city-wide coordinator's: nothing to withhold
+        return frame.assign(suppressed=False)
     out = frame.copy()
     small = {c: ~exact & (out[c] > 0) & (out[c] < k) for c in COUNTS}
     whole = small["households"]
