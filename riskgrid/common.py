@@ -45,14 +45,7 @@ def connection(begin: bool = True) -> Iterator[Connection]:
         try:
             conn = engine.connect()
         except OperationalError as exc:
-            reason = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
-            typer.secho(
-                f"error: cannot connect to the database ({reason}): start it with "
-                "`riskgrid db up`, or check DATABASE_URL",
-                fg=typer.colors.RED,
-                err=True,
-            )
-            raise typer.Exit(UNREACHABLE) from None
+            unreachable(exc)
         with conn:
             if not begin:
                 yield conn
@@ -61,6 +54,18 @@ def connection(begin: bool = True) -> Iterator[Connection]:
                 yield conn
     finally:
         engine.dispose()
+
+
+def unreachable(exc: Any) -> NoReturn:
+    """Say that the database does not answer (with the driver's reason) and exit 3."""
+    reason = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
+    typer.secho(
+        f"error: cannot connect to the database ({reason}): start it with "
+        "`riskgrid db up`, or check DATABASE_URL",
+        fg=typer.colors.RED,
+        err=True,
+    )
+    raise typer.Exit(UNREACHABLE) from None
 
 
 def fail(exc: RiskgridError, code: int = FAILED) -> NoReturn:

@@ -11,7 +11,7 @@ import typer
 
 from geo.errors import Conflict, RiskgridError
 from geo.settings import get_settings
-from riskgrid.common import REFUSED, UNREACHABLE, fail, get_engine
+from riskgrid.common import REFUSED, UNREACHABLE, fail, get_engine, unreachable
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -123,14 +123,7 @@ def _run_on_database(work: Callable[[Engine], T]) -> T:
     except RiskgridError as exc:
         fail(exc)
     except OperationalError as exc:
-        reason = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
-        typer.secho(
-            f"error: cannot connect to the database ({reason}): start it with "
-            "`riskgrid db up`, or check DATABASE_URL",
-            fg=typer.colors.RED,
-            err=True,
-        )
-        raise typer.Exit(UNREACHABLE) from None
+        unreachable(exc)
     finally:
         if engine is not None:
             engine.dispose()
