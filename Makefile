@@ -5,8 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PG_MAJOR ?= 15
-# PostGIS for the data; Chromium and CJK fonts for the browser tests and their screenshots.
-SYSTEM_PACKAGES := postgresql-$(PG_MAJOR) postgresql-$(PG_MAJOR)-postgis-3 chromium fonts-noto-cjk
+# PostGIS for the data; Chromium and CJK fonts for the browser tests and their screenshots;
+# nginx for the proxy test of deploy/nginx.conf.
+SYSTEM_PACKAGES := postgresql-$(PG_MAJOR) postgresql-$(PG_MAJOR)-postgis-3 chromium fonts-noto-cjk nginx
 ASSETS := web/static/vendor/.built
 
 .PHONY: setup system-packages demo test lint format bench clean
@@ -71,6 +72,7 @@ bench: setup
 	$(BIN)/python -m bench.maps
 	$(BIN)/python -m bench.risk
 	$(BIN)/python -m bench.identity
+	$(BIN)/python -m bench.soak
 
 clean:
 	-$(BIN)/riskgrid db down

@@ -15,8 +15,11 @@ from sqlalchemy import Engine
 from starlette.responses import Response
 from starlette.types import Scope
 
-from api import errors
+from api import admission, errors
+from api.admission import Admission
+from api.body_limit import BodyLimit
 from api.deps import get_page_principal, get_principal
+from api.rate_limit import RateLimit
 from api.request_id import RequestId
 from api.routers import (
     areas,
@@ -34,6 +37,8 @@ from api.routers import (
     reports,
     risk,
 )
+from api.security_headers import SecurityHeaders
+from geo.analytics import stats_process
 from geo.db.engine import make_engine
 from geo.settings import Settings, get_settings
 from web import assets as web_assets
@@ -66,9 +71,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # As many request threads as pooled connections: more threads only queue for a
-        # connection while fighting over the GIL (measured: 40 threads 360 req/s, 10: 450).
-        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.db.pool_size
+        # A thread for every request admitted at once (api.admission), no more: more threads
+        # only fight over the GIL (measured: 40 threads 360 req/s, 10: 450).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = admission.thread_tokens(
+            settings
+        )
+        stats_process.set_budget(settings.server.request_budget_s)
         own = engine is None
         app.state.engine = engine or make_engine(settings)
         # Statistics libraries take ~2 s to import and the grid weights a moment to build:
@@ -92,11 +100,20 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     app.state.settings = settings
     errors.install(app)
+    # Outermost first: every answer (a 413, 429 or 503 too) has a request id and the headers;
+    # a request is measured at the door, then counted against its rate, then given a slot.
+    app.add_middleware(Admission, settings=settings)
+    app.add_middleware(RateLimit, settings=settings)
+    app.add_middleware(BodyLimit, settings=settings)
+    app.add_middleware(SecurityHeaders, settings=settings)
     app.add_middleware(RequestId)
     # /health and the login route answer anyone; every other API route needs a login, and
     # every page sends the browser to /login without one.
-    app.include_router(health.router)
-    app.include_router(auth.router)
+    # Every error each group of routes can answer is documented with the ErrorBody schema
+    # (tests/api/test_contract.py holds the document to the answers).
+    errors.document(app)
+    app.include_router(health.router, responses=errors.OPEN_ROUTE)
+    app.include_router(auth.router, responses=errors.LOGGED_IN_ROUTE)
     for router in (
         grids.router,
         areas.router,
@@ -107,10 +124,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         households.router,
         audit.router,
     ):
-        app.include_router(router, dependencies=[Depends(get_principal)])
+        app.include_router(
+            router, dependencies=[Depends(get_principal)], responses=errors.LOGGED_IN_ROUTE
+        )
     for router in (maps.router, pages.router):
-        app.include_router(router, dependencies=[Depends(get_page_principal)])
-    app.include_router(login_pages.router)
+        app.include_router(
+            router, dependencies=[Depends(get_page_principal)], responses=errors.PAGE_ROUTE
+        )
+    app.include_router(login_pages.router, responses=errors.OPEN_ROUTE)
     # The API docs and /openapi.json answer anyone (the document says which routes need a login).
     app.include_router(docs.router)
     docs.document_login(app)

@@ -16,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import AfterValidator
 from sqlalchemy import Connection, Engine
 
-from api.schemas import plain_text
+from api.schemas import IsoTime, plain_text
 from geo.cache import Versions, versions
 from geo.errors import Forbidden, InvalidInput, Unauthorized
 from geo.identity import tokens
@@ -35,6 +35,12 @@ CodePath = Annotated[str, Path(max_length=32, pattern=CODE_PATTERN)]
 # NUL or a bidi override answers 422 naming the parameter, never a 500 from PostgreSQL.
 PlainQuery = AfterValidator(plain_text)
 QueryText = Annotated[str | None, Query(max_length=64), PlainQuery]
+# A time in a query: ISO 8601 only ("0.5" would be read as seconds since 1970).
+QueryTime = Annotated[
+    datetime | None,
+    Query(description="ISO 8601 with an offset, e.g. 2024-08-22T00:00:00+08:00"),
+    IsoTime,
+]
 
 
 async def get_settings_dep(request: Request) -> Settings:  # async: no thread hop
@@ -113,7 +119,7 @@ async def get_principal(request: Request, settings: SettingsDep, engine: EngineD
         )
     if from_cookie and request.method not in _SAFE_METHODS:
         sent = request.headers.get("x-csrf-token", "")
-        if not hmac.compare_digest(sent, csrf_token(token)):
+        if not hmac.compare_digest(sent.encode(), csrf_token(token).encode()):
             raise Forbidden("the X-CSRF-Token header is missing or wrong: reload the page")
     who = tokens.cached(token, settings.auth.token_cache_s)
     if who is None:
@@ -216,8 +222,8 @@ def report_filter(
         Query(max_length=200, description="minlon,minlat,maxlon,maxlat"),
         AfterValidator(plain_text),
     ] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: QueryTime = None,
+    until: QueryTime = None,
     assignment: AssignmentMethod | None = None,
     overdue: bool | None = None,
 ) -> ReportFilter:

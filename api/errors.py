@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
+from pydantic.json_schema import models_json_schema
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
+from api import request_id
 from api.deps import LoginRequired
 from geo.errors import (
     Conflict,
     Forbidden,
     InvalidInput,
     NotFound,
+    OverBudget,
     RiskgridError,
     SetupError,
     TooManyAttempts,
@@ -34,6 +39,7 @@ STATUS: dict[type[RiskgridError], int] = {
     Forbidden: 403,
     SetupError: 503,
     TooManyAttempts: 429,
+    OverBudget: 503,
 }
 
 
@@ -85,8 +91,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RiskgridError)
     async def riskgrid_error(_: Request, exc: RiskgridError) -> JSONResponse:
         status = _status(exc)
-        if status >= 500 and not isinstance(exc, SetupError):
-            log.exception("internal error", exc_info=exc)
+        if status >= 500 and not isinstance(exc, SetupError | OverBudget):
+            log.error("internal error: %s", type(exc).__name__, exc_info=exc)
             return JSONResponse({"detail": "internal error"}, status_code=status)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         if isinstance(exc, TooManyAttempts):
@@ -125,7 +131,104 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        # Never echo str(exc): it can hold SQL, paths or data.
-        log.exception("unhandled error", exc_info=exc)
-        return JSONResponse({"detail": "internal error"}, status_code=500)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette answers this outside every middleware (RequestId too), then re-raises it to
+        # the server: bind the id for this task's remaining lines and echo it here.
+        rid = getattr(request.state, "request_id", None)
+        if rid:
+            request_id.bind(rid)
+        # Logged once, here: riskgrid.logs drops the server's repeat and withholds database
+        # messages. Never echo str(exc): it can hold SQL, paths or data.
+        log.error("unhandled error: %s", type(exc).__name__, exc_info=exc)
+        headers = {request_id.HEADER.decode(): rid} if rid else None
+        return JSONResponse({"detail": "internal error"}, status_code=500, headers=headers)
+
+
+# The documentation side: one body for every error answer, and the `responses=` saying so.
+
+
+class FieldError(BaseModel):
+    """One refused part of a request (a 422 from parsing)."""
+
+    loc: list[str | int] = Field(
+        description='where: "query", "path", "header" or "body", then the field'
+    )
+    msg: str
+    type: str = Field(description="what kind of error: missing, int_parsing, json_invalid, …")
+
+
+class ErrorBody(BaseModel):
+    """The body of every error answer: what was wrong, in words a person can act on."""
+
+    detail: str
+    errors: list[FieldError] = Field(
+        default=[], description="with a 422 from parsing the request: each refused part"
+    )
+
+
+ERROR_BODY = "#/components/schemas/ErrorBody"
+WHY: dict[int, str] = {
+    400: "the request cannot be answered as sent",
+    401: "no login, or the token is unknown, expired or revoked",
+    403: "the caller's role may not do this (or a session's write lacks its X-CSRF-Token)",
+    404: "not found, or not within the caller's scope",
+    408: "the request body did not arrive within the server's body timeout",
+    409: "conflicts with what is stored",
+    413: "the request body is larger than the server accepts",
+    422: "a parameter or the body was refused; `detail` says which and why",
+    429: "too many requests or failed logins: wait `Retry-After` seconds",
+    503: "the database is unavailable, the server is saturated, or a computation ran past its "
+    "time budget: try again (after `Retry-After` seconds when given)",
+}
+_HEADERS: dict[int, dict[str, Any]] = {
+    401: {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}},
+    429: {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}},
+    503: {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}},
+}
+
+
+def error_response(status: int, description: str | None = None) -> dict[str, Any]:
+    """Return the OpenAPI response of error `status`: an ErrorBody as JSON, with its headers."""
+    answer: dict[str, Any] = {
+        "description": description or WHY[status],
+        # Named, not a `model`: FastAPI files a model under the route's own media type, which
+        # for a GeoJSON or HTML route is not what an error answers.
+        "content": {"application/json": {"schema": {"$ref": ERROR_BODY}}},
+    }
+    if status in _HEADERS:
+        answer["headers"] = _HEADERS[status]
+    return answer
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Return FastAPI `responses=` documenting an ErrorBody for each of `statuses`."""
+    return {status: error_response(status) for status in statuses}
+
+
+# What any route can answer: the door (408, 413, 429, 503 from the middleware), parsing (422),
+# and for a logged-in route the login (401) and the role or CSRF check (403).
+OPEN_ROUTE = error_responses(408, 413, 422, 429, 503)
+LOGGED_IN_ROUTE = error_responses(401, 403, 408, 413, 422, 429, 503)
+# A page sends a browser without a login to the login page (login_required above).
+PAGE_ROUTE: dict[int | str, dict[str, Any]] = {
+    303: {
+        "description": "not logged in: on to /login, which comes back here",
+        "headers": {"Location": {"description": "/login?next=…", "schema": {"type": "string"}}},
+    },
+    **OPEN_ROUTE,
+}
+
+
+def document(app: FastAPI) -> None:
+    """Add ErrorBody to `app`'s OpenAPI components, where every error response refers to it."""
+    build = app.openapi
+    _, found = models_json_schema(
+        [(ErrorBody, "serialization")], ref_template="#/components/schemas/{model}"
+    )
+
+    def openapi() -> dict[str, Any]:
+        schema = build()  # FastAPI's, cached until the routes change
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(found["$defs"])
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,5 +1,6 @@
-"""Request bodies. Every string has a max length and is plain text (no control characters but
-tab and newline, no bidi overrides); numbers are finite and never booleans."""
+"""Request bodies, and the documented shapes of answers that are not JSON. Every string has a max
+length and is plain text (no control characters but tab and newline, no bidi overrides); numbers
+are finite and never booleans; times are ISO 8601."""
 
 from __future__ import annotations
 
@@ -9,7 +10,16 @@ from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    model_validator,
+)
+from starlette.responses import Response
 
 from geo.coords import SourceCRS
 from geo.reports.intake import NewReport
@@ -43,6 +53,21 @@ def plain_text(value: str | None) -> str | None:
 
 
 PlainText = AfterValidator(plain_text)
+# pydantic reads a number, or a string like "0.5", as seconds since 1970: a time is sent as the
+# ISO 8601 date-time the document promises, or refused.
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def iso_time(value: object) -> object:
+    """Return `value` unchanged if it is an ISO 8601 date-time (or None), else refuse it."""
+    if value is None or isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _ISO_DATE.match(value):
+        raise ValueError("must be an ISO 8601 date-time, e.g. 2024-08-22T08:00:00+08:00")
+    return value
+
+
+IsoTime = BeforeValidator(iso_time)
 Text32 = Annotated[str, Field(max_length=32), PlainText]
 Text2000 = Annotated[str, Field(max_length=2000), PlainText]
 
@@ -67,7 +92,14 @@ Coordinate = Number
 class ReportCreate(BaseModel):
     """What a grid worker's phone sends."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"lon": 125.01, "lat": 46.605, "theme": "fire", "category": "electrical"},
+            ]
+        },
+    )
 
     id: uuid.UUID | None = Field(
         None, description="client-made UUID: resending it stores nothing new"
@@ -83,7 +115,7 @@ class ReportCreate(BaseModel):
     severity: Annotated[int, Strict()] = Field(2, ge=1, le=4, description="1 low … 4 urgent")
     description: Text2000 | None = None
     campaign: Text32 | None = None
-    reported_at: datetime | None = Field(
+    reported_at: Annotated[datetime | None, IsoTime] = Field(
         None, description="ISO 8601; no offset means the configured zone"
     )
 
@@ -170,7 +202,21 @@ class FeatureRef(BaseModel):
 class AreaQuery(BaseModel):
     """An area to look into: a drawn polygon, or the surroundings of a stored feature."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "geometry": {
+                        "type": "Polygon",
+                        "coordinates": [
+                            [[125.02, 46.58], [125.03, 46.58], [125.03, 46.59], [125.02, 46.58]]
+                        ],
+                    }
+                },
+            ]
+        },
+    )
 
     geometry: dict | None = Field(
         None, description="GeoJSON Polygon or MultiPolygon (a Feature is accepted too)"
@@ -202,3 +248,48 @@ class AreaQuery(BaseModel):
                 'send either "geometry" (a drawn polygon) or "feature" with "distance_m"'
             )
         return self
+
+
+# Answers that are not JSON: FastAPI documents a route's 200 in its response class's media
+# type, so a GeoJSON route names GeoJSONResponse and lists its other formats in `responses=`.
+GEOJSON = "application/geo+json"
+CSV = "text/csv"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+class GeoJSONResponse(Response):
+    """A GeoJSON answer (RFC 7946's media type), its body assembled as bytes in geo."""
+
+    media_type = GEOJSON
+
+
+_GEOMETRY = {"type": ["object", "null"], "required": ["type"]}
+FEATURE = {
+    "type": "object",
+    "required": ["type", "geometry", "properties"],
+    "properties": {"type": {"const": "Feature"}, "geometry": _GEOMETRY, "properties": {}},
+}
+FEATURE_COLLECTION = {
+    "type": "object",
+    "required": ["type", "features"],
+    "properties": {
+        "type": {"const": "FeatureCollection"},
+        "features": {"type": "array", "items": FEATURE},
+    },
+}
+FILES: dict[str, dict[str, Any]] = {
+    CSV: {"schema": {"type": "string"}},
+    XLSX: {"schema": {"type": "string", "format": "binary"}},
+}
+
+
+def answers(schema: dict[str, Any], *files: str) -> dict[int | str, dict[str, Any]]:
+    """Return `responses=` for a GeoJSON route's 200: `schema`, and each of `files` (CSV, XLSX)
+    it answers with `format=`."""
+    content = {GEOJSON: {"schema": schema}, **{media: FILES[media] for media in files}}
+    return {200: {"content": content}}
+
+
+def files(*media: str) -> dict[int | str, dict[str, Any]]:
+    """Return `responses=` for a JSON route's 200 that also answers each of `media` files."""
+    return {200: {"content": {m: FILES[m] for m in media}}}

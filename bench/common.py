@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import http.client
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
+import httptools
 import numpy as np
 import psycopg
 import shapely
@@ -83,7 +86,12 @@ def bench_database(demo: bool = True) -> Iterator[Bench]:
     """Yield a fresh cluster under a temporary folder (with the demo loaded), removed after."""
     with tempfile.TemporaryDirectory(prefix="riskgrid-bench-", dir="/var/tmp") as tmp:
         home = Path(tmp) / ".riskgrid"
-        env = {**os.environ, "RISKGRID_CLUSTER__HOME": str(home)}
+        # Benches measure the service, not the rate limiter (thousands of requests a second).
+        env = {
+            **os.environ,
+            "RISKGRID_CLUSTER__HOME": str(home),
+            "RISKGRID_RATES__ENABLED": "false",
+        }
         env.pop("DATABASE_URL", None)
         b = Bench(home, env, Cluster(home))
         try:
@@ -95,29 +103,58 @@ def bench_database(demo: bool = True) -> Iterator[Bench]:
             Cluster(home).down()
 
 
-@contextlib.contextmanager
-def server(b: Bench, workers: int = 1) -> Iterator[int]:
-    """Run `riskgrid serve` against the bench database; yield its port."""
-    port = free_port()
+def spawn_server(env: dict, port: int, workers: int | None = 1) -> subprocess.Popen:
+    """Start `riskgrid serve` (workers None: the settings' default) and wait for /health.
+
+    It runs in its own process group, so that one signal reaches its worker processes and
+    their statistics processes too (`kill_server`)."""
+    cmd = [RISKGRID, "serve", "--port", str(port)]
+    if workers is not None:
+        cmd += ["--workers", str(workers)]
     proc = subprocess.Popen(
-        [RISKGRID, "serve", "--port", str(port), "--workers", str(workers)],
-        env=b.env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            c.request("GET", "/health")
+            if c.getresponse().status == 200:
+                return proc
+        except OSError:
+            time.sleep(0.05)
+    kill_server(proc)
+    raise RuntimeError(f"riskgrid serve did not answer /health on port {port} within 60 s")
+
+
+def kill_server(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
+    """Send `sig` to a server's process group (it leads it) and wait for the leader to exit;
+    SIGKILL the group if it is still there after 10 s."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)
     try:
-        for _ in range(400):
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                c.request("GET", "/health")
-                if c.getresponse().status == 200:
-                    break
-            except OSError:
-                time.sleep(0.05)
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
+@contextlib.contextmanager
+def server(
+    b: Bench, workers: int | None = 1, env: dict | None = None, port: int | None = None
+) -> Iterator[int]:
+    """Run `riskgrid serve` against the bench database (extra `env` on top); yield its port."""
+    port = port or free_port()
+    proc = spawn_server({**b.env, **(env or {})}, port, workers)
+    try:
         yield port
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            kill_server(proc)
 
 
 def admin_token(url: str) -> str:
@@ -138,6 +175,105 @@ def admin_token(url: str) -> str:
         token = tokens.issue(conn, uid, TokenKind.SESSION, 86_400)
     engine.dispose()
     return token
+
+
+def worker_tokens(url: str, n: int) -> list[tuple[str, str]]:
+    """Store n bench grid workers (no password), each bound to its own comprehensive grid, and
+    return (session token, grid code) per worker, in grid code order."""
+    from sqlalchemy import create_engine, text
+
+    from geo.identity import tokens
+    from geo.vocabulary import TokenKind
+
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    out = []
+    with engine.begin() as conn:
+        codes = conn.execute(
+            text("SELECT code FROM grids WHERE kind = 'comprehensive' ORDER BY code LIMIT :n"),
+            {"n": n},
+        ).scalars()
+        for i, code in enumerate(list(codes)):
+            uid = conn.execute(
+                text(
+                    "INSERT INTO users (username, name, role) VALUES (:u, :u, 'worker') "
+                    "ON CONFLICT (username) DO UPDATE SET role = 'worker' RETURNING id"
+                ),
+                {"u": f"bench-worker-{i:04d}"},
+            ).scalar_one()
+            conn.execute(
+                text(
+                    "INSERT INTO user_grids (user_id, grid_code) VALUES (:i, :c) "
+                    "ON CONFLICT DO NOTHING"
+                ),
+                {"i": uid, "c": code},
+            )
+            out.append((tokens.issue(conn, uid, TokenKind.SESSION, 86_400), code))
+    engine.dispose()
+    if len(out) < n:
+        raise RuntimeError(f"the bench database has {len(out)} comprehensive grids, not {n}")
+    return out
+
+
+class _Answer:
+    """httptools' callbacks for one response: headers (lower-case names) and body."""
+
+    def __init__(self) -> None:
+        self.headers: dict[bytes, bytes] = {}
+        self.body = bytearray()
+        self.done = False
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers[name.lower()] = value
+
+    def on_body(self, body: bytes) -> None:
+        self.body += body
+
+    def on_message_complete(self) -> None:
+        self.done = True
+
+
+class HttpConnection:
+    """One keep-alive HTTP/1.1 connection to loopback on asyncio streams, answers parsed by
+    httptools (llhttp, in C): hundreds of them in one process cost the load generator little."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def request(
+        self, method: str, path: str, headers: dict[str, str], body: bytes = b""
+    ) -> tuple[int, dict[bytes, bytes], bytes]:
+        """Send one request; return (status, headers, body). Any failure, a cancellation
+        (a client timeout) too, drops the connection: the next request opens a new one."""
+        try:
+            # A keep-alive connection the server closed while idle reads as EOF: open anew.
+            if self._reader is None or self._reader.at_eof():
+                self.close()
+                self._reader, self._writer = await asyncio.open_connection("127.0.0.1", self.port)
+            assert self._writer is not None
+            lines = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+            head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}"
+            self._writer.write(f"{head}\r\n{lines}\r\n".encode() + body)
+            answer = _Answer()
+            parser = httptools.HttpResponseParser(answer)
+            while not answer.done:
+                data = await self._reader.read(65536)
+                if not data:
+                    raise ConnectionResetError("the server closed the connection mid-answer")
+                parser.feed_data(data)
+            if not parser.should_keep_alive():
+                self.close()
+            return parser.get_status_code(), answer.headers, bytes(answer.body)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Drop the connection at once, unannounced (abort), as a phone losing signal does."""
+        if self._writer is not None:
+            self._writer.transport.abort()
+        self._reader = self._writer = None
 
 
 def http_get(port: int, path: str, token: str) -> tuple[float, bytes, str]:

@@ -39,6 +39,10 @@ class TooManyAttempts(RiskgridError):
         self.retry_after_s = retry_after_s
 
 
+class OverBudget(RiskgridError):
+    """A computation ran past the per-request time budget and was stopped."""
+
+
 class ImportRefused(InvalidInput):
     """A boundary file was refused; `report` holds the validation findings."""
 

@@ -18,7 +18,18 @@ class DatabaseSettings(BaseModel):
     pool_size: int = Field(5, ge=1, le=200)
     max_overflow: int = Field(10, ge=0, le=200)
     pool_timeout_s: float = Field(10.0, gt=0)
-    statement_timeout_ms: int = Field(30_000, ge=0)
+    statement_timeout_ms: int = Field(30_000, ge=1000, description="every statement's limit")
+
+    @model_validator(mode="after")
+    def _room_for_every_admitted_request(self) -> DatabaseSettings:
+        # A server process runs pool_size requests at once (api.admission), each holding at
+        # most two connections, plus /health's two: the pool must never make one wait.
+        if self.max_overflow < self.pool_size + 2:
+            raise ValueError(
+                f"db.max_overflow must be at least db.pool_size + 2 ({self.pool_size + 2}): "
+                "each running request may hold two connections"
+            )
+        return self
 
 
 class ClusterSettings(BaseModel):
@@ -165,6 +176,76 @@ class AuthSettings(BaseModel):
     )
 
 
+class ServerSettings(BaseModel):
+    """The HTTP server's door: body and header limits, slow clients, proxies, saturation."""
+
+    max_body_bytes: int = Field(1_000_000, ge=1024, description="largest request body")
+    max_batch_body_bytes: int = Field(
+        8_000_000, ge=1024, description="largest body of a report or household batch"
+    )
+    max_upload_bytes: int = Field(20_000_000, ge=1024, description="largest photo upload body")
+    max_header_bytes: int = Field(
+        16_384, ge=1024, le=1_048_576, description="request line and headers together (431)"
+    )
+    max_headers: int = Field(100, ge=10, le=1000, description="header lines per request")
+    header_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="a client must send its request headers within this (408)"
+    )
+    body_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        le=600,
+        description="a request body must arrive whole this long after it is first read (408)",
+    )
+    keep_alive_s: float = Field(5.0, gt=0, le=300, description="idle keep-alive connections")
+    trusted_proxies: tuple[str, ...] = Field(
+        (), description="addresses whose X-Forwarded-For is believed (serve --proxy-headers)"
+    )
+    max_queue: int = Field(
+        20, ge=0, le=10_000, description="requests that may wait for a free slot; more get 503"
+    )
+    queue_timeout_s: float = Field(
+        2.0, gt=0, le=60, description="longest wait for a free slot before 503"
+    )
+    request_budget_s: float = Field(
+        10.0, gt=0, le=600, description="longest computation one request may start (statistics)"
+    )
+
+
+class RateSettings(BaseModel):
+    """Rate limits in the notation of the `limits` library ("600/minute", "10/second;...").
+
+    Counted in each server process's memory: with N processes a client may get up to N times.
+    """
+
+    enabled: bool = True
+    per_user: str = Field("600/minute", description="requests per logged-in user")
+    per_client: str = Field("3000/minute", description="requests per client address")
+    login: str = Field(
+        "10/minute;100/hour", description="login attempts per client address, right or wrong"
+    )
+
+    @field_validator("per_user", "per_client", "login")
+    @classmethod
+    def _limits_notation(cls, value: str) -> str:
+        from limits import parse_many  # ~100 ms to import: only when a limit is set
+
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a rate limit: write e.g. '600/minute' or '10/minute;100/hour'"
+            ) from None
+        return value
+
+
+class LogSettings(BaseModel):
+    """Log lines: plain text or JSON lines, each with the request id."""
+
+    format: str = Field("text", pattern="^(text|json)$")
+    level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+
+
 class Settings(BaseSettings):
     """All of riskgrid's configuration, read once from the environment."""
 
@@ -185,6 +266,9 @@ class Settings(BaseSettings):
     maps: MapSettings = MapSettings()
     risk: RiskSettings = RiskSettings()
     auth: AuthSettings = AuthSettings()
+    server: ServerSettings = ServerSettings()
+    rates: RateSettings = RateSettings()
+    log: LogSettings = LogSettings()
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     warm_up: bool = Field(True, description="load statistics and grid weights at start-up")

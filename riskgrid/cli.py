@@ -27,6 +27,17 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _logging() -> None:
+    """Log lines to stderr in RISKGRID_LOG__FORMAT (text or JSON lines)."""
+    from geo.settings import get_settings
+    from riskgrid import logs
+
+    logs.configure(get_settings())
+
+
 app.add_typer(db.app, name="db")
 app.add_typer(boundary_files.app, name="boundaries")
 app.add_typer(reports.app, name="reports")

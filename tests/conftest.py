@@ -23,7 +23,7 @@ from api.app import create_app
 from geo.db import migrate
 from geo.db.engine import make_engine
 from geo.db.local_cluster import Cluster
-from geo.settings import Settings
+from geo.settings import RateSettings, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLES = (
@@ -100,7 +100,9 @@ def server() -> Iterator[Server]:
 def _database(server: Server, stem: str) -> Iterator[tuple[Settings, Engine]]:
     name = f"{stem}_{uuid.uuid4().hex[:8]}"
     url = server.create(name)
-    settings = Settings(database_url=url, warm_up=False)
+    # The suite sends thousands of requests from one client (a fuzz of 1,120): rate limits
+    # are off but in tests/api/test_rate_limits.py, which turns them on, small.
+    settings = Settings(database_url=url, warm_up=False, rates=RateSettings(enabled=False))
     engine = make_engine(settings)
     migrate.upgrade(engine)
     yield settings, engine

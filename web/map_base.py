@@ -26,7 +26,23 @@ MAX_OUTLINES = 4000
 
 # The page scripts (web/static/js) every map loads; they define what the map's script calls.
 # session.js first: the others send their API calls with the page's session.
-MAP_SCRIPTS = ("js/session.js", "js/report-markers.js", "js/grid-outlines.js")
+MAP_SCRIPTS = ("js/session.js", "js/tooltips.js", "js/report-markers.js", "js/grid-outlines.js")
+
+
+class TextTooltip(folium.GeoJsonTooltip):
+    """A GeoJson layer's tooltip showing its `fields` as text (js/tooltips.js).
+
+    folium's own pastes the property values into innerHTML: a grid or zone imported with the
+    name `<img src=x onerror=...>` ran its script on hover.
+    """
+
+    _template = Template(
+        "{% macro script(this, kwargs) %}"
+        "{{ this._parent.get_name() }}.bindTooltip(function (layer) {"
+        " return riskgridTooltip(layer.feature.properties, {{ this.fields|tojson }}); },"
+        " {{ this.tooltip_options|tojavascript }});"
+        "{% endmacro %}"
+    )
 
 
 def round5(xy: np.ndarray) -> np.ndarray:
@@ -121,7 +137,9 @@ def add_html(m: folium.Map, template: str, **context: object) -> None:
 def _tiles(m: folium.Map, base: MapSettings) -> None:
     """Add the configured basemap (none by default: grid data only, no network)."""
     if base.basemap == "osm":
-        folium.TileLayer("OpenStreetMap", max_zoom=18).add_to(m)
+        # OpenStreetMap's tile policy asks for a Referer; the page's policy sends none outside
+        # the site, so its tiles get the site's origin (never the path and query).
+        folium.TileLayer("OpenStreetMap", max_zoom=18, referrer_policy="strict-origin").add_to(m)
     elif base.basemap == "url":
         folium.TileLayer(base.tile_url, attr=base.tile_attribution, max_zoom=18).add_to(m)
     elif base.basemap == "tianditu":

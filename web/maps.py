@@ -28,6 +28,7 @@ from geo.settings import MapSettings
 from geo.vocabulary import ACTIVE_STATUSES
 from web.folium_page import render
 from web.map_base import (
+    TextTooltip,
     add_district_borders,
     add_grid_outlines,
     add_html,
@@ -307,7 +308,7 @@ def _add_gistar(m: folium.Map, sig: dict, name: str) -> None:
             "weight": 0.4,
             "fillOpacity": 0.6,
         },
-        tooltip=folium.GeoJsonTooltip(["label", "grids", "reports"]),
+        tooltip=TextTooltip(["label", "grids", "reports"]),
     ).add_to(m)
 
 
@@ -321,7 +322,7 @@ def _add_clusters(m: folium.Map, found: dict, name: str, gcj: bool) -> None:
         ),
         name=name,
         style_function=lambda _: {"color": "#6a3d9a", "weight": 2, "fillOpacity": 0.05},
-        tooltip=folium.GeoJsonTooltip(["count", "dominant_category"]),
+        tooltip=TextTooltip(["count", "dominant_category"]),
     ).add_to(m)
 
 

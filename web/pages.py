@@ -261,6 +261,7 @@ LOGIN_WORDS = {
         "submit": "登录",
         "wrong": "用户名或密码错误，请重新输入。",
         "locked": "登录失败次数过多，请 {wait}后再试，或联系管理员。",
+        "expired": "登录表单已过期，请重新输入用户名和密码。",
         "no_account": "没有账号或忘记密码？请联系管理员。",
     },
     "en": {
@@ -272,6 +273,7 @@ LOGIN_WORDS = {
         "submit": "Log in",
         "wrong": "Wrong username or password: type them again.",
         "locked": "Too many failed logins: try again in {wait}, or ask an administrator.",
+        "expired": "The login form had expired: type the username and password again.",
         "no_account": "No account, or forgot the password? Ask an administrator.",
     },
 }
@@ -291,9 +293,11 @@ def login(
     error: str | None = None,
     username: str = "",
     wait_s: int = 0,
+    csrf: str = "",
 ) -> str:
     """Return the login page (only the language switch above it); `error` is 'wrong' after a
-    wrong password, 'locked' during a lockout of `wait_s` seconds."""
+    wrong password, 'locked' during a lockout of `wait_s` seconds, 'expired' for a form whose
+    token (`csrf`, the login form's own) did not match."""
     words = LOGIN_WORDS[r.lang]
     message = None
     if error is not None:
@@ -305,6 +309,7 @@ def login(
         action=lang_url("/login", "", r.lang),
         next_url=next_url,
         username=username,
+        csrf=csrf,
         **_context(PageRequest(r.path, r.query, r.lang, None)),
     )
 

@@ -29,6 +29,7 @@ from geo.settings import MapSettings, RiskSettings
 from web.folium_page import render
 from web.map_base import (
     MAP_SCRIPTS,
+    TextTooltip,
     add_call,
     add_district_borders,
     add_grid_outlines,
@@ -227,7 +228,7 @@ def _add_flood_zones(m: folium.Map, conn: Connection, lab: dict, gcj: bool) -> N
                 "weight": 0.5,
                 "fillOpacity": 0.35,
             },
-            tooltip=folium.GeoJsonTooltip(["name", "level", "return_period_years"]),
+            tooltip=TextTooltip(["name", "level", "return_period_years"]),
         ).add_to(m)
     low = _layer(conn, "low_lying", gcj)
     if low["features"]:
@@ -240,7 +241,7 @@ def _add_flood_zones(m: folium.Map, conn: Connection, lab: dict, gcj: bool) -> N
                 "weight": 1,
                 "fillOpacity": 0.35,
             },
-            tooltip=folium.GeoJsonTooltip(["name", "level"]),
+            tooltip=TextTooltip(["name", "level"]),
         ).add_to(m)
 
 
@@ -262,7 +263,7 @@ def _add_water(m: folium.Map, conn: Connection, name: str, gcj: bool) -> None:
             "fillColor": "#6baed6",
             "fillOpacity": 0.7,
         },
-        tooltip=folium.GeoJsonTooltip(["name", "kind"]),
+        tooltip=TextTooltip(["name", "kind"]),
     ).add_to(m)
 
 
@@ -303,7 +304,7 @@ def _add_ranked_grids(
             "weight": 0.5,
             "fillOpacity": 0.7,
         },
-        tooltip=folium.GeoJsonTooltip(fields),
+        tooltip=TextTooltip(fields),
     ).add_to(m)
     colours.add_to(m)
 

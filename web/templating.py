@@ -109,6 +109,12 @@ def render_template(name: str, **context: object) -> str:
     return TEMPLATES.get_template(name).render(**context)
 
 
+def clean_query(query: str) -> str:
+    """Return a query string re-encoded from its parsed pairs: what a page writes into its links
+    is percent-encoded, whatever raw bytes the request carried (`?x="><script>`)."""
+    return urlencode(parse_qsl(query.lstrip("?"), keep_blank_values=True))
+
+
 def lang_url(path: str, query: str, lang: str) -> str:
     """Return `path?query` with its language set to `lang` (zh, the default, is left out)."""
     pairs = [(k, v) for k, v in parse_qsl(query.lstrip("?"), keep_blank_values=True) if k != "lang"]

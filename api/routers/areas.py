@@ -6,6 +6,8 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from api.deps import CodePath, ConnDep
+from api.errors import error_responses
+from api.schemas import FEATURE, GeoJSONResponse, answers
 from geo.grids import areas
 
 router = APIRouter(prefix="/api/v1/areas", tags=["areas"])
@@ -16,6 +18,11 @@ def area_tree(conn: ConnDep) -> list[dict]:
     return areas.tree(conn)
 
 
-@router.get("/{code}", summary="One area as a GeoJSON Feature with its children's codes")
+@router.get(
+    "/{code}",
+    summary="One area as a GeoJSON Feature with its children's codes",
+    response_class=GeoJSONResponse,
+    responses={**answers(FEATURE), **error_responses(404)},
+)
 def get_area(conn: ConnDep, code: CodePath) -> Response:
-    return Response(content=areas.feature_json(conn, code), media_type="application/geo+json")
+    return GeoJSONResponse(areas.feature_json(conn, code))

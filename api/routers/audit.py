@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import ConnDep, PlainQuery, PrincipalDep, QueryText, SettingsDep, check_window
+from api.deps import (
+    ConnDep,
+    PlainQuery,
+    PrincipalDep,
+    QueryText,
+    QueryTime,
+    SettingsDep,
+    check_window,
+)
+from api.errors import error_response
 from geo.errors import Forbidden
 from geo.identity import audit
 from geo.vocabulary import Role
@@ -18,7 +26,7 @@ router = APIRouter(prefix="/api/v1", tags=["audit"])
 @router.get(
     "/audit",
     summary="Audit log entries, newest first (administrators)",
-    responses={403: {"description": "only administrators read the audit log"}},
+    responses={403: error_response(403, "only administrators read the audit log")},
 )
 def audit_entries(
     conn: ConnDep,
@@ -30,8 +38,8 @@ def audit_entries(
         str | None, Query(max_length=64, pattern=r"^[a-z_.]+\*?$"), PlainQuery
     ] = None,
     object: QueryText = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: QueryTime = None,
+    until: QueryTime = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=200), PlainQuery] = None,
 ) -> dict:

@@ -9,19 +9,25 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from api.deps import CodePath, ConnDep, OptionalCode, PlainQuery, SettingsDep, parse_bbox
+from api.errors import error_responses
+from api.schemas import FEATURE, FEATURE_COLLECTION, GeoJSONResponse, answers
 from geo import coords
 from geo.grids import queries as grid_queries
 from geo.vocabulary import GridKind
 
 router = APIRouter(prefix="/api/v1/grids", tags=["grids"])
-GEOJSON = "application/geo+json"
 
 
 def _geojson(body: str) -> Response:
-    return Response(content=body, media_type=GEOJSON)
+    return GeoJSONResponse(content=body)
 
 
-@router.get("", summary="Grids as a GeoJSON FeatureCollection")
+@router.get(
+    "",
+    summary="Grids as a GeoJSON FeatureCollection",
+    response_class=GeoJSONResponse,
+    responses=answers(FEATURE_COLLECTION),
+)
 def list_grids(
     conn: ConnDep,
     settings: SettingsDep,
@@ -58,7 +64,12 @@ def list_grids(
     return _geojson(body)
 
 
-@router.get("/lookup", summary="Grids covering a point (exclusive first)")
+@router.get(
+    "/lookup",
+    summary="Grids covering a point (exclusive first)",
+    response_class=GeoJSONResponse,
+    responses=answers(FEATURE_COLLECTION),
+)
 def lookup(
     conn: ConnDep,
     lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False, description="WGS-84")],
@@ -67,6 +78,11 @@ def lookup(
     return _geojson(grid_queries.lookup_json(conn, lon, lat))
 
 
-@router.get("/{code}", summary="One grid as a GeoJSON Feature")
+@router.get(
+    "/{code}",
+    summary="One grid as a GeoJSON Feature",
+    response_class=GeoJSONResponse,
+    responses={**answers(FEATURE), **error_responses(404)},
+)
 def get_grid(conn: ConnDep, code: CodePath) -> Response:
     return _geojson(grid_queries.feature_json(conn, code))

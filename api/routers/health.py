@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.deps import OptionalPrincipalDep
+from api.errors import error_response
 from geo.db import migrate
 from geo.grids import queries as grid_queries
 
@@ -16,6 +17,7 @@ router = APIRouter(tags=["health"])
 @router.get(
     "/health",
     summary="Up or not; logged in: database, PostGIS version, schema revision and row counts",
+    responses={503: error_response(503, "the database cannot be reached (or the server is full)")},
 )
 def health(request: Request, who: OptionalPrincipalDep) -> JSONResponse:
     engine = request.app.state.engine

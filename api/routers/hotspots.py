@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from api.deps import ConnDep, FilterDep, VersionsDep
+from api.schemas import FEATURE_COLLECTION, GeoJSONResponse, answers
 from geo.analytics import patterns
 from geo.analytics.counts import grids_geojson
 from geo.analytics.emerging import EmergingSpec, emerging_geojson
@@ -21,17 +22,25 @@ router = APIRouter(prefix="/api/v1/hotspots", tags=["hotspots"])
 
 
 def _geojson(body: bytes, cached: bool) -> Response:
-    return Response(
-        body, media_type="application/geo+json", headers={"X-Cache": "hit" if cached else "miss"}
-    )
+    return GeoJSONResponse(body, headers={"X-Cache": "hit" if cached else "miss"})
 
 
-@router.get("/grids", summary="Per grid: report count, density per km², rate per 1,000 residents")
+@router.get(
+    "/grids",
+    summary="Per grid: report count, density per km², rate per 1,000 residents",
+    response_class=GeoJSONResponse,
+    responses=answers(FEATURE_COLLECTION),
+)
 def grid_aggregates(conn: ConnDep, f: FilterDep, v: VersionsDep) -> Response:
     return _geojson(*grids_geojson(conn, f, v))
 
 
-@router.get("/gistar", summary="Getis-Ord Gi* hot and cold spots over the comprehensive grids")
+@router.get(
+    "/gistar",
+    summary="Getis-Ord Gi* hot and cold spots over the comprehensive grids",
+    response_class=GeoJSONResponse,
+    responses=answers(FEATURE_COLLECTION),
+)
 def gistar(
     conn: ConnDep,
     f: FilterDep,
@@ -71,7 +80,12 @@ def hexbins(
     return patterns.hexbins(conn, f, v, size_m)
 
 
-@router.get("/emerging", summary="Emerging hot spots: Gi* per time slice and a Mann-Kendall trend")
+@router.get(
+    "/emerging",
+    summary="Emerging hot spots: Gi* per time slice and a Mann-Kendall trend",
+    response_class=GeoJSONResponse,
+    responses=answers(FEATURE_COLLECTION),
+)
 def emerging(
     conn: ConnDep,
     f: FilterDep,

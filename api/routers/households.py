@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from api.deps import ConnDep, OptionalCode, PlainQuery, PrincipalDep, SettingsDep, parse_bbox
+from api.errors import error_response
 from geo.errors import Forbidden
 from geo.risk import households
 
@@ -47,7 +48,7 @@ def by_grid(
         "is audited as `personal_data.read` with the people shown (the members of the "
         "households listed), and answered with `Cache-Control: no-store`."
     ),
-    responses={403: {"description": "the caller's role may not see personal data"}},
+    responses={403: error_response(403, "the caller's role may not see personal data")},
 )
 def listing(
     conn: ConnDep,

@@ -7,10 +7,11 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from api.deps import ConnDep, FilterDep, PagePrincipalDep, SettingsDep, VersionsDep
-from api.routers.pages import PageDep, ScopeDep, html
+from api.routers.pages import NonceDep, PageDep, ScopeDep, html
 from geo.errors import InvalidInput, SetupError
 from geo.reports.queries import ReportFilter
 from web import assets, maps, pages, risk_map
+from web.folium_page import with_nonce
 from web.pages import PageRequest
 from web.templating import navigation, with_session
 
@@ -24,17 +25,23 @@ def _check_assets() -> None:
         )
 
 
-def _answer(page: str, cached: bool, r: PageRequest) -> HTMLResponse:
-    # The map is cached for everyone who sees the same data; the navigation is this viewer's.
+def _answer(page: str, cached: bool, r: PageRequest, nonce: str) -> HTMLResponse:
+    # The map is cached for everyone who sees the same data; the navigation and the scripts'
+    # nonce are this response's.
     page = with_session(page, navigation(r.path, r.query, r.lang, r.session))
-    return html(page, headers={"X-Cache": "hit" if cached else "miss"})
+    return html(with_nonce(page, nonce), headers={"X-Cache": "hit" if cached else "miss"})
 
 
 @router.get(
     "/maps/flood/coordinator",
     response_class=HTMLResponse,
     summary="Flood coordinator's map: layers, ranked grids, hazards, draw-to-query (HTML)",
-    responses={403: {"description": "for coordinators, dispatchers and administrators"}},
+    responses={
+        403: {
+            "description": "for coordinators, dispatchers and administrators (a page saying so)",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        }
+    },
 )
 def coordinator_map(
     conn: ConnDep,
@@ -43,6 +50,7 @@ def coordinator_map(
     who: PagePrincipalDep,
     page: PageDep,
     scope: ScopeDep,
+    nonce: NonceDep,
 ) -> HTMLResponse:
     if page.session is None or not page.session.opens_coordinator_map:
         return html(pages.forbidden(page, "coordinator"), 403)
@@ -51,7 +59,7 @@ def coordinator_map(
         conn, v, settings.risk, ReportFilter(scope=scope), who.sees_households,
         settings.auth.k_anonymity, page.lang, settings.maps,
     )  # fmt: skip
-    return _answer(built, cached, page)
+    return _answer(built, cached, page, nonce)
 
 
 @router.get("/maps/{name}", response_class=HTMLResponse, summary="A theme's map (HTML)")
@@ -62,6 +70,7 @@ def theme_map(
     f: FilterDep,
     v: VersionsDep,
     page: PageDep,
+    nonce: NonceDep,
 ) -> HTMLResponse:
     theme = name  # the path names the theme; a ?theme= filter would be overruled by it
     if theme not in maps.THEMES:
@@ -71,4 +80,4 @@ def theme_map(
         f = ReportFilter(**{**f.__dict__, "theme": theme})
     query = f"?{page.query}" if page.query else ""
     built, cached = maps.theme_map(conn, v, theme, f, page.lang, query, settings.maps)
-    return _answer(built, cached, page)
+    return _answer(built, cached, page, nonce)

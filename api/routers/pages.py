@@ -9,10 +9,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from api.deps import ConnDep, PagePrincipalDep, SettingsDep, VersionsDep, credentials, csrf_token
+from api.security_headers import csp_nonce, permissions_policy
 from geo.identity.scope import ReportScope, report_scope
 from web import pages
 from web.pages import PageRequest
-from web.templating import Session
+from web.templating import Session, clean_query
 
 router = APIRouter(tags=["pages"])
 Lang = Literal["zh", "en"]
@@ -32,11 +33,13 @@ SessionDep = Annotated[Session, Depends(page_session)]
 
 
 def page_request(request: Request, session: SessionDep, lang: Lang = "zh") -> PageRequest:
-    """Return what a page is asked for with: path, query, language, session."""
-    return PageRequest(request.url.path, request.url.query, lang, session)
+    """Return what a page is asked for with: path, query (re-encoded), language, session."""
+    return PageRequest(request.url.path, clean_query(request.url.query), lang, session)
 
 
 PageDep = Annotated[PageRequest, Depends(page_request)]
+# The nonce of this response's Content-Security-Policy (api.security_headers).
+NonceDep = Annotated[str, Depends(csp_nonce)]
 
 
 def page_scope(who: PagePrincipalDep, settings: SettingsDep) -> ReportScope:
@@ -65,5 +68,7 @@ def dashboard_page(conn: ConnDep, page: PageDep, scope: ScopeDep) -> HTMLRespons
 
 @router.get("/report", response_class=HTMLResponse, summary="Phone page for grid workers (HTML)")
 def report_page(conn: ConnDep, v: VersionsDep, page: PageDep) -> HTMLResponse:
-    # One light page: it works on a weak connection and keeps unsent reports.
-    return html(pages.report(conn, v, page))
+    # One light page: it works on a weak connection and keeps unsent reports. The only page
+    # that may locate the phone.
+    policy = {"Permissions-Policy": permissions_policy("geolocation")}
+    return html(pages.report(conn, v, page), headers=policy)

@@ -13,8 +13,16 @@ from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
 from api.deps import ConnDep, EngineDep, FilterDep, PlainQuery, PrincipalDep, SettingsDep
-from api.errors import describe_validation
-from api.schemas import ReassignCreate, ReportCreate, TransitionCreate
+from api.errors import describe_validation, error_response, error_responses
+from api.schemas import (
+    CSV,
+    FEATURE_COLLECTION,
+    GeoJSONResponse,
+    ReassignCreate,
+    ReportCreate,
+    TransitionCreate,
+    answers,
+)
 from geo.errors import Conflict, InvalidInput
 from geo.identity.scope import report_scope
 from geo.reports import intake, loop, queries, record, taxonomy
@@ -41,8 +49,11 @@ def _json(body: object, status: int = 200) -> Response:
     status_code=201,
     summary="Send a report; it is assigned to its grid",
     responses={
-        200: {"description": "a replay: the report stored earlier, unchanged"},
-        409: {"description": "the id or Idempotency-Key was used for another report"},
+        200: {
+            "description": "a replay: the report stored earlier, unchanged",
+            "content": {"application/json": {"schema": {}}},
+        },
+        409: error_response(409, "the id or Idempotency-Key was used for another report"),
     },
 )
 def create_report(
@@ -111,7 +122,12 @@ def create_batch(
     return {**counts, "results": results}
 
 
-@router.get("/reports", summary="Reports as GeoJSON (newest first, cursor paging) or CSV")
+@router.get(
+    "/reports",
+    summary="Reports as GeoJSON (newest first, cursor paging) or CSV",
+    response_class=GeoJSONResponse,
+    responses=answers(FEATURE_COLLECTION, CSV),
+)
 def list_reports(
     conn: ConnDep,
     engine: EngineDep,
@@ -131,17 +147,25 @@ def list_reports(
     limit = limit or lim.default_page_size
     if limit > lim.max_page_size:
         raise InvalidInput(f"limit must be at most {lim.max_page_size}; page with cursor")
-    return Response(queries.page(conn, f, limit, cursor), media_type="application/geo+json")
+    return GeoJSONResponse(queries.page(conn, f, limit, cursor))
 
 
-@router.get("/reports/{report_id}", summary="One report with its history")
+@router.get(
+    "/reports/{report_id}",
+    summary="One report with its history",
+    responses=error_responses(404),
+)
 def get_report(
     conn: ConnDep, settings: SettingsDep, who: PrincipalDep, report_id: uuid.UUID
 ) -> dict:
     return record.get(conn, report_id, report_scope(who, settings.auth.sensitive_themes))
 
 
-@router.patch("/reports/{report_id}", summary="Reassign a report to another grid by hand")
+@router.patch(
+    "/reports/{report_id}",
+    summary="Reassign a report to another grid by hand",
+    responses=error_responses(404),
+)
 def reassign_report(
     engine: EngineDep,
     settings: SettingsDep,
@@ -155,7 +179,14 @@ def reassign_report(
         )
 
 
-@router.post("/reports/{report_id}/transitions", summary="Move a report along the closed loop")
+@router.post(
+    "/reports/{report_id}/transitions",
+    summary="Move a report along the closed loop",
+    responses={
+        **error_responses(404),
+        409: error_response(409, "the report's status does not allow this move"),
+    },
+)
 def transition_report(
     engine: EngineDep,
     settings: SettingsDep,

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 import orjson
 from fastapi import APIRouter, Query, Response
 
-from api.deps import ConnDep, OptionalCode, PlainQuery, PrincipalDep, SettingsDep, VersionsDep
-from api.schemas import AreaQuery
+from api.deps import (
+    ConnDep,
+    OptionalCode,
+    PlainQuery,
+    PrincipalDep,
+    QueryTime,
+    SettingsDep,
+    VersionsDep,
+)
+from api.errors import error_response, error_responses
+from api.schemas import (
+    CSV,
+    FEATURE_COLLECTION,
+    XLSX,
+    AreaQuery,
+    GeoJSONResponse,
+    answers,
+    files,
+)
 from geo import exports
 from geo.errors import Forbidden, InvalidInput
 from geo.risk import area_query as areas
@@ -19,7 +35,6 @@ from geo.vocabulary import RiskKind
 
 router = APIRouter(prefix="/api/v1/risk", tags=["risk"])
 Format = Literal["geojson", "csv", "xlsx"]
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _file(body: bytes, media: str, name: str, headers: dict[str, str] | None = None) -> Response:
@@ -27,9 +42,14 @@ def _file(body: bytes, media: str, name: str, headers: dict[str, str] | None = N
     return Response(body, media_type=media, headers={**disposition, **(headers or {})})
 
 
-@router.get("/layers", summary="Stored risk features (flood zones, rivers, …) as GeoJSON")
+@router.get(
+    "/layers",
+    summary="Stored risk features (flood zones, rivers, …) as GeoJSON",
+    response_class=GeoJSONResponse,
+    responses=answers(FEATURE_COLLECTION),
+)
 def layers(conn: ConnDep, kind: RiskKind | None = None) -> Response:
-    return Response(risk_layers.geojson(conn, kind), media_type="application/geo+json")
+    return GeoJSONResponse(risk_layers.geojson(conn, kind))
 
 
 @router.get("/layers/summary", summary="Features, areas and lengths per kind and level")
@@ -46,6 +66,8 @@ def layers_summary(conn: ConnDep) -> list[dict]:
         "districts; workers: their grids), and such a grid's vulnerable part and score are "
         "computed from k residents, so that neither gives the count back."
     ),
+    response_class=GeoJSONResponse,
+    responses={**answers(FEATURE_COLLECTION, CSV, XLSX), **error_responses(404)},
 )
 def ranked_grids(
     conn: ConnDep,
@@ -55,7 +77,7 @@ def ranked_grids(
     theme: Annotated[str, Query(max_length=32), PlainQuery] = "flood",
     min_level: Annotated[int, Query(ge=1, le=3)] = 1,
     buffer_m: Annotated[float | None, Query(ge=1, le=50_000, allow_inf_nan=False)] = None,
-    since: datetime | None = None,
+    since: QueryTime = None,
     district: OptionalCode = None,
     limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
     format: Format = "geojson",
@@ -73,9 +95,7 @@ def ranked_grids(
     if format == "xlsx":
         return _file(exports.to_xlsx({"grids": frame}), XLSX, "flood_risk_grids.xlsx")
     extra = {"method": ranking.method(spec, settings.risk), "grids": len(frame)}
-    return Response(
-        ranking.ranking_geojson(conn, frame, extra, v), media_type="application/geo+json"
-    )
+    return GeoJSONResponse(ranking.ranking_geojson(conn, frame, extra, v))
 
 
 @router.post(
@@ -93,7 +113,11 @@ def ranked_grids(
         "(`households`, each grid, `hazards`, each category), and further counts are withheld "
         "so that none can be told from a total minus the rest."
     ),
-    responses={403: {"description": "a relocation-list export asked for without the role"}},
+    responses={
+        **files(CSV, XLSX),
+        403: error_response(403, "a relocation-list export asked for without the role"),
+        **error_responses(404),
+    },
 )
 def area_query(
     body: AreaQuery,

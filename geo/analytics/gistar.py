@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import Connection
 
+from geo.analytics import stats_process
 from geo.analytics.counts import (
     base_properties,
     exclusive_counts,
@@ -158,7 +159,8 @@ class GiResult:
 
 
 def gistar_result(conn: Connection, f: ReportFilter, spec: GiSpec, v: Versions) -> GiResult:
-    """Return Gi* for a query, computed once per (query, boundary version, data version)."""
+    """Return Gi* for a query, computed once per (query, boundary version, data version) in
+    the statistics process, within its time budget."""
     return gistar_start(conn, f, spec, v)()
 
 
@@ -167,13 +169,12 @@ def gistar_start(
     f: ReportFilter,
     spec: GiSpec,
     v: Versions,
-    run: Callable[..., Callable[[], GiStar]] | None = None,
+    run: Callable[..., Callable[[], GiStar]] = stats_process.submit,
 ) -> Callable[[], GiResult]:
     """Start Gi* for a query and return a function that waits for it (the result is cached).
 
     The counts are read now on `conn`; the statistics run through `run(fn, *args)` (the
-    statistics process's `submit`), so that a caller can go on querying while esda works, or at
-    once when `run` is None.
+    statistics process's `submit`), so that a caller can go on querying while esda works.
     """
     key = ("gistar-result", f, spec, v)
     hit = RESULTS.get(key)
@@ -188,13 +189,7 @@ def gistar_start(
     memo = ("gi-star", *v.boundary_key, spec, digest)
     known = RESULTS.get(memo)
     args = (counts, w, spec.permutations, spec.seed, spec.fdr)
-    if known is not None:
-        wait: Callable[[], GiStar] = lambda: known  # noqa: E731
-    elif run is not None:
-        wait = run(gi_star, *args)
-    else:
-        now = gi_star(*args)
-        wait = lambda: now  # noqa: E731
+    wait: Callable[[], GiStar] = (lambda: known) if known is not None else run(gi_star, *args)
 
     def finish() -> GiResult:
         gi = wait()

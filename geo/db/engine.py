@@ -45,6 +45,8 @@ def make_engine(settings: Settings, url: str | None = None) -> Engine:
         max_overflow=db.max_overflow,
         pool_timeout=db.pool_timeout_s,
         pool_pre_ping=False,
+        # Bound values are personal data (descriptions, names, phones): never in an error's text.
+        hide_parameters=True,
         connect_args={"options": options, "application_name": "riskgrid"},
     )
 

@@ -1,5 +1,6 @@
 """Logging in to the pages: every page and map sends the browser to /login without a login, the
-session cookie's flags, the CSRF token of cookie-authenticated writes, `next` kept on this site,
+session cookie's flags, the login form's own CSRF token (double submit, before any session),
+the CSRF token of cookie-authenticated writes, `next` kept on this site,
 the navigation naming who is logged in, and in Chromium: log in, see a map, log out; the phone
 page logging in again in place after its login ended offline, its outbox kept."""
 
@@ -13,6 +14,7 @@ from sqlalchemy import text
 
 from api.app import create_app
 from api.deps import SESSION_COOKIE, csrf_token
+from api.routers.login_pages import FORM_COOKIE, FORM_TOKEN_TTL_S
 from geo.identity import tokens, users
 from geo.identity.principal import SYSTEM
 from geo.vocabulary import Role
@@ -49,8 +51,25 @@ def browser_client(db, settings):
 
 def _cookie(response) -> SimpleCookie:
     jar = SimpleCookie()
-    jar.load(response.headers["set-cookie"])
+    for header in response.headers.get_list("set-cookie"):
+        jar.load(header)
     return jar
+
+
+def _sets_session(response) -> bool:
+    return any(h.startswith(f"{SESSION_COOKIE}=") for h in response.headers.get_list("set-cookie"))
+
+
+def _field(page: str) -> str:
+    """Return the login form's CSRF field value in a page."""
+    return page.split('name="csrf" value="')[1].split('"')[0]
+
+
+def form_post(c: TestClient, data: dict, **kwargs):
+    """POST /login as a browser does: from the login page it was given (cookie and field)."""
+    if FORM_COOKIE not in c.cookies:
+        c.get("/login", follow_redirects=False)
+    return c.post("/login", data={**data, "csrf": c.cookies[FORM_COOKIE]}, **kwargs)
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -78,13 +97,15 @@ def test_static_assets_and_the_login_page_stay_public(anonymous):
 
 def test_login_sets_a_session_cookie_and_goes_on_to_next(browser_client, db):
     name, _ = add_password_user(db)
-    r = browser_client.post(
-        "/login",
-        data={"username": name, "password": PASSWORD, "next": "/maps/flood?campaign=CA04"},
+    r = form_post(
+        browser_client,
+        {"username": name, "password": PASSWORD, "next": "/maps/flood?campaign=CA04"},
         follow_redirects=False,
     )
     assert r.status_code == 303 and r.headers["location"] == "/maps/flood?campaign=CA04"
     morsel = _cookie(r)[SESSION_COOKIE]
+    # Logged in: the form's token is spent (a later login starts from a fresh one).
+    assert FORM_COOKIE not in browser_client.cookies
     assert morsel["httponly"] and morsel["samesite"].lower() == "lax" and not morsel["secure"]
     assert morsel["path"] == "/" and int(morsel["max-age"]) == 8 * 3600
     # The cookie opens the pages, and they name who is logged in.
@@ -100,21 +121,24 @@ def test_cookie_is_secure_when_served_over_https(db, settings):
     name, _ = add_password_user(db)
     app = create_app(settings, engine=db)
     with TestClient(app, base_url="https://testserver", client=ADDRESS) as c:
-        r = c.post("/login", data={"username": name, "password": PASSWORD}, follow_redirects=False)
+        form = c.get("/login")
+        r = form_post(c, {"username": name, "password": PASSWORD}, follow_redirects=False)
     morsel = _cookie(r)[SESSION_COOKIE]
     assert r.headers["location"] == "/" and morsel["secure"] and morsel["httponly"]
+    assert _cookie(form)[FORM_COOKIE]["secure"]
 
 
 def test_wrong_password_shows_the_form_again_with_a_message(browser_client, db):
     name, _ = add_password_user(db)
-    r = browser_client.post(
-        "/login", data={"username": name, "password": "not-it-at-all", "next": "/dashboard"}
+    r = form_post(
+        browser_client, {"username": name, "password": "not-it-at-all", "next": "/dashboard"}
     )
-    assert r.status_code == 401 and "set-cookie" not in r.headers
+    assert r.status_code == 401 and not _sets_session(r)
+    assert _field(r.text) == browser_client.cookies[FORM_COOKIE]  # the form works again
     assert "用户名或密码错误" in r.text and f'value="{name}"' in r.text
     assert 'name="next" value="/dashboard"' in r.text and 'id="login-form"' in r.text
-    unknown = browser_client.post(
-        "/login", data={"username": "nobody-here", "password": PASSWORD}, params={"lang": "en"}
+    unknown = form_post(
+        browser_client, {"username": "nobody-here", "password": PASSWORD}, params={"lang": "en"}
     )
     assert unknown.status_code == 401 and "Wrong username or password" in unknown.text
     assert browser_client.get("/", follow_redirects=False).status_code == 303
@@ -123,18 +147,61 @@ def test_wrong_password_shows_the_form_again_with_a_message(browser_client, db):
 def test_lockout_answers_429_with_the_wait(browser_client, db, settings):
     name, _ = add_password_user(db)
     for _ in range(settings.auth.max_failures_per_user):
-        assert (
-            browser_client.post("/login", data={"username": name, "password": "x"}).status_code
-            == 401
-        )
-    r = browser_client.post("/login", data={"username": name, "password": PASSWORD})
+        assert form_post(browser_client, {"username": name, "password": "x"}).status_code == 401
+    r = form_post(browser_client, {"username": name, "password": PASSWORD})
     wait = int(r.headers["retry-after"])
     assert r.status_code == 429 and 0 < wait <= settings.auth.failure_window_s
-    assert f"请 {-(-wait // 60)} 分钟后再试" in r.text and "set-cookie" not in r.headers
-    en = browser_client.post(
-        "/login", data={"username": name, "password": PASSWORD}, params={"lang": "en"}
-    )
+    assert f"请 {-(-wait // 60)} 分钟后再试" in r.text and not _sets_session(r)
+    en = form_post(browser_client, {"username": name, "password": PASSWORD}, params={"lang": "en"})
     assert en.status_code == 429 and "try again in" in en.text and " min" in en.text
+
+
+def test_login_page_gives_the_form_a_token_in_a_cookie_and_a_hidden_field(browser_client):
+    r = browser_client.get("/login", params={"next": "/dashboard"})
+    morsel = _cookie(r)[FORM_COOKIE]
+    assert len(morsel.value) == 43 and _field(r.text) == morsel.value
+    assert morsel["httponly"] and morsel["samesite"].lower() == "strict"
+    assert morsel["path"] == "/login" and int(morsel["max-age"]) == FORM_TOKEN_TTL_S
+    # A second tab gets the same token: the first one's form still works.
+    assert _field(browser_client.get("/login").text) == morsel.value
+    # Another browser gets another.
+    with TestClient(browser_client.app, client=ADDRESS) as other:
+        assert _field(other.get("/login").text) != morsel.value
+
+
+def test_login_form_without_its_token_is_refused_and_shown_again(browser_client, db):
+    name, _ = add_password_user(db)
+    creds = {"username": name, "password": PASSWORD, "next": "/dashboard"}
+    token = _field(browser_client.get("/login").text)
+    for csrf in ("", "0" * 43, token + "x", "é" * 43):  # no field, a wrong one, not ASCII
+        r = browser_client.post("/login", data={**creds, "csrf": csrf}, follow_redirects=False)
+        assert r.status_code == 403 and not _sets_session(r)
+        assert "登录表单已过期" in r.text and 'id="login-form"' in r.text
+        assert f'value="{name}"' in r.text and 'name="next" value="/dashboard"' in r.text
+        assert _field(r.text) == token  # the form shown again works
+    with db.connect() as conn:  # refused before any password was checked
+        assert (
+            conn.execute(
+                text("SELECT count(*) FROM audit_log WHERE actor = :u"), {"u": name}
+            ).scalar_one()
+            == 0
+        )
+    ok = browser_client.post("/login", data={**creds, "csrf": token}, follow_redirects=False)
+    assert ok.status_code == 303 and ok.headers["location"] == "/dashboard"
+
+
+def test_another_site_cannot_log_a_browser_in_as_the_attacker(browser_client, db):
+    """The attacker's page posts its own username and password and a token of its own; the
+    victim's browser sends no form cookie cross-site (SameSite=Strict) or a different one."""
+    attacker, _ = add_password_user(db)
+    with TestClient(browser_client.app, client=ADDRESS) as theirs:
+        their_token = _field(theirs.get("/login").text)
+    forged = {"username": attacker, "password": PASSWORD, "csrf": their_token}
+    r = browser_client.post("/login", data=forged, params={"lang": "en"})
+    assert r.status_code == 403 and "The login form had expired" in r.text
+    browser_client.get("/login")  # the victim has a login page open: another token
+    again = browser_client.post("/login", data=forged, follow_redirects=False)
+    assert again.status_code == 403 and SESSION_COOKIE not in browser_client.cookies
 
 
 @pytest.mark.parametrize(
@@ -144,9 +211,9 @@ def test_lockout_answers_429_with_the_wait(browser_client, db, settings):
 )  # fmt: skip
 def test_next_never_leaves_the_site(browser_client, db, next_url):
     name, _ = add_password_user(db)
-    r = browser_client.post(
-        "/login",
-        data={"username": name, "password": PASSWORD, "next": next_url},
+    r = form_post(
+        browser_client,
+        {"username": name, "password": PASSWORD, "next": next_url},
         follow_redirects=False,
     )
     assert r.status_code == 303 and r.headers["location"] == "/"
@@ -156,10 +223,11 @@ def test_next_never_leaves_the_site(browser_client, db, next_url):
 
 def test_logout_ends_the_session(browser_client, db):
     name, _ = add_password_user(db)
-    browser_client.post("/login", data={"username": name, "password": PASSWORD})
+    form_post(browser_client, {"username": name, "password": PASSWORD})
     token = browser_client.cookies[SESSION_COOKIE]
-    refused = browser_client.post("/logout", data={"csrf": "0" * 64}, follow_redirects=False)
-    assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
+    for wrong in ("0" * 64, "é" * 64):  # not ASCII: refused too, never a 500
+        refused = browser_client.post("/logout", data={"csrf": wrong}, follow_redirects=False)
+        assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
     r = browser_client.post(
         "/logout", data={"csrf": csrf_token(token)}, params={"lang": "en"}, follow_redirects=False
     )
@@ -349,7 +417,7 @@ def test_phone_page_logs_in_again_after_its_login_ended_offline(
         page.select_option("#theme", "gas")
         page.select_option("#category", "gas_leak")
         page.click("#gps")
-        page.wait_for_function("document.getElementById('lon').value !== ''")
+        page.wait_for_function("() => document.getElementById('lon').value !== ''")
         page.click("#send")  # online, with the session cookie and its CSRF token
         page.wait_for_selector("#grid-code")
         online = page.inner_text("#grid-code")
@@ -357,7 +425,7 @@ def test_phone_page_logs_in_again_after_its_login_ended_offline(
         # Offline: the report waits; meanwhile the login ends (revoked, as by an admin).
         context.set_offline(True)
         page.click("#send")
-        page.wait_for_function("document.getElementById('outbox').dataset.count === '1'")
+        page.wait_for_function("() => document.getElementById('outbox').dataset.count === '1'")
         with demo_engine.begin() as conn:
             conn.execute(
                 text("UPDATE auth_tokens SET revoked_at = now() WHERE token_sha256 = :h"),
@@ -374,16 +442,16 @@ def test_phone_page_logs_in_again_after_its_login_ended_offline(
         page.fill("#login-password", "not-the-password")
         page.click("#login-send")
         page.wait_for_function(
-            "document.getElementById('login-result').textContent.includes('密码错误')"
+            "() => document.getElementById('login-result').textContent.includes('密码错误')"
         )
         page.fill("#login-password", PASSWORD)
         page.click("#login-send")
-        page.wait_for_function("document.getElementById('outbox').dataset.count === '0'")
+        page.wait_for_function("() => document.getElementById('outbox').dataset.count === '0'")
         kept_token = page.evaluate("JSON.parse(localStorage.getItem('riskgrid.token'))")
         login_hidden_after = page.locator("#login").is_hidden()
         page.click("#send")  # with the page's own token now
         page.wait_for_function(
-            "document.getElementById('result').textContent.includes('" + code + "')"
+            "() => document.getElementById('result').textContent.includes('" + code + "')"
         )
         page.screenshot(path=str(ARTIFACTS / "report_logged_in_again.png"))
         # Logging out ends the page's own token too, and the page leads to the login page.

@@ -55,3 +55,11 @@ def test_worker_exits_when_its_server_is_killed(tmp_path):
     finally:
         proc.kill()
         proc.wait(10)
+
+
+def test_a_task_sent_right_after_the_idle_worker_was_killed_is_answered():
+    before = stats_process.submit(os.getpid)()
+    os.kill(before, signal.SIGKILL)
+    # Sent before the pool has noticed: pebble gives the pool up; the wait tries a new one.
+    assert stats_process.submit(np.cumsum, np.arange(3.0))().tolist() == [0.0, 1.0, 3.0]
+    assert stats_process.submit(os.getpid)() != before
