@@ -33,13 +33,17 @@ from api.routers import (
     households,
     login_pages,
     maps,
+    notifications,
     pages,
+    photos,
     reports,
     risk,
 )
 from api.security_headers import SecurityHeaders
 from geo.analytics import stats_process
 from geo.db.engine import make_engine
+from geo.reports.escalation import Sweeper
+from geo.reports.webhook import Deliverer
 from geo.settings import Settings, get_settings
 from web import assets as web_assets
 from web import maps as web_maps
@@ -83,9 +87,21 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         # do both in the background now, not in the first planner's request.
         if settings.warm_up:
             threading.Thread(target=_warm_up, args=(app.state.engine,), daemon=True).start()
+        # Events go out to the webhook from every server process (they share the outbox).
+        deliverer = None
+        if settings.webhook.url is not None:
+            deliverer = Deliverer(app.state.engine, settings.webhook).start()
+        # Overdue notices and escalation, from every process (each report is claimed once).
+        sweeper = None
+        if settings.reports.sweep_overdue:
+            sweeper = Sweeper(app.state.engine, settings.reports).start()
         try:
             yield
         finally:
+            if sweeper is not None:
+                await anyio.to_thread.run_sync(sweeper.stop)
+            if deliverer is not None:
+                await anyio.to_thread.run_sync(deliverer.stop)
             if own:
                 app.state.engine.dispose()
 
@@ -123,10 +139,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         risk.router,
         households.router,
         audit.router,
+        notifications.router,
     ):
         app.include_router(
             router, dependencies=[Depends(get_principal)], responses=errors.LOGGED_IN_ROUTE
         )
+    app.include_router(
+        photos.router, dependencies=[Depends(get_principal)], responses=errors.LOGGED_IN_ROUTE
+    )
     for router in (maps.router, pages.router):
         app.include_router(
             router, dependencies=[Depends(get_page_principal)], responses=errors.PAGE_ROUTE

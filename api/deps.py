@@ -9,7 +9,7 @@ import ipaddress
 import math
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -226,6 +226,12 @@ def report_filter(
     until: QueryTime = None,
     assignment: AssignmentMethod | None = None,
     overdue: bool | None = None,
+    department: Annotated[str | None, Query(max_length=100), PlainQuery] = None,
+    assigned: Annotated[
+        Literal["mine", "unassigned", "all"],
+        Query(description="a department's inbox: handled by me, by nobody yet, or all"),
+    ] = "all",
+    supervised: Annotated[bool | None, Query(description="督办 flagged (or not)")] = None,
 ) -> ReportFilter:
     """The report filters shared by listing, export, statistics, hotspots and maps, checked
     before any SQL."""
@@ -246,6 +252,9 @@ def report_filter(
         until=until,
         assignment=assignment.value if assignment else None,
         overdue=overdue,
+        department=department,
+        handler_id={"mine": who.user_id or -1, "unassigned": 0}.get(assigned),
+        supervised=supervised,
         scope=report_scope(who, settings.auth.sensitive_themes),
     )
 

@@ -160,20 +160,49 @@ class ReportCreate(BaseModel):
 
 
 class TransitionCreate(BaseModel):
-    """A move along the closed loop, made by the logged-in user."""
+    """A move along the closed loop, made by the logged-in user (GET /api/v1/themes lists the
+    moves, who makes them and what each needs)."""
 
     model_config = ConfigDict(extra="forbid")
 
     to: ReportStatus = Field(description="the status to move to; GET /api/v1/themes lists moves")
     note: Text2000 | None = None
+    reason: Text2000 | None = Field(
+        None, description="why: required to reject, to return (回退) and to send back (返工)"
+    )
     level: ResolutionLevel | None = Field(
         None, description="where it was resolved (required with to=resolved)"
+    )
+    department: Annotated[str, Field(max_length=100), PlainText] | None = Field(
+        None,
+        description="with to=dispatched: a department of the routing table (default: "
+        "the one the category routes to)",
+    )
+    handler: Annotated[str, Field(max_length=64), PlainText] | None = Field(
+        None, description="with to=dispatched: the username of a user of that department"
+    )
+    duplicate_of: uuid.UUID | None = Field(
+        None, description="with to=duplicate: the report it duplicates"
     )
 
     @model_validator(mode="before")
     @classmethod
     def _no_actor(cls, data: Any) -> Any:
         return _refuse_actor(data, "actor")
+
+
+class BulkTransitionCreate(TransitionCreate):
+    """The same move for many reports (bulk accept, bulk dispatch to one department)."""
+
+    ids: list[uuid.UUID] = Field(min_length=1, max_length=500, description="the reports")
+
+
+class SupervisionCreate(BaseModel):
+    """督办: a dispatcher's flag on a report that must not slip, with a note."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    note: Text2000 | None = None
 
 
 class ReassignCreate(BaseModel):

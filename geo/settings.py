@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from geo.vocabulary import OPEN_STATUSES
+from geo.worktime import Limit, parse_hours, parse_zone
 
 
 class DatabaseSettings(BaseModel):
@@ -76,22 +80,38 @@ class ReportSettings(BaseModel):
     max_age_days: float = Field(400.0, gt=0, description="oldest reported_at accepted")
     naive_timezone: str = Field("Asia/Shanghai", description="zone of timestamps with no offset")
     max_batch: int = Field(1000, ge=1, le=10_000)
+    escalate_after_h: float = Field(
+        24.0, gt=0, le=24 * 60, description="overdue this long: escalated to the district"
+    )
+    overdue_check_s: float = Field(
+        60.0, gt=0, le=3600, description="how often a server looks for overdue reports"
+    )
+    sweep_overdue: bool = Field(True, description="server processes notice and escalate")
     departments: dict[str, str] = Field(default_factory=dict, description="category → department")
-    time_limits_h: dict[str, list[float]] = Field(
+    time_limits: dict[str, dict[str, str]] = Field(
         default_factory=dict,
-        description="category → hours allowed in reported, dispatched, in_progress, resolved",
+        description="category → {stage: limit}, e.g. {'gas_leak': {'in_progress': '2h'}}: "
+        "'4wh' working hours, '1wd' working days, '2h' calendar hours, '3d' calendar days; "
+        "stages not named keep the taxonomy's limit",
     )
 
-    @field_validator("time_limits_h")
+    @field_validator("time_limits")
     @classmethod
-    def _four_positive_limits(cls, value: dict[str, list[float]]) -> dict[str, list[float]]:
-        for code, hours in value.items():
-            if len(hours) != 4 or any(h <= 0 for h in hours):
+    def _limits_per_open_stage(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        stages = [str(s) for s in OPEN_STATUSES]
+        out: dict[str, dict[str, str]] = {}
+        for code, limits in value.items():
+            unknown = sorted(set(limits) - set(stages))
+            if unknown:
                 raise ValueError(
-                    f"reports.time_limits_h[{code!r}] needs 4 positive hours "
-                    "(reported, dispatched, in_progress, resolved)"
+                    f"reports.time_limits[{code!r}] names {', '.join(unknown)}: "
+                    f"limits are set for the open stages {', '.join(stages)}"
                 )
-        return value
+            try:
+                out[code] = {s: str(Limit.parse(text)) for s, text in limits.items()}
+            except ValueError as exc:
+                raise ValueError(f"reports.time_limits[{code!r}]: {exc}") from None
+        return out
 
     @field_validator("naive_timezone")
     @classmethod
@@ -246,6 +266,102 @@ class LogSettings(BaseModel):
     level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
 
 
+class WorkTimeSettings(BaseModel):
+    """Working time for deadlines: office hours and local changes to the national calendar."""
+
+    timezone: str = Field("Asia/Shanghai", description="zone of the office hours")
+    hours: list[tuple[str, str]] = Field(
+        [("08:30", "12:00"), ("13:30", "17:30")],
+        description="office hours of every working day, in order, e.g. [['08:30', '12:00']]",
+    )
+    extra_holidays: list[date] = Field(
+        default_factory=list, description="local days off, over the national calendar"
+    )
+    extra_workdays: list[date] = Field(
+        default_factory=list, description="local working days, over the national calendar"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        parse_zone(value)
+        return value
+
+    @field_validator("hours")
+    @classmethod
+    def _office_hours_in_order(cls, value: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        try:
+            parse_hours(value)
+        except ValueError as exc:
+            raise ValueError(f"worktime.hours: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _day_off_or_working(self) -> WorkTimeSettings:
+        both = sorted(set(self.extra_holidays) & set(self.extra_workdays))
+        if both:
+            raise ValueError(
+                "worktime.extra_holidays and extra_workdays both list "
+                + ", ".join(d.isoformat() for d in both)
+            )
+        return self
+
+
+class PhotoSettings(BaseModel):
+    """Photo evidence: where files live, limits, and the checks against the report."""
+
+    folder: Path | None = Field(
+        None, description="photo store (files named by content hash); default: cluster.home/photos"
+    )
+    max_bytes: int = Field(20_000_000, ge=10_000, description="largest photo file")
+    max_per_report: int = Field(30, ge=1, le=1000)
+    max_pixels: int = Field(50_000_000, ge=10_000, description="larger images are refused")
+    thumb_px: int = Field(320, ge=64, le=2048, description="longest side of a thumbnail")
+    flag_distance_m: float = Field(200.0, gt=0, description="EXIF position this far: flagged")
+    flag_time_h: float = Field(48.0, gt=0, description="EXIF time this far from the report")
+    after_not_required: tuple[str, ...] = Field(
+        ("dispute",), description="themes whose reports resolve without an `after` photo"
+    )
+
+
+class WebhookSettings(BaseModel):
+    """Where events go out (an SMS or WeChat gateway), signed with HMAC-SHA256."""
+
+    url: str | None = Field(None, description="POST each event here; unset: no webhook")
+    secret: SecretStr | None = Field(None, description="HMAC-SHA256 key of the signature")
+    timeout_s: float = Field(5.0, gt=0, le=60)
+    max_attempts: int = Field(12, ge=1, le=100)
+    backoff_s: float = Field(2.0, gt=0, description="first retry after this, doubling")
+    max_backoff_s: float = Field(900.0, gt=0)
+    poll_s: float = Field(2.0, gt=0, le=300, description="how often a server looks for events")
+    # A gateway configured (or back) after a long pause would otherwise text people about
+    # events of last week: older ones are given up, not sent.
+    max_age_s: float = Field(86_400.0, gt=0, description="events older than this are not sent")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        from urllib.parse import urlsplit
+
+        if url is None or url == "":
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("webhook.url must be an http:// or https:// URL with a host")
+        return url
+
+    @model_validator(mode="after")
+    def _signed(self) -> WebhookSettings:
+        if self.url is not None and (self.secret is None or not self.secret.get_secret_value()):
+            raise ValueError(
+                "webhook.url needs webhook.secret (RISKGRID_WEBHOOK__SECRET): the gateway checks "
+                "each event's HMAC-SHA256 signature with it"
+            )
+        if self.max_backoff_s < self.backoff_s:
+            raise ValueError("webhook.max_backoff_s must not be less than webhook.backoff_s")
+        return self
+
+
 class Settings(BaseSettings):
     """All of riskgrid's configuration, read once from the environment."""
 
@@ -269,6 +385,9 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     rates: RateSettings = RateSettings()
     log: LogSettings = LogSettings()
+    worktime: WorkTimeSettings = WorkTimeSettings()
+    photos: PhotoSettings = PhotoSettings()
+    webhook: WebhookSettings = WebhookSettings()
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     warm_up: bool = Field(True, description="load statistics and grid weights at start-up")

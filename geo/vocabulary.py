@@ -13,23 +13,47 @@ from enum import StrEnum
 class ReportStatus(StrEnum):
     """Where a report stands in the closed loop."""
 
-    REPORTED = "reported"
-    DISPATCHED = "dispatched"
-    IN_PROGRESS = "in_progress"
-    RESOLVED = "resolved"
-    VERIFIED = "verified"
-    REJECTED = "rejected"
+    REPORTED = "reported"  # 上报
+    ACCEPTED = "accepted"  # 立案
+    DISPATCHED = "dispatched"  # 派遣
+    IN_PROGRESS = "in_progress"  # 处置中
+    RETURNED = "returned"  # 回退: the department says it is not theirs
+    RESOLVED = "resolved"  # 处置完成
+    VERIFIED = "verified"  # 核查通过, closed
+    REJECTED = "rejected"  # 不予立案
     DUPLICATE = "duplicate"
 
 
 S = ReportStatus
 # Stages that have a deadline (a report is still open in them), and the closed states.
-OPEN_STATUSES = (S.REPORTED, S.DISPATCHED, S.IN_PROGRESS, S.RESOLVED)
+OPEN_STATUSES = (S.REPORTED, S.ACCEPTED, S.DISPATCHED, S.IN_PROGRESS, S.RETURNED, S.RESOLVED)
 CLOSED_STATUSES = (S.VERIFIED, S.REJECTED, S.DUPLICATE)
 # A hazard still out there: not yet resolved, not closed.
-ACTIVE_STATUSES = (S.REPORTED, S.DISPATCHED, S.IN_PROGRESS)
+ACTIVE_STATUSES = (S.REPORTED, S.ACCEPTED, S.DISPATCHED, S.IN_PROGRESS, S.RETURNED)
 # Resolved, verified or not: what resolution rates count.
 RESOLVED_STATUSES = (S.RESOLVED, S.VERIFIED)
+
+
+class PhotoKind(StrEnum):
+    """What a photo of a report shows."""
+
+    SITE = "site"  # 现场
+    BEFORE = "before"
+    AFTER = "after"  # 处置后
+    CHECK = "check"  # 核查
+
+
+class NotificationKind(StrEnum):
+    """What a notification (and the webhook event it goes out as) tells about a report."""
+
+    DISPATCHED = "dispatched"  # 派遣 to your department
+    ASSIGNED = "assigned"  # you are named its handler
+    RETURNED = "returned"  # 回退: a department says it is not theirs
+    CHECK_TASK = "check_task"  # 核查任务: resolved, to be checked on site
+    OVERDUE = "overdue"  # past the stage's time limit
+    SUPERVISED = "supervised"  # 督办
+    RESOLVED = "resolved"  # 处置完成: the report you sent is dealt with
+    ESCALATED = "escalated"  # overdue past the second limit: to the district's dispatchers
 
 
 class ResolutionLevel(StrEnum):

@@ -16,6 +16,7 @@ from riskgrid import (
     demo,
     households,
     layers,
+    outbox,
     reports,
     serve,
     tokens,
@@ -45,6 +46,7 @@ app.add_typer(layers.app, name="layers")
 app.add_typer(households.app, name="households")
 app.add_typer(users.app, name="users")
 app.add_typer(tokens.app, name="tokens")
+app.add_typer(outbox.app, name="outbox")
 app.command("audit")(audit.audit)
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)

@@ -23,10 +23,14 @@ from api.app import create_app
 from geo.db import migrate
 from geo.db.engine import make_engine
 from geo.db.local_cluster import Cluster
-from geo.settings import RateSettings, Settings
+from geo.settings import RateSettings, ReportSettings, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLES = (
+    "webhook_deliveries",
+    "outbox",
+    "notifications",
+    "report_photos",
     "audit_log",
     "auth_tokens",
     "user_grids",
@@ -102,7 +106,14 @@ def _database(server: Server, stem: str) -> Iterator[tuple[Settings, Engine]]:
     url = server.create(name)
     # The suite sends thousands of requests from one client (a fuzz of 1,120): rate limits
     # are off but in tests/api/test_rate_limits.py, which turns them on, small.
-    settings = Settings(database_url=url, warm_up=False, rates=RateSettings(enabled=False))
+    # Nor does a server sweep for overdue reports behind the tests' backs (test_escalation
+    # sweeps itself).
+    settings = Settings(
+        database_url=url,
+        warm_up=False,
+        rates=RateSettings(enabled=False),
+        reports=ReportSettings(sweep_overdue=False),
+    )
     engine = make_engine(settings)
     migrate.upgrade(engine)
     yield settings, engine

@@ -166,3 +166,22 @@ def truncate(conn, tables) -> None:
 
     conn.execute(text("SET LOCAL session_replication_role = replica"))
     conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+
+
+def after_photo(engine, report_id) -> None:
+    """Record an `after` photo of a report (its row only: what the resolve check reads)."""
+    import hashlib
+    import uuid
+
+    from sqlalchemy import text
+
+    digest = hashlib.sha256(f"after-{report_id}-{uuid.uuid4()}".encode()).hexdigest()
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO report_photos (id, report_id, kind, sha256, upload_sha256, "
+                "thumb_sha256, phash, content_type, bytes, width, height) VALUES (:id, :r, "
+                "'after', :d, :d, :d, '0000000000000000', 'image/jpeg', 1, 1, 1)"
+            ),
+            {"id": uuid.uuid4(), "r": report_id, "d": digest},
+        )

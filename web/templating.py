@@ -3,7 +3,8 @@
 Templates live in `web/templates/`, autoescaped; scripts and stylesheets in `web/static/`,
 addressed through `static_url` so that a changed file is fetched anew.
 
-The navigation names who is logged in and holds the logout form. Folium pages are built once
+The navigation names who is logged in, links to their notifications with the unread count,
+and holds the logout form. Folium pages are built once
 for everyone who sees the same data and cached, so theirs carry a slot that each request fills
 with its own navigation and CSRF token (`with_session`).
 """
@@ -11,12 +12,15 @@ with its own navigation and CSRF token (`with_session`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import parse_qsl, urlencode
+from zoneinfo import ZoneInfo
 
 import jinja2
 from markupsafe import Markup
 
-from geo.vocabulary import Role
+from geo.reports import taxonomy
+from geo.vocabulary import NotificationKind, Role
 from web.assets import WEB, static_url
 
 NAV_LABEL = {"zh": "页面", "en": "Pages"}
@@ -67,9 +71,108 @@ ROLE_NAMES = {
 
 
 SESSION_WORDS = {
-    "zh": {"logout": "退出登录", "logged_in": "当前登录"},
-    "en": {"logout": "Log out", "logged_in": "Logged in"},
+    "zh": {
+        "logout": "退出登录",
+        "logged_in": "当前登录",
+        "notifications": "通知",
+        "unread": "{n} 条未读",
+    },
+    "en": {
+        "logout": "Log out",
+        "logged_in": "Logged in",
+        "notifications": "Notifications",
+        "unread": "{n} unread",
+    },
 }
+
+
+NOTIFICATIONS_PATH = "/notifications"
+BADGE_CAP = 100  # the badge counts this many unread at most and shows "99+"
+REPORT_PAGE = "/console/reports/{id}"  # a report's page: map, photos, history, actions
+
+
+# What each notification kind says (geo.vocabulary.NotificationKind), on the notifications page.
+NOTIFICATION_KINDS = {
+    "zh": {
+        NotificationKind.DISPATCHED: "派遣到本部门",
+        NotificationKind.ASSIGNED: "指派给你处置",
+        NotificationKind.RETURNED: "部门回退",
+        NotificationKind.CHECK_TASK: "核查任务",
+        NotificationKind.OVERDUE: "超期",
+        NotificationKind.SUPERVISED: "督办",
+        NotificationKind.RESOLVED: "已处置",
+        NotificationKind.ESCALATED: "超期升级",
+    },
+    "en": {
+        NotificationKind.DISPATCHED: "Dispatched to your department",
+        NotificationKind.ASSIGNED: "Assigned to you",
+        NotificationKind.RETURNED: "Returned by the department",
+        NotificationKind.CHECK_TASK: "To check on site",
+        NotificationKind.OVERDUE: "Overdue",
+        NotificationKind.SUPERVISED: "Under supervision (督办)",
+        NotificationKind.RESOLVED: "Resolved",
+        NotificationKind.ESCALATED: "Escalated: overdue past the second limit",
+    },
+}
+
+
+NOTIFICATION_WORDS = {
+    "zh": {
+        "title": "通知",
+        "all": "全部",
+        "unread_only": "仅未读",
+        "mark_all": "全部标为已读",
+        "mark": "标为已读",
+        "none": "暂无通知",
+        "report": "事件",
+        "when": "时间",
+        "what": "内容",
+        "read": "已读",
+        "older": "更早的通知",
+        "failed": "操作失败，请刷新后重试",
+    },
+    "en": {
+        "title": "Notifications",
+        "all": "All",
+        "unread_only": "Unread only",
+        "mark_all": "Mark all as read",
+        "mark": "Mark read",
+        "none": "No notifications",
+        "report": "Report",
+        "when": "When",
+        "what": "What",
+        "read": "read",
+        "older": "Older notifications",
+        "failed": "That did not work: reload the page and try again",
+    },
+}
+
+
+def notification_rows(found: dict, lang: str, timezone: str) -> list[dict]:
+    """Return the notifications of `geo.reports.notify.notifications` as the page lists them:
+    what happened, to which report (a link to its page), when (in `timezone`), read or not."""
+    zone = ZoneInfo(timezone)
+    rows = []
+    for n in found["notifications"]:
+        data = n["data"]
+        cat = taxonomy.category(data.get("theme") or "", data.get("category") or "")
+        what = [cat.zh if lang == "zh" else cat.en] if cat else [str(data.get("category") or "")]
+        what += [str(data[k]) for k in ("grid", "reason", "note") if data.get(k)]
+        at = datetime.fromisoformat(n["created_at"]).astimezone(zone)
+        rows.append(
+            {
+                "id": n["id"],
+                "kind": NOTIFICATION_KINDS[lang].get(n["kind"], n["kind"]),
+                "report": (n["report_id"] or "")[:8],
+                "href": lang_url(REPORT_PAGE.format(id=n["report_id"]), "", lang)
+                if n["report_id"]
+                else None,
+                "what": " · ".join(w for w in what if w),
+                "when": f"{at:%Y-%m-%d %H:%M}",
+                "read": n["read_at"] is not None,
+            }
+        )
+    return rows
 
 
 # Where a cached Folium page takes the navigation of the request that shows it.
@@ -133,6 +236,7 @@ class Session:
     name: str
     role: Role
     csrf: str = ""
+    unread: int = 0  # notifications not yet read: the badge every page shows
 
     @property
     def opens_coordinator_map(self) -> bool:
@@ -166,18 +270,25 @@ def _links(path: str, lang: str, session: Session) -> list[NavLink]:
 
 def navigation(path: str, query: str, lang: str, session: Session | None) -> dict:
     """Return the navigation of a page at `path?query` shown to `session`: the links it may
-    open, who is logged in with the logout form, and the language switch that keeps the path
+    open, who is logged in with their unread notifications and the logout form, and the
+    language switch that keeps the path
     and the query. Without a session (the login page) only the language switch is left."""
     languages = [
         NavLink(lang_url(path, query, code), LANG_NAMES[code], code == lang, code) for code in LANGS
     ]
     user = None
     if session is not None:
+        shown = str(session.unread) if session.unread < BADGE_CAP else f"{BADGE_CAP - 1}+"
         user = {
             "username": session.username,
             "name": session.name or session.username,
             "role": ROLE_NAMES[lang].get(session.role, str(session.role)),
             "csrf": session.csrf,
+            "unread": session.unread,
+            "unread_shown": shown,
+            "unread_words": SESSION_WORDS[lang]["unread"].replace("{n}", shown),
+            "notifications": lang_url(NOTIFICATIONS_PATH, "", lang),
+            "on_notifications": path == NOTIFICATIONS_PATH,
         }
     return {
         "label": NAV_LABEL[lang],

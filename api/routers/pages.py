@@ -4,29 +4,41 @@ what every page and map is asked for with (who is logged in, the language)."""
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from api.deps import ConnDep, PagePrincipalDep, SettingsDep, VersionsDep, credentials, csrf_token
 from api.security_headers import csp_nonce, permissions_policy
 from geo.identity.scope import ReportScope, report_scope
+from geo.reports import notify
 from web import pages
 from web.pages import PageRequest
-from web.templating import Session, clean_query
+from web.templating import (
+    BADGE_CAP,
+    NOTIFICATION_WORDS,
+    Session,
+    clean_query,
+    lang_url,
+    navigation,
+    notification_rows,
+    render_template,
+)
 
 router = APIRouter(tags=["pages"])
 Lang = Literal["zh", "en"]
 
 
-def page_session(request: Request, who: PagePrincipalDep) -> Session:
+def page_session(request: Request, conn: ConnDep, who: PagePrincipalDep) -> Session:
     """Return who a page is shown to, with the CSRF token of their session cookie (none for a
-    page asked for with a bearer token)."""
+    page asked for with a bearer token) and their unread notifications (the badge)."""
     if who.role is None:
         raise ValueError("a logged-in principal has a role")
     token, from_cookie = credentials(request)
     csrf = csrf_token(token) if token is not None and from_cookie else ""
-    return Session(who.username, who.name, who.role, csrf)
+    unread = notify.unread_count(conn, who.user_id, cap=BADGE_CAP)
+    return Session(who.username, who.name, who.role, csrf, unread)
 
 
 SessionDep = Annotated[Session, Depends(page_session)]
@@ -72,3 +84,33 @@ def report_page(conn: ConnDep, v: VersionsDep, page: PageDep) -> HTMLResponse:
     # that may locate the phone.
     policy = {"Permissions-Policy": permissions_policy("geolocation")}
     return html(pages.report(conn, v, page), headers=policy)
+
+
+@router.get("/notifications", response_class=HTMLResponse, summary="The viewer's notifications")
+def notifications_page(
+    conn: ConnDep,
+    settings: SettingsDep,
+    who: PagePrincipalDep,
+    page: PageDep,
+    unread: bool = False,
+    before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+) -> HTMLResponse:
+    found = notify.notifications(conn, who.user_id, unread, 50, before)
+    here = {"unread": "true"} if unread else {}
+    older = {**here, "before": found["next_before"]} if found["next_before"] else None
+    nav = navigation(page.path, page.query, page.lang, page.session)
+    return html(
+        render_template(
+            "notifications.html",
+            lang=page.lang,
+            nav=nav,
+            words=NOTIFICATION_WORDS[page.lang],
+            rows=notification_rows(found, page.lang, settings.worktime.timezone),
+            unread=found["unread"],
+            unread_words=nav["user"]["unread_words"],
+            unread_only=unread,
+            all_href=lang_url(page.path, "", page.lang),
+            unread_href=lang_url(page.path, "unread=true", page.lang),
+            older_href=lang_url(page.path, urlencode(older), page.lang) if older else None,
+        )
+    )

@@ -17,15 +17,17 @@ from api.errors import describe_validation, error_response, error_responses
 from api.schemas import (
     CSV,
     FEATURE_COLLECTION,
+    BulkTransitionCreate,
     GeoJSONResponse,
     ReassignCreate,
     ReportCreate,
+    SupervisionCreate,
     TransitionCreate,
     answers,
 )
-from geo.errors import Conflict, InvalidInput
+from geo.errors import Conflict, Forbidden, InvalidInput, NotFound
 from geo.identity.scope import report_scope
-from geo.reports import intake, loop, queries, record, taxonomy
+from geo.reports import deadlines, intake, loop, queries, record, taxonomy
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 IdempotencyKey = Annotated[
@@ -66,7 +68,13 @@ def create_report(
     new = body.to_new(settings.reports.naive_timezone)
     with engine.begin() as conn:
         report, created = intake.create(
-            conn, new, settings.reports, who, settings.auth.sensitive_themes, idempotency_key
+            conn,
+            new,
+            settings.reports,
+            settings.worktime,
+            who,
+            settings.auth.sensitive_themes,
+            idempotency_key,
         )
     return _json(report, 201 if created else 200)
 
@@ -97,7 +105,13 @@ def create_batch(
             # Each item commits on its own: a bad one does not undo or stop the others.
             with engine.begin() as conn:
                 report, created = intake.create(
-                    conn, new, settings.reports, who, settings.auth.sensitive_themes, key
+                    conn,
+                    new,
+                    settings.reports,
+                    settings.worktime,
+                    who,
+                    settings.auth.sensitive_themes,
+                    key,
                 )
             counts["created" if created else "replayed"] += 1
             results.append({"index": i, "status": 201 if created else 200, "report": report})
@@ -195,23 +209,82 @@ def transition_report(
     body: TransitionCreate,
 ) -> dict:
     with engine.begin() as conn:
-        return loop.transition(
-            conn,
-            report_id,
-            body.to,
-            who,
-            body.note,
-            body.level,
-            settings.reports,
-            settings.auth.sensitive_themes,
-        )
+        return loop.transition(conn, report_id, _move(body), who, settings)
+
+
+def _move(body: TransitionCreate) -> loop.MoveRequest:
+    return loop.MoveRequest(
+        to=body.to,
+        note=body.note,
+        reason=body.reason,
+        level=body.level,
+        department=body.department,
+        handler=body.handler,
+        duplicate_of=body.duplicate_of,
+    )
+
+
+_STATUS_OF = {NotFound: 404, Forbidden: 403, Conflict: 409, InvalidInput: 422}
+
+
+@router.post(
+    "/reports:transitions",
+    summary="The same move for many reports (bulk accept, bulk dispatch); answers per report",
+)
+def transition_many(
+    engine: EngineDep, settings: SettingsDep, who: PrincipalDep, body: BulkTransitionCreate
+) -> dict:
+    move = _move(body)
+    results = []
+    counts = {"moved": 0, "failed": 0}
+    for report_id in dict.fromkeys(body.ids):  # each once, in the order sent
+        try:
+            # Each report moves (and is audited) on its own: a refused one stops no other.
+            with engine.begin() as conn:
+                report = loop.transition(conn, report_id, move, who, settings)
+            counts["moved"] += 1
+            results.append({"id": str(report_id), "status": 200, "report": report})
+        except (NotFound, Forbidden, Conflict, InvalidInput) as exc:
+            counts["failed"] += 1
+            status = next(v for k, v in _STATUS_OF.items() if isinstance(exc, k))
+            results.append({"id": str(report_id), "status": status, "detail": str(exc)})
+    return {**counts, "results": results}
+
+
+@router.put(
+    "/reports/{report_id}/supervision",
+    summary="督办: flag a report for supervision, with a note (dispatchers)",
+    responses={**error_responses(404), 409: error_response(409, "the report is closed")},
+)
+def supervise_report(
+    engine: EngineDep,
+    settings: SettingsDep,
+    who: PrincipalDep,
+    report_id: uuid.UUID,
+    body: SupervisionCreate,
+) -> dict:
+    with engine.begin() as conn:
+        return loop.supervise(conn, report_id, body.note, True, who, settings.auth.sensitive_themes)
+
+
+@router.delete(
+    "/reports/{report_id}/supervision",
+    summary="Lift the 督办 flag (dispatchers)",
+    responses=error_responses(404),
+)
+def lift_supervision(
+    engine: EngineDep, settings: SettingsDep, who: PrincipalDep, report_id: uuid.UUID
+) -> dict:
+    with engine.begin() as conn:
+        return loop.supervise(conn, report_id, None, False, who, settings.auth.sensitive_themes)
 
 
 @router.get("/themes", summary="The report taxonomy: themes, categories, departments, limits")
 def themes(settings: SettingsDep) -> dict:
     rules = settings.reports
     return {
-        "themes": taxonomy.as_dict(rules.departments, rules.time_limits_h),
+        "themes": taxonomy.as_dict(rules.departments, deadlines.limits_as_dict(rules)),
+        "worktime": deadlines.worktime_as_dict(settings.worktime),
         "statuses": {k: list(v) for k, v in taxonomy.TRANSITIONS.items()},
         "moves": taxonomy.moves_as_dict(),
         "levels": {k: {"zh": zh, "en": en} for k, (zh, en) in taxonomy.LEVELS.items()},

@@ -24,14 +24,17 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
-from sqlalchemy.dialects.postgresql import INET, JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, INET, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from geo.vocabulary import (
     AreaLevel,
     AssignmentMethod,
     GridKind,
+    NotificationKind,
+    PhotoKind,
     ReportStatus,
     ResolutionLevel,
     RiskKind,
@@ -167,6 +170,15 @@ class Report(Base):
     reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    handler_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    duplicate_of: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    supervised_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # 督办
+    supervised_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    supervision_note: Mapped[str | None] = mapped_column(Text)
+    overdue_noticed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rework_count: Mapped[int] = mapped_column(Integer, default=0)  # 返工
+    return_count: Mapped[int] = mapped_column(Integer, default=0)  # 回退
 
 
 class ReportEvent(Base):
@@ -185,7 +197,107 @@ class ReportEvent(Base):
     actor: Mapped[str | None] = mapped_column(String(100))
     note: Mapped[str | None] = mapped_column(Text)
     level: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    department: Mapped[str | None] = mapped_column(String(100))
+    handler_id: Mapped[int | None] = mapped_column(Integer)
+    duplicate_of: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    actor_id: Mapped[int | None] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ReportPhoto(Base):
+    """A photo of a report, stored EXIF-free by content hash, with what its EXIF said."""
+
+    __tablename__ = "report_photos"
+    __table_args__ = (
+        CheckConstraint(_in("kind", PhotoKind), name="kind"),
+        UniqueConstraint("report_id", "upload_sha256", name="uq_report_photos_upload"),
+        # The perceptual hash's eight 8-bit bands (geo.reports.photos: the reuse look-up).
+        Index(
+            "ix_report_photos_phash_bands",
+            text(
+                "(ARRAY["
+                + ", ".join(f"'{i}' || substr(phash, {2 * i + 1}, 2)" for i in range(8))
+                + "])"
+            ),
+            postgresql_using="gin",
+        ),
+    )
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    report_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("reports.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(8))
+    sha256: Mapped[str] = mapped_column(String(64))
+    upload_sha256: Mapped[str] = mapped_column(String(64))
+    thumb_sha256: Mapped[str] = mapped_column(String(64))
+    phash: Mapped[str] = mapped_column(String(16), index=True)
+    content_type: Mapped[str] = mapped_column(String(32))
+    bytes: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    taken_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    exif_lon: Mapped[float | None] = mapped_column(Float)
+    exif_lat: Mapped[float | None] = mapped_column(Float)
+    exif_distance_m: Mapped[float | None] = mapped_column(Float)
+    exif_time_diff_h: Mapped[float | None] = mapped_column(Float)
+    flags: Mapped[list[str]] = mapped_column(ARRAY(String(32)), default=list)
+    reused_from: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Notification(Base):
+    """Something a user should know about (dispatched to them, returned, overdue, 督办, ...)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        CheckConstraint(_in("kind", NotificationKind), name="kind"),
+        UniqueConstraint("user_id", "event_id", name="uq_notifications_event"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    report_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("reports.id", ondelete="CASCADE")
+    )
+    event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    data: Mapped[dict] = mapped_column(JSONB, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class OutboxEvent(Base):
+    """An event waiting to go out to the webhook (transactional outbox)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (CheckConstraint(_in("kind", NotificationKind), name="kind"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    next_attempt_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    gave_up_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class WebhookDelivery(Base):
+    """One attempt to deliver an outbox event: the delivery log."""
+
+    __tablename__ = "webhook_deliveries"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    url: Mapped[str] = mapped_column(Text)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[float] = mapped_column(Float)
 
 
 class RiskLayer(Base):

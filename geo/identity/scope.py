@@ -2,7 +2,8 @@
 the query, never by filtering answers afterwards).
 
 - admin, planner: every report; dispatcher, coordinator: their districts (none bound: all);
-- department: the reports dispatched to their department (from then on);
+- department: the reports dispatched to their department (from then on; one they returned
+  stays theirs to see until it is dispatched elsewhere);
 - worker: the reports they sent, and those in their grids.
 
 For roles without the right to them, reports of sensitive themes are masked: no description,
@@ -17,7 +18,7 @@ from geo.identity.principal import Principal
 from geo.vocabulary import ReportStatus, Role, sql_list
 
 S = ReportStatus
-DISPATCHED_ON = sql_list((S.DISPATCHED, S.IN_PROGRESS, S.RESOLVED, S.VERIFIED))
+DISPATCHED_ON = sql_list((S.DISPATCHED, S.IN_PROGRESS, S.RETURNED, S.RESOLVED, S.VERIFIED))
 
 
 @dataclass(frozen=True)

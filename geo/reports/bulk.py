@@ -18,8 +18,8 @@ from sqlalchemy import Connection, text
 
 from geo.db.copy import copy_frame
 from geo.grids.assignment import M_PER_DEG_MIN, assignment_ctes, snap_params, stage_points
-from geo.reports import taxonomy
-from geo.settings import ReportSettings
+from geo.reports import deadlines, taxonomy
+from geo.settings import ReportSettings, WorkTimeSettings
 
 # Columns of the staging table, in COPY order. Timestamps of later steps are optional: the
 # demo and historical imports carry whole timelines.
@@ -68,7 +68,7 @@ class BulkResult:
     by_method: dict[str, int] = field(default_factory=dict)
 
 
-def prepare(frame: pd.DataFrame, rules: ReportSettings) -> pd.DataFrame:
+def prepare(frame: pd.DataFrame, rules: ReportSettings, worktime: WorkTimeSettings) -> pd.DataFrame:
     """Return `frame` with every staging column: department, timeline and deadline filled in."""
     out = frame.copy()
     for name, _ in STAGE_COLUMNS:
@@ -81,16 +81,21 @@ def prepare(frame: pd.DataFrame, rules: ReportSettings) -> pd.DataFrame:
     pairs = list(zip(out["theme"], out["category"], strict=True))
     # Look the taxonomy up once per (theme, category), not once per row.
     depts = {p: taxonomy.department(*p, rules.departments) for p in set(pairs)}
-    limits = {p: taxonomy.stage_hours(*p, rules.time_limits_h) for p in set(pairs)}
+    limits = {p: deadlines.limits_for(*p, rules) for p in set(pairs)}
     out["department"] = [depts[p] for p in pairs]
     # The deadline of an open report runs from when it entered its current status.
     entered = out["reported_at"].copy()
     for col, status in TIMELINE:
         if out[col].notna().any():
             entered = entered.where(out["status"] != status, out[col].fillna(entered))
-    hours = [limits[p].get(st) for p, st in zip(pairs, out["status"], strict=True)]
-    due = pd.to_timedelta(pd.Series(hours, index=out.index, dtype="float64"), unit="h")
-    out["due_at"] = (pd.to_datetime(entered, utc=True) + due).where(due.notna(), None)
+    cal = deadlines.calendar(worktime)
+    due = [
+        None
+        if (limit := limits[p].get(st)) is None or pd.isna(at)
+        else deadlines.due_at(at.to_pydatetime(warn=False), limit, cal)
+        for p, st, at in zip(pairs, out["status"], pd.to_datetime(entered, utc=True), strict=True)
+    ]
+    out["due_at"] = pd.to_datetime(pd.Series(due, index=out.index, dtype=object), utc=True)
     return out
 
 
@@ -182,11 +187,12 @@ def load(
     frame: pd.DataFrame,
     rules: ReportSettings,
     progress: Callable[[int], None] | None = None,
+    worktime: WorkTimeSettings | None = None,
 ) -> BulkResult:
     """Assign and insert the rows of `frame` (WGS-84 lon/lat) in the caller's transaction."""
     if frame.empty:
         return BulkResult(received=0, inserted=0, existing=0)
-    staged = prepare(frame, rules)
+    staged = prepare(frame, rules, worktime or WorkTimeSettings())
     _copy(conn, staged, progress)
     margin = rules.service_area_margin_m
     timeline = (

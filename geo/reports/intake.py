@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from geo.coords import SourceCRS, to_wgs84
 from geo.db.engine import driver_sql, fetch
@@ -19,10 +19,10 @@ from geo.grids.assignment import M_PER_DEG_MIN, Assignment, assign_point
 from geo.identity import audit
 from geo.identity.principal import Principal
 from geo.identity.scope import report_scope
-from geo.reports import taxonomy
+from geo.reports import deadlines, taxonomy
 from geo.reports.fragments import ACTIVE
-from geo.reports.record import answer_for, fetch_row
-from geo.settings import ReportSettings
+from geo.reports.record import UNHANDLED, answer_for, fetch_row
+from geo.settings import ReportSettings, WorkTimeSettings
 from geo.vocabulary import ReportStatus
 
 
@@ -121,7 +121,7 @@ _INSERT = driver_sql(
       ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :source_crs, :source_lon, :source_lat,
       :accuracy_m, :grid_code, :district_code, :assignment_method, :assignment_distance_m,
       :near_boundary_code, :near_boundary_m, :department, :campaign_code, :reporter,
-      :reporter_id, :reported_at, now(), now() + make_interval(secs => :due_s),
+      :reporter_id, :reported_at, now(), :due_at,
       :possible_duplicate_of)
     ON CONFLICT DO NOTHING
     RETURNING created_at, status_changed_at, due_at
@@ -173,6 +173,7 @@ def create(
     conn: Connection,
     item: NewReport,
     rules: ReportSettings,
+    worktime: WorkTimeSettings,
     who: Principal,
     sensitive_themes: tuple[str, ...],
     idempotency_key: str | None = None,
@@ -187,12 +188,15 @@ def create(
     if seen is not None:
         return seen, False
     row = _new_row(conn, item, rules)
-    hours = taxonomy.stage_hours(item.theme, item.category, rules.time_limits_h)
+    # The first stage starts at the transaction's now(), as status_changed_at does.
+    started = conn.execute(text("SELECT now()")).scalar_one()
     params = {
         **row,
         "idempotency_key": idempotency_key,
         "request_hash": fingerprint,
-        "due_s": hours[ReportStatus.REPORTED] * 3600,
+        "due_at": deadlines.due_at_for(
+            item.theme, item.category, row["status"], started, rules, worktime
+        ),
     }
     inserted = fetch(conn, _INSERT, params)
     if not inserted:
@@ -208,7 +212,7 @@ def create(
     }
     audit.record(conn, who, "report.create", "report", row["id"], changes)
     # The answer is built from the row just stored: no second read of it.
-    return answer_for(conn, {**row, **inserted[0], "overdue": False}, masked_themes), True
+    return answer_for(conn, {**row, **inserted[0], **UNHANDLED}, masked_themes, new=True), True
 
 
 def _new_row(conn: Connection, item: NewReport, rules: ReportSettings) -> dict[str, Any]:

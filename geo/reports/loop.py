@@ -6,6 +6,7 @@ report is read within the mover's scope (someone else's report is not found)."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -15,14 +16,23 @@ from geo.grids.assignment import assignment_ctes, snap_params
 from geo.identity import audit
 from geo.identity.principal import SYSTEM, Principal
 from geo.identity.scope import ReportScope, report_scope, scope_condition
-from geo.reports import taxonomy
+from geo.reports import deadlines, photos, taxonomy
+from geo.reports.notify import emit
 from geo.reports.record import add_event, get
-from geo.settings import ReportSettings
-from geo.vocabulary import OPEN_STATUSES, AssignmentMethod, ReportStatus, Role, sql_list
+from geo.settings import ReportSettings, Settings
+from geo.vocabulary import (
+    OPEN_STATUSES,
+    AssignmentMethod,
+    NotificationKind,
+    ReportStatus,
+    Role,
+    sql_list,
+)
 
 OPEN = sql_list(OPEN_STATUSES)
 MANUAL = AssignmentMethod.MANUAL.value
 S = ReportStatus
+K = NotificationKind
 
 
 def _locked(conn: Connection, report_id: uuid.UUID, scope: ReportScope, columns: str) -> Any:
@@ -44,7 +54,26 @@ def _next_steps(frm: str) -> str:
     return ", ".join(f"{m.to} (by {taxonomy.roles_text(m.roles)})" for m in steps)
 
 
-def check_move(who: Principal, frm: str, to: str, grid_code: str | None) -> None:
+@dataclass(frozen=True)
+class MoveRequest:
+    """A move along the loop as asked: `to` and what the move needs (taxonomy.NEEDS)."""
+
+    to: str
+    note: str | None = None
+    reason: str | None = None
+    level: str | None = None
+    department: str | None = None
+    handler: str | None = None  # a department user's username
+    duplicate_of: uuid.UUID | None = None
+
+
+_ROW = (
+    "r.id, r.status, r.status_changed_at, r.theme, r.category, r.grid_code, r.district_code, "
+    "r.resolution_level, r.department, r.handler_id, r.reporter_id, now() AS now"
+)
+
+
+def check_move(who: Principal, frm: str, to: str, row: Any) -> None:
     """Raise Conflict for a move the loop does not have, Forbidden for one `who` may not make."""
     move = taxonomy.MOVE_BY_STEP.get((frm, to))
     if move is None:
@@ -54,65 +83,230 @@ def check_move(who: Principal, frm: str, to: str, grid_code: str | None) -> None
             f"a {frm} report is moved to {to} by {taxonomy.roles_text(move.roles)}; "
             f"you are logged in as {who.role or 'no role'}"
         )
-    if who.role == Role.WORKER and grid_code not in who.grids:
+    if who.role == Role.WORKER and row.grid_code not in who.grids:
         yours = ", ".join(who.grids) or "none"
+        grid = f"grid {row.grid_code}" if row.grid_code else "no grid"
         raise Forbidden(
             f"a worker checks resolved reports of their own grids ({yours}); this report is in "
-            f"{'grid ' + grid_code if grid_code else 'no grid'}: its dispatcher makes this move"
+            f"{grid}: its dispatcher makes this move"
         )
+
+
+def _needs(frm: str, m: MoveRequest) -> None:
+    need = taxonomy.NEEDS.get((frm, m.to))
+    if need is not None and getattr(m, need) in (None, ""):
+        hint = {
+            "reason": "say why in `reason`",
+            "duplicate_of": "name the report it duplicates in `duplicate_of`",
+            "level": f"where was it resolved? `level`, one of: {', '.join(taxonomy.LEVELS)}",
+        }[need]
+        raise InvalidInput(f"moving a {frm} report to {m.to} needs {need}: {hint}")
+
+
+def _department(m: MoveRequest, row: Any, rules: ReportSettings) -> str:
+    name = m.department or row.department
+    known = taxonomy.departments(rules.departments)
+    if name is None:
+        raise InvalidInput("a dispatch names the department that handles it: `department`")
+    if name not in known:
+        raise InvalidInput(
+            f"unknown department {name!r}; one of the routing table's: {', '.join(sorted(known))}"
+        )
+    return name
+
+
+def _handler(conn: Connection, username: str | None, department: str) -> int | None:
+    if username is None:
+        return None
+    user = conn.execute(
+        text("SELECT id, role, department FROM users WHERE username = :u AND disabled_at IS NULL"),
+        {"u": username},
+    ).one_or_none()
+    if user is None or user.role != Role.DEPARTMENT or user.department != department:
+        raise InvalidInput(
+            f"handler {username!r} is not an active user of {department}: name one of its "
+            "department users, or leave the handler out"
+        )
+    return int(user.id)
+
+
+def _original(conn: Connection, m: MoveRequest, row: Any, scope: ReportScope) -> uuid.UUID:
+    target = m.duplicate_of
+    scoped, params = scope_condition(scope)
+    other = conn.execute(
+        text(f"SELECT r.id, r.status, r.duplicate_of FROM reports r WHERE r.id = :o AND {scoped}"),
+        {**params, "o": target},
+    ).one_or_none()
+    if other is None or other.id == row.id:
+        raise InvalidInput(f"duplicate_of: no other report with id {target} that you can see")
+    if other.status == S.DUPLICATE:
+        raise InvalidInput(
+            f"duplicate_of: report {target} is itself a duplicate of {other.duplicate_of}: "
+            "name that one"
+        )
+    return other.id
 
 
 def transition(
     conn: Connection,
     report_id: uuid.UUID,
-    to: str,
+    m: MoveRequest,
     who: Principal,
-    note: str | None,
-    level: str | None,
-    rules: ReportSettings,
-    sensitive_themes: tuple[str, ...],
+    settings: Settings,
 ) -> dict:
     """Move a report along the closed loop as `who`; return it as `who` sees it.
 
     NotFound outside their scope, Conflict on a move the loop does not have, Forbidden on a
-    move their role does not make."""
-    scope = report_scope(who, sensitive_themes)
-    row = _locked(
-        conn, report_id, scope, "r.status, r.theme, r.category, r.grid_code, r.resolution_level"
-    )
-    check_move(who, row.status, to, row.grid_code)
-    resolving = to == ReportStatus.RESOLVED
-    if resolving and level is None:
-        raise InvalidInput(
-            "level is required to resolve a report: where was it resolved? "
-            f"one of: {', '.join(taxonomy.LEVELS)}"
-        )
-    hours = taxonomy.stage_hours(row.theme, row.category, rules.time_limits_h)
-    due = "now() + make_interval(secs => :due_s)" if to in hours else "NULL"
+    move their role does not make, InvalidInput when the move lacks what it needs."""
+    scope = report_scope(who, settings.auth.sensitive_themes)
+    row = _locked(conn, report_id, scope, _ROW)
+    frm, to = row.status, m.to
+    check_move(who, frm, to, row)
+    _needs(frm, m)
+    sets = {"department": row.department, "handler_id": row.handler_id}
+    counts = ""
+    duplicate_of = None
+    if to == S.DISPATCHED:
+        sets["department"] = _department(m, row, settings.reports)
+        sets["handler_id"] = _handler(conn, m.handler, sets["department"])
+    elif to == S.IN_PROGRESS and frm == S.DISPATCHED and row.handler_id is None:
+        sets["handler_id"] = who.user_id  # taking it up makes it theirs
+    elif to == S.RETURNED:
+        counts = ", return_count = return_count + 1"
+        sets["handler_id"] = None
+    elif to == S.IN_PROGRESS and frm == S.RESOLVED:
+        counts = ", rework_count = rework_count + 1"
+    elif to == S.DUPLICATE:
+        duplicate_of = _original(conn, m, row, scope)
+    if to == S.RESOLVED:
+        photos.check_resolvable(conn, report_id, row.theme, settings.photos)
     # Resolving records where; moving back to work clears it; verifying keeps it.
     keep_level = to not in (S.RESOLVED, S.IN_PROGRESS, S.DISPATCHED)
-    new_level = row.resolution_level if keep_level else (level if resolving else None)
+    new_level = row.resolution_level if keep_level else (m.level if to == S.RESOLVED else None)
+    # The new stage starts at the transaction's now(), as status_changed_at does.
+    due_at = deadlines.due_at_for(
+        row.theme, row.category, to, row.now, settings.reports, settings.worktime
+    )
     conn.execute(
         text(
             f"UPDATE reports SET status = :to, status_changed_at = now(), updated_at = now(), "
-            f"due_at = {due}, resolution_level = :level WHERE id = :id"
+            f"due_at = :due_at, resolution_level = :level, department = :department, "
+            f"handler_id = :handler_id, duplicate_of = COALESCE(:dup, duplicate_of), "
+            f"overdue_noticed_at = NULL, escalated_at = NULL{counts} WHERE id = :id"
         ),
-        {"to": to, "due_s": hours.get(to, 0) * 3600, "level": new_level, "id": report_id},
+        {
+            "to": to,
+            "due_at": due_at,
+            "level": new_level,
+            "id": report_id,
+            "dup": duplicate_of,
+            **sets,
+        },
     )
     add_event(
         conn,
         report_id,
         "transition",
-        from_status=row.status,
+        from_status=frm,
         to_status=to,
         actor=who.username,
-        note=note,
-        level=level if resolving else None,
+        actor_id=who.user_id,
+        note=m.note,
+        reason=m.reason,
+        level=m.level if to == S.RESOLVED else None,
+        department=sets["department"] if to == S.DISPATCHED else None,
+        handler_id=sets["handler_id"] if to == S.DISPATCHED else None,
+        duplicate_of=duplicate_of,
     )
-    changes: dict[str, list] = {"status": [row.status, to]}
+    changes: dict[str, list] = {"status": [frm, to]}
     if new_level != row.resolution_level:
         changes["level"] = [row.resolution_level, new_level]
+    for field in ("department", "handler_id"):
+        if sets[field] != getattr(row, field):
+            changes[field] = [getattr(row, field), sets[field]]
+    if duplicate_of is not None:
+        changes["duplicate_of"] = [None, str(duplicate_of)]
     audit.record(conn, who, "report.transition", "report", report_id, changes)
+    _announce(conn, frm, m, row, sets["department"], sets["handler_id"], who)
+    return get(conn, report_id, scope)
+
+
+def _announce(
+    conn: Connection,
+    frm: str,
+    m: MoveRequest,
+    row: Any,
+    department: str | None,
+    handler_id: int | None,
+    who: Principal,
+) -> None:
+    """Tell whom a move concerns (notifications, and the webhook's outbox)."""
+    to, rid = m.to, row.id
+    handler = (handler_id,) if handler_id else ()
+    if to == S.DISPATCHED:
+        emit(conn, K.DISPATCHED, rid, department=department, data={"note": m.note}, who=who)
+        if handler:
+            emit(conn, K.ASSIGNED, rid, users=handler, data={"note": m.note}, who=who)
+    elif to == S.RETURNED:
+        emit(conn, K.RETURNED, rid, district_dispatchers=True, data={"reason": m.reason}, who=who)
+    elif to == S.RESOLVED:
+        # 核查: the grid's worker checks; without a grid, its district's dispatchers do.
+        emit(conn, K.CHECK_TASK, rid, grid_workers=bool(row.grid_code),
+             district_dispatchers=not row.grid_code, who=who)  # fmt: skip
+        if row.reporter_id:
+            emit(conn, K.RESOLVED, rid, users=(row.reporter_id,), who=who)
+    elif to == S.IN_PROGRESS and frm == S.RESOLVED:  # 返工: back to who fixed it
+        emit(conn, K.DISPATCHED, rid, department=department, users=handler,
+             data={"rework": True, "reason": m.reason}, who=who)  # fmt: skip
+
+
+def supervise(
+    conn: Connection,
+    report_id: uuid.UUID,
+    note: str | None,
+    on: bool,
+    who: Principal,
+    sensitive_themes: tuple[str, ...],
+) -> dict:
+    """Set (or lift) the 督办 flag of an open report as a dispatcher; return the report."""
+    if who.role not in taxonomy.SUPERVISE_ROLES:
+        raise Forbidden(
+            f"督办 is set by {taxonomy.roles_text(taxonomy.SUPERVISE_ROLES)}; "
+            f"you are logged in as {who.role or 'no role'}"
+        )
+    scope = report_scope(who, sensitive_themes)
+    row = _locked(conn, report_id, scope, "r.status, r.supervised_at, r.department, r.handler_id")
+    if on and row.status not in OPEN_STATUSES:
+        raise Conflict(f"a {row.status} report is closed: there is nothing left to supervise")
+    conn.execute(
+        text(
+            "UPDATE reports SET supervised_at = CASE WHEN :on THEN now() END, "
+            "supervised_by = CASE WHEN :on THEN CAST(:by AS integer) END, "
+            "supervision_note = CASE WHEN :on THEN CAST(:note AS text) END, updated_at = now() "
+            "WHERE id = :id"
+        ),
+        {"on": on, "by": who.user_id, "note": note, "id": report_id},
+    )
+    add_event(
+        conn,
+        report_id,
+        "supervised" if on else "supervision_lifted",
+        actor=who.username,
+        actor_id=who.user_id,
+        note=note,
+    )
+    audit.record(
+        conn,
+        who,
+        "report.supervise",
+        "report",
+        report_id,
+        {"supervised": [row.supervised_at is not None, on]},
+    )
+    if on:
+        handler = (row.handler_id,) if row.handler_id else ()
+        emit(conn, K.SUPERVISED, report_id, department=row.department, users=handler,
+             data={"note": note}, who=who)  # fmt: skip
     return get(conn, report_id, scope)
 
 

@@ -44,6 +44,10 @@ class ReportFilter:
     until: datetime | None = None
     assignment: str | None = None
     overdue: bool | None = None
+    department: str | None = None
+    # A handler's user id, or 0 for reports nobody handles yet (a department's unassigned).
+    handler_id: int | None = None
+    supervised: bool | None = None  # 督办
     # Who asks: the reports they may see (the API always sets it from the principal).
     scope: ReportScope = EVERYTHING
 
@@ -60,6 +64,7 @@ def where_clause(f: ReportFilter) -> tuple[str, dict]:
         ("grid_code", f.grid),
         ("district_code", f.district),
         ("assignment_method", f.assignment),
+        ("department", f.department),
     ):
         if value is not None:
             c.append(f"r.{column} = :{column}")
@@ -80,6 +85,13 @@ def where_clause(f: ReportFilter) -> tuple[str, dict]:
         p["until"] = f.until
     if f.overdue is not None:
         c.append(OVERDUE if f.overdue else f"NOT {OVERDUE}")
+    if f.handler_id == 0:
+        c.append("r.handler_id IS NULL")
+    elif f.handler_id is not None:
+        c.append("r.handler_id = :handler_id")
+        p["handler_id"] = f.handler_id
+    if f.supervised is not None:
+        c.append("r.supervised_at IS " + ("NOT NULL" if f.supervised else "NULL"))
     return " AND ".join(c), p
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, text
 
 from geo.errors import NotFound
 from geo.identity.scope import ReportScope, scope_condition
+from geo.reports import photos
 from geo.reports.fragments import OVERDUE, STAND_IN
 
 _REPORT_SELECT = f"""
@@ -20,11 +21,29 @@ SELECT r.id, ST_X(r.geom) AS lon, ST_Y(r.geom) AS lat, r.source_crs, r.source_lo
        g.name AS grid_name, g.kind AS grid_kind, r.district_code, r.assignment_method,
        r.assignment_distance_m, r.near_boundary_code, nb.name AS near_boundary_name,
        r.near_boundary_m, r.possible_duplicate_of, r.request_hash, r.idempotency_key,
-       {OVERDUE} AS overdue
+       {OVERDUE} AS overdue, r.duplicate_of, h.username AS handler, r.supervised_at,
+       sv.username AS supervised_by, r.supervision_note, r.escalated_at, r.rework_count,
+       r.return_count
 FROM reports r
 LEFT JOIN grids g ON g.code = r.grid_code
 LEFT JOIN grids nb ON nb.code = r.near_boundary_code
+LEFT JOIN users h ON h.id = r.handler_id
+LEFT JOIN users sv ON sv.id = r.supervised_by
 """
+
+
+# The case-handling columns of a report just received: nothing handled yet.
+UNHANDLED: dict[str, Any] = {
+    "overdue": False,
+    "duplicate_of": None,
+    "handler": None,
+    "supervised_at": None,
+    "supervised_by": None,
+    "supervision_note": None,
+    "escalated_at": None,
+    "rework_count": 0,
+    "return_count": 0,
+}
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -79,6 +98,18 @@ def report_answer(row: Any) -> dict:
         "possible_duplicate_of": str(m["possible_duplicate_of"])
         if m["possible_duplicate_of"]
         else None,
+        "duplicate_of": str(m["duplicate_of"]) if m["duplicate_of"] else None,
+        "handler": m["handler"],
+        "supervision": {
+            "at": _iso(m["supervised_at"]),
+            "by": m["supervised_by"],
+            "note": m["supervision_note"],
+        }
+        if m["supervised_at"]
+        else None,
+        "escalated_at": _iso(m["escalated_at"]),
+        "rework_count": m["rework_count"],
+        "return_count": m["return_count"],
         "masked": False,
     }
 
@@ -103,14 +134,23 @@ def masked(conn: Connection, answer: dict) -> dict:
         "reporter": None,
         # Distances to the grid and to the next boundary would place the point again.
         "assignment": {**answer["assignment"], "distance_m": None, "near_boundary": None},
+        # Free text like the description.
+        "supervision": {**answer["supervision"], "note": None} if answer["supervision"] else None,
         "masked": True,
     }
 
 
-def answer_for(conn: Connection, row: Any, masked_themes: tuple[str, ...]) -> dict:
-    """Return the JSON shape of a stored report as this reader may see it (masked or not)."""
+def answer_for(
+    conn: Connection, row: Any, masked_themes: tuple[str, ...], new: bool = False
+) -> dict:
+    """Return the JSON shape of a stored report as this reader may see it (masked or not),
+    with its photos (none for a report just stored, and none shown of a masked one: they
+    would show where it is)."""
     out = report_answer(row)
-    return masked(conn, out) if out["theme"] in masked_themes else out
+    if out["theme"] in masked_themes:
+        return {**masked(conn, out), "photos": []}
+    out["photos"] = [] if new else photos.for_reports(conn, [out["id"]])[out["id"]]
+    return out
 
 
 def fetch_row(conn: Connection, where: str, params: dict) -> Any:
@@ -128,15 +168,23 @@ def get(conn: Connection, report_id: uuid.UUID, scope: ReportScope) -> dict:
     out = answer_for(conn, row, scope.masked_themes)
     events = conn.execute(
         text(
-            "SELECT kind, from_status, to_status, from_grid, to_grid, actor, note, level, at "
-            "FROM report_events WHERE report_id = :id ORDER BY at, id"
+            "SELECT e.kind, e.from_status, e.to_status, e.from_grid, e.to_grid, e.actor, "
+            "e.note, e.reason, e.level, e.department, h.username AS handler, e.duplicate_of, "
+            "e.at FROM report_events e LEFT JOIN users h ON h.id = e.handler_id "
+            "WHERE e.report_id = :id ORDER BY e.at, e.id"
         ),
         {"id": report_id},
     ).mappings()
     # A masked report's notes are free text like its description, and its actors would name
     # the reporter (the grid's worker often both reports and verifies): both are left out.
+    hidden = {"note": None, "reason": None, "actor": None, "handler": None}
     steps = [
-        {**e, "at": _iso(e["at"]), **({"note": None, "actor": None} if out["masked"] else {})}
+        {
+            **e,
+            "at": _iso(e["at"]),
+            "duplicate_of": str(e["duplicate_of"]) if e["duplicate_of"] else None,
+            **(hidden if out["masked"] else {}),
+        }
         for e in events
     ]
     # Receipt is not stored as an event (the row itself records it); it opens the history.
@@ -149,7 +197,11 @@ def get(conn: Connection, report_id: uuid.UUID, scope: ReportScope) -> dict:
         "to_grid": first_grid,
         "actor": out["reporter"],
         "note": "received",
+        "reason": None,
         "level": None,
+        "department": None,
+        "handler": None,
+        "duplicate_of": None,
         "at": _iso(row.reported_at),
     }
     out["history"] = [received, *steps]
@@ -159,9 +211,10 @@ def get(conn: Connection, report_id: uuid.UUID, scope: ReportScope) -> dict:
 _EVENT = text(
     """
     INSERT INTO report_events (report_id, kind, from_status, to_status, from_grid, to_grid,
-                               actor, note, level, at)
-    VALUES (:id, :kind, :from_status, :to_status, :from_grid, :to_grid, :actor, :note, :level,
-            COALESCE(:at, now()))
+                               actor, actor_id, note, reason, level, department, handler_id,
+                               duplicate_of, at)
+    VALUES (:id, :kind, :from_status, :to_status, :from_grid, :to_grid, :actor, :actor_id,
+            :note, :reason, :level, :department, :handler_id, :duplicate_of, COALESCE(:at, now()))
     """
 )
 
@@ -174,8 +227,13 @@ def add_event(conn: Connection, report_id: uuid.UUID, kind: str, **values: Any) 
         "from_grid": None,
         "to_grid": None,
         "actor": None,
+        "actor_id": None,
         "note": None,
+        "reason": None,
         "level": None,
+        "department": None,
+        "handler_id": None,
+        "duplicate_of": None,
         "at": None,
     }
     conn.execute(_EVENT, {**params, **values, "id": report_id, "kind": kind})

@@ -15,7 +15,7 @@ from api.app import create_app
 from boundaries.importer import ImportOptions, import_file
 from geo.coords import gcj02_to_bd09, wgs84_to_gcj02
 from geo.settings import ImportSettings, get_settings
-from tests.factories import grid_frame, login_as, point_m, square_m, tiled, write
+from tests.factories import after_photo, grid_frame, login_as, point_m, square_m, tiled, write
 
 WEST, EAST, SCHOOL = "230602001001001", "230602001001002", "230602001001901"
 
@@ -320,13 +320,21 @@ def test_batch_over_the_limit_is_refused(client, grids):
 # --- closed loop ----------------------------------------------------------------------------
 
 
+# What a move needs when a test does not say (a reason; an `after` photo to resolve).
+NEEDS = {"rejected": {"reason": "不予立案"}, "returned": {"reason": "非本部门职责"}}
+
+
 def move(client, rid, to, **kw):
-    return client.post(f"/api/v1/reports/{rid}/transitions", json={"to": to, **kw})
+    if to == "resolved":
+        after_photo(client.app.state.engine, rid)
+    body = {"to": to, **NEEDS.get(to, {}), **kw}
+    return client.post(f"/api/v1/reports/{rid}/transitions", json=body)
 
 
 def test_full_loop_is_kept_in_history(client, grids):
     rid = post(client, report()).json()["id"]
     for to, extra in [
+        ("accepted", {}),
         ("dispatched", {}),
         ("in_progress", {}),
         ("resolved", {"level": "street"}),
@@ -339,7 +347,8 @@ def test_full_loop_is_kept_in_history(client, grids):
     steps = [(h["kind"], h["from_status"], h["to_status"]) for h in body["history"]]
     assert steps == [
         ("reported", None, "reported"),
-        ("transition", "reported", "dispatched"),
+        ("transition", "reported", "accepted"),
+        ("transition", "accepted", "dispatched"),
         ("transition", "dispatched", "in_progress"),
         ("transition", "in_progress", "resolved"),
         ("transition", "resolved", "verified"),
@@ -352,8 +361,9 @@ def test_full_loop_is_kept_in_history(client, grids):
     [
         ([], "resolved", 409),
         ([], "verified", 409),
-        (["rejected"], "dispatched", 409),
-        (["dispatched", "in_progress"], "verified", 409),
+        ([], "dispatched", 409),
+        (["rejected"], "accepted", 409),
+        (["accepted", "dispatched", "in_progress"], "verified", 409),
     ],
 )
 def test_illegal_moves_answer_409(client, grids, path, to, status):
@@ -366,10 +376,11 @@ def test_illegal_moves_answer_409(client, grids, path, to, status):
 
 def test_resolving_needs_a_level(client, grids):
     rid = post(client, report()).json()["id"]
+    move(client, rid, "accepted")
     move(client, rid, "dispatched")
     move(client, rid, "in_progress")
     r = move(client, rid, "resolved")
-    assert r.status_code == 422 and "level is required" in r.json()["detail"]
+    assert r.status_code == 422 and "needs level" in r.json()["detail"]
     assert client.get(f"/api/v1/reports/{rid}").json()["status"] == "in_progress"
 
 
@@ -380,7 +391,7 @@ def test_unknown_report_is_404(client, grids):
 
 
 def test_deadlines_follow_the_category_and_settings(db, settings, grids):
-    rules = settings.reports.model_copy(update={"time_limits_h": {"gas_leak": [0.25, 1, 2, 3]}})
+    rules = settings.reports.model_copy(update={"time_limits": {"gas_leak": {"reported": "0.25h"}}})
     app = create_app(settings.model_copy(update={"reports": rules}), engine=db)
     with logged_in(app, login_as(db, "worker", grids=(WEST,))) as c:
         body = post(c, report()).json()
@@ -450,12 +461,13 @@ def test_new_boundary_version_reassigns_open_reports(client, grids, tmp_path):
     moving = post(client, report(450, 250)).json()["id"]  # west grid, 50 m from the edge
     closed = post(client, report(460, 250)).json()["id"]
     for step, extra in [
+        ("accepted", {}),
         ("dispatched", {}),
         ("in_progress", {}),
         ("resolved", {"level": "grid"}),
         ("verified", {}),
     ]:
-        move(client, closed, step, **extra)
+        assert move(client, closed, step, **extra).status_code == 200
     rows = layout()
     rows[0]["geometry"] = square_m(0, 0, 400)  # the west grid shrinks …
     rows[1]["geometry"] = square_m(400, 0, 600)  # … and the east grid takes the strip
@@ -525,11 +537,12 @@ def test_stats_count_resolution_at_street_level_or_below(client, grids):
     ids = [post(client, report(100 + 60 * i, 50)).json()["id"] for i in range(4)]
     for rid, level in zip(ids[:3], ["grid", "street", "district"], strict=True):
         for step, extra in [
+            ("accepted", {}),
             ("dispatched", {}),
             ("in_progress", {}),
             ("resolved", {"level": level}),
         ]:
-            move(client, rid, step, **extra)
+            assert move(client, rid, step, **extra).status_code == 200
     s = client.get("/api/v1/stats").json()
     assert s["total"] == 4 and s["resolved"] == 3
     assert s["resolution_rate"] == 0.75

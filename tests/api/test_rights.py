@@ -21,7 +21,7 @@ from geo.reports.loop import reassign_open
 from geo.settings import ImportSettings, Settings
 from geo.vocabulary import Role
 from tests.conftest import TABLES
-from tests.factories import grid_frame, login_as, point_m, square_m, truncate, write
+from tests.factories import after_photo, grid_frame, login_as, point_m, square_m, truncate, write
 
 # Two districts side by side; two grids in each.
 D_A, D_B = "230602", "230603"
@@ -29,7 +29,15 @@ A1, A2 = "230602001001001", "230602001001002"
 B1, B2 = "230603001001001", "230603001001002"
 CENTRE = {A1: (250, 250), A2: (750, 250), B1: (2250, 250), B2: (2750, 250)}
 ADDRESS = ("192.0.2.44", 50123)  # a documentation address: the audit log stores it as inet
-PER_TEST = ("audit_log", "auth_tokens", "user_grids", "user_districts", "report_events")
+PER_TEST = (
+    "notifications",
+    "report_photos",
+    "audit_log",
+    "auth_tokens",
+    "user_grids",
+    "user_districts",
+    "report_events",
+)
 
 # Who acts in the matrix, and their scope.
 ACTORS: dict[str, dict] = {
@@ -68,28 +76,30 @@ batch                   out     201  201  201  403  403  403  201
 patch                   in      403  200  200  404  403  403  200
 patch                   out     404  404  200  404  404  403  200
 patch                   own     403  -    -    -    -    -    -
-reported>dispatched     in      403  200  200  404  403  403  200
-reported>dispatched     out     404  404  200  404  404  403  200
+reported>accepted       in      403  200  200  404  403  403  200
+reported>accepted       out     404  404  200  404  404  403  200
 reported>rejected       in      403  200  200  404  403  403  200
 reported>rejected       out     404  404  200  404  404  403  200
 reported>duplicate      in      403  200  200  404  403  403  200
 reported>duplicate      out     404  404  200  404  404  403  200
+accepted>dispatched     in      403  200  200  404  403  403  200
+accepted>dispatched     out     404  404  200  404  404  403  200
+returned>dispatched     in      403  200  200  403  403  403  200
+returned>dispatched     out     404  404  200  404  404  403  200
 dispatched>in_progress  in      403  403  403  200  403  403  200
 dispatched>in_progress  out     404  404  403  404  404  403  200
-dispatched>rejected     in      403  200  200  403  403  403  200
-dispatched>rejected     out     404  404  200  404  404  403  200
-dispatched>duplicate    in      403  200  200  403  403  403  200
-dispatched>duplicate    out     404  404  200  404  404  403  200
+dispatched>returned     in      403  403  403  200  403  403  200
+dispatched>returned     out     404  404  403  404  404  403  200
 in_progress>resolved    in      403  403  403  200  403  403  200
 in_progress>resolved    out     404  404  403  404  404  403  200
-in_progress>dispatched  in      403  403  403  200  403  403  200
-in_progress>dispatched  out     404  404  403  404  404  403  200
 resolved>verified       in      200  200  200  403  403  403  200
 resolved>verified       out     404  404  200  404  404  403  200
 resolved>verified       own     403  -    -    -    -    -    -
 resolved>in_progress    in      200  200  200  403  403  403  200
 resolved>in_progress    out     404  404  200  404  404  403  200
 resolved>in_progress    own     403  -    -    -    -    -    -
+reported>dispatched     in      409  409  409  404  409  409  409
+reported>dispatched     out     404  404  409  404  404  409  409
 reported>verified       in      409  409  409  404  409  409  409
 reported>verified       out     404  404  409  404  404  409  409
 verified>in_progress    in      409  409  409  409  409  409  409
@@ -186,18 +196,31 @@ def body(grid: str, theme: str = "gas", category: str = "gas_leak", **kw) -> dic
 
 PATHS = {
     "reported": [],
-    "dispatched": ["dispatched"],
-    "in_progress": ["dispatched", "in_progress"],
-    "resolved": ["dispatched", "in_progress", "resolved"],
-    "verified": ["dispatched", "in_progress", "resolved", "verified"],
+    "accepted": ["accepted"],
+    "dispatched": ["accepted", "dispatched"],
+    "returned": ["accepted", "dispatched", "returned"],
+    "in_progress": ["accepted", "dispatched", "in_progress"],
+    "resolved": ["accepted", "dispatched", "in_progress", "resolved"],
+    "verified": ["accepted", "dispatched", "in_progress", "resolved", "verified"],
 }
 
 
 def move(api: TestClient, rid: str, to: str, headers: dict, **kw):
-    extra = {"level": "grid"} if to == "resolved" else {}
+    """Make a move with what it needs (a level, a reason; an `after` photo to resolve)."""
+    extra = MOVE_NEEDS.get(to, {})
+    if to == "resolved":
+        after_photo(api.app.state.engine, rid)
     return api.post(
         f"/api/v1/reports/{rid}/transitions", json={"to": to, **extra, **kw}, headers=headers
     )
+
+
+MOVE_NEEDS = {
+    "resolved": {"level": "grid"},
+    "rejected": {"reason": "不属于受理范围"},
+    "returned": {"reason": "不属于本部门职责"},
+    "in_progress": {"reason": "核查未通过"},  # ignored when taking a dispatched report up
+}
 
 
 def send(api: TestClient, payload: dict, headers: dict) -> str:
@@ -233,7 +256,15 @@ def act(api: TestClient, route: str, rid: str | None, grid: str, headers: dict) 
         target = {A1: A2, B1: B2}[grid]
         r = api.patch(f"/api/v1/reports/{rid}", json={"grid": target}, headers=headers)
         return str(r.status_code)
-    return str(move(api, rid, route.partition(">")[2], headers).status_code)
+    to = route.partition(">")[2]
+    kw = {}
+    if to == "duplicate":  # the report it duplicates: another one in the same grid
+        kw["duplicate_of"] = send(api, body(grid), as_(engine_of(api), "wrk", "dup-sender"))
+    return str(move(api, rid, to, headers, **kw).status_code)
+
+
+def engine_of(api: TestClient) -> Engine:
+    return api.app.state.engine
 
 
 def shown(api: TestClient, route: str, rid: str | None, headers: dict) -> set[str | None]:
@@ -282,10 +313,10 @@ def test_someone_elses_report_is_not_found_like_an_unknown_one(world, api):
 
 def test_a_move_of_another_role_says_who_makes_it(world, api):
     rid = send(api, body(A1), as_(world, "wrk"))
-    r = move(api, rid, "dispatched", as_(world, "crd"))
+    r = move(api, rid, "accepted", as_(world, "crd"))
     assert r.status_code == 403
     assert r.json()["detail"] == (
-        "a reported report is moved to dispatched by a dispatcher or an admin; "
+        "a reported report is moved to accepted by a dispatcher or an admin; "
         "you are logged in as coordinator"
     )
 
@@ -296,7 +327,7 @@ def test_a_move_outside_the_loop_lists_the_next_steps_and_for_whom(world, api):
     assert r.status_code == 409
     detail = r.json()["detail"]
     assert detail.startswith("a reported report cannot move to verified; allowed next: ")
-    assert "dispatched (by a dispatcher or an admin)" in detail
+    assert "accepted (by a dispatcher or an admin)" in detail
     assert "duplicate (by a dispatcher or an admin)" in detail
 
 
@@ -331,7 +362,8 @@ def test_themes_list_the_moves_and_who_makes_them(world, api):
     moves = {(m["from"], m["to"]): m["roles"] for m in body_["moves"]}
     assert moves[("resolved", "verified")] == ["worker", "dispatcher", "admin"]
     assert moves[("dispatched", "in_progress")] == ["department", "admin"]
-    assert moves[("reported", "dispatched")] == ["dispatcher", "admin"]
+    assert moves[("reported", "accepted")] == ["dispatcher", "admin"]
+    assert ("reported", "dispatched") not in moves
     listed = {(frm, to) for frm, tos in body_["statuses"].items() for to in tos}
     assert listed == set(moves) and len(moves) == 10
 
@@ -444,19 +476,22 @@ def test_moves_are_audited_and_kept_in_the_history_under_the_login(world, api):
     rid = send(api, body(A1), as_(world, "wrk"))
     dispatcher = as_(world, "dsp", "zhao-zz")
     gas = as_(world, "dept", "qian-rq")
+    assert move(api, rid, "accepted", dispatcher).status_code == 200
     r = move(api, rid, "dispatched", {**dispatcher, "X-Request-ID": "desk-1"}, note="派单")
     assert r.status_code == 200 and r.headers["x-request-id"] == "desk-1"
     assert move(api, rid, "in_progress", gas).status_code == 200
     done = move(api, rid, "resolved", {**gas, "X-Request-ID": "fix-9"}, level="street")
     assert done.status_code == 200
     entries = audit(world, "report.transition")
+    gas_user = entries[2]["changes"]["handler_id"][1]  # taking it up made it theirs
     assert [(e["actor"], e["role"], e["request_id"], e["changes"]) for e in entries] == [
-        ("zhao-zz", "dispatcher", "desk-1", {"status": ["reported", "dispatched"]}),
+        ("zhao-zz", "dispatcher", entries[0]["request_id"], {"status": ["reported", "accepted"]}),
+        ("zhao-zz", "dispatcher", "desk-1", {"status": ["accepted", "dispatched"]}),
         (
             "qian-rq",
             "department",
-            entries[1]["request_id"],
-            {"status": ["dispatched", "in_progress"]},
+            entries[2]["request_id"],
+            {"status": ["dispatched", "in_progress"], "handler_id": [None, gas_user]},
         ),
         (
             "qian-rq",
@@ -471,15 +506,17 @@ def test_moves_are_audited_and_kept_in_the_history_under_the_login(world, api):
     history = done.json()["history"]
     assert [(h["to_status"], h["actor"]) for h in history] == [
         ("reported", history[0]["actor"]),
+        ("accepted", "zhao-zz"),
         ("dispatched", "zhao-zz"),
         ("in_progress", "qian-rq"),
         ("resolved", "qian-rq"),
     ]
+    assert done.json()["handler"] == "qian-rq"
 
 
 def test_a_refused_move_is_neither_made_nor_audited(world, api):
     rid = send(api, body(A1), as_(world, "wrk"))
-    assert move(api, rid, "dispatched", as_(world, "pln")).status_code == 403
+    assert move(api, rid, "accepted", as_(world, "pln")).status_code == 403
     assert audit(world, "report.transition") == [] and count(world, "report_events") == 0
     assert (
         api.get(f"/api/v1/reports/{rid}", headers=as_(world, "adm")).json()["status"] == "reported"
@@ -551,6 +588,7 @@ def sensitive(world, api) -> dict:
     sent["description"] = "独居, 王大爷, 3单元402"
     worker = as_(world, "wrk", "li-wgy")
     answer = api.post("/api/v1/reports", json=sent, headers=worker).json()
+    move(api, answer["id"], "accepted", as_(world, "dsp"))
     move(api, answer["id"], "dispatched", as_(world, "dsp"), note="电话 13800000000")
     return {"id": answer["id"], "lon": answer["lon"], "lat": answer["lat"]}
 
@@ -565,7 +603,7 @@ def test_a_sensitive_report_is_masked_for_roles_without_the_right(world, api, se
     assert (got["lon"], got["lat"]) != pytest.approx((sensitive["lon"], sensitive["lat"]), abs=1e-6)
     assert got["source"]["lon"] is None and got["assignment"]["distance_m"] is None
     assert got["history"][0]["actor"] is None
-    assert [h["note"] for h in got["history"][1:]] == [None]
+    assert [h["note"] for h in got["history"][1:]] == [None, None]
     assert all(h["actor"] is None for h in got["history"])  # the actors would name the reporter
     assert got["grid"]["code"] == A1 and got["theme"] == "elderly"
 

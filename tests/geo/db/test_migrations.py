@@ -62,3 +62,44 @@ def test_downgrade_and_upgrade_round_trip(db):
             )
         }
     assert {"due_at", "district_code", "near_boundary_code"} <= cols
+
+
+def test_case_handling_keeps_an_old_dispatch_as_it_was(db):
+    """0006: a report dispatched straight from reported (the old loop) keeps its status and
+    its history; nothing is invented for the accepted step it skipped."""
+    from alembic import command
+
+    cfg = migrate.alembic_config()
+    with db.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0005")
+    rid = "5b0c3a52-0d55-4a57-9c1d-3a0f8c1e0a01"
+    with db.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO reports (id, theme, category, severity, status, geom, source_crs, "
+                "assignment_method, reported_at) VALUES (:id, 'gas', 'gas_leak', 2, 'dispatched', "
+                "ST_SetSRID(ST_MakePoint(125, 46.6), 4326), 'wgs84', 'unassigned', now())"
+            ),
+            {"id": rid},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO report_events (report_id, kind, from_status, to_status, actor) "
+                "VALUES (:id, 'transition', 'reported', 'dispatched', 'old-desk')"
+            ),
+            {"id": rid},
+        )
+    assert migrate.upgrade(db) == migrate.head()
+    with db.begin() as conn:
+        row = conn.execute(
+            text("SELECT status, rework_count, return_count FROM reports WHERE id = :id"),
+            {"id": rid},
+        ).one()
+        steps = conn.execute(
+            text("SELECT from_status, to_status FROM report_events WHERE report_id = :id"),
+            {"id": rid},
+        ).all()
+        assert tuple(row) == ("dispatched", 0, 0)
+        assert [tuple(s) for s in steps] == [("reported", "dispatched")]
+        conn.execute(text("DELETE FROM reports WHERE id = :id"), {"id": rid})
