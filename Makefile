@@ -73,6 +73,8 @@ bench: setup
 	$(BIN)/python -m bench.risk
 	$(BIN)/python -m bench.identity
 	$(BIN)/python -m bench.soak
+	$(BIN)/python -m bench.photos
+	$(BIN)/python -m bench.case_handling
 
 clean:
 	-$(BIN)/riskgrid db down

@@ -26,11 +26,14 @@ from api.routers import (
     audit,
     auth,
     campaigns,
+    console,
+    departments,
     docs,
     grids,
     health,
     hotspots,
     households,
+    inbox,
     login_pages,
     maps,
     notifications,
@@ -140,6 +143,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         households.router,
         audit.router,
         notifications.router,
+        departments.router,
     ):
         app.include_router(
             router, dependencies=[Depends(get_principal)], responses=errors.LOGGED_IN_ROUTE
@@ -151,6 +155,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.include_router(
             router, dependencies=[Depends(get_page_principal)], responses=errors.PAGE_ROUTE
         )
+    app.include_router(
+        inbox.router, dependencies=[Depends(get_page_principal)], responses=errors.PAGE_ROUTE
+    )
+    app.include_router(
+        console.router, dependencies=[Depends(get_page_principal)], responses=errors.PAGE_ROUTE
+    )
     app.include_router(login_pages.router, responses=errors.OPEN_ROUTE)
     # The API docs and /openapi.json answer anyone (the document says which routes need a login).
     app.include_router(docs.router)

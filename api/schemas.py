@@ -118,6 +118,11 @@ class ReportCreate(BaseModel):
     reported_at: Annotated[datetime | None, IsoTime] = Field(
         None, description="ISO 8601; no offset means the configured zone"
     )
+    on_site: Annotated[bool, Strict()] = Field(
+        False,
+        description="自行处置: the worker fixed it on the spot; stored resolved at level grid, "
+        "for a dispatcher to verify once its `after` photo is uploaded",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -156,6 +161,7 @@ class ReportCreate(BaseModel):
             description=self.description,
             campaign=self.campaign,
             reported_at=reported_at,
+            on_site=self.on_site,
         )
 
 

@@ -159,6 +159,11 @@ def server(
 
 def admin_token(url: str) -> str:
     """Store a bench administrator (no password) and return a session token of theirs."""
+    return role_token(url, "bench", "admin")
+
+
+def role_token(url: str, username: str, role: str, department: str | None = None) -> str:
+    """Store a bench user of `role` (no password) and return a session token of theirs."""
     from sqlalchemy import create_engine, text
 
     from geo.identity import tokens
@@ -168,9 +173,10 @@ def admin_token(url: str) -> str:
     with engine.begin() as conn:
         uid = conn.execute(
             text(
-                "INSERT INTO users (username, name, role) VALUES ('bench', 'bench', 'admin') "
-                "ON CONFLICT (username) DO UPDATE SET role = 'admin' RETURNING id"
-            )
+                "INSERT INTO users (username, name, role, department) VALUES (:u, :u, :r, :d) "
+                "ON CONFLICT (username) DO UPDATE SET role = :r, department = :d RETURNING id"
+            ),
+            {"u": username, "r": role, "d": department},
         ).scalar_one()
         token = tokens.issue(conn, uid, TokenKind.SESSION, 86_400)
     engine.dispose()

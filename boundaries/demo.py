@@ -34,7 +34,9 @@ from boundaries.daqing import (
     STREETS,
     URBAN,
 )
-from boundaries.demo_reports import load_demo_reports
+from boundaries.demo_photos import load_demo_photos
+from boundaries.demo_reports import SEED as REPORTS_SEED
+from boundaries.demo_reports import assign_handlers, demo_ids, load_demo_reports
 from boundaries.demo_risk import load_demo_risk
 from boundaries.importer import ImportOptions, import_file
 from boundaries.outlines import OUTLINES_PATH
@@ -42,9 +44,10 @@ from geo.errors import SetupError
 from geo.geometry import polygonal
 from geo.identity.principal import SYSTEM
 from geo.identity.users import NewUser, add_user
+from geo.photo_store import PhotoStore
 from geo.reports import taxonomy
 from geo.reports.campaigns import upsert_campaigns
-from geo.settings import AuthSettings, ImportSettings, ReportSettings
+from geo.settings import AuthSettings, ImportSettings, PhotoSettings, ReportSettings
 from geo.vocabulary import Role
 
 SEED = 20230420  # 创安一号's start date
@@ -444,6 +447,26 @@ USERS_HEADER = f"""\
 #   curl -d username=USERNAME -d password=PASSWORD http://127.0.0.1:8000/api/v1/auth/token
 # {"username":<18} {"role":<12} {"password":<21} name: scope
 """
+# Handlers (处置人员): a few users of each department the demo routes to, named after it.
+HANDLERS_PER_DEPARTMENT = 2
+DEPARTMENT_SLUGS = {
+    "水务局": "water",
+    "住房和城乡建设局": "housing",
+    "城市管理综合执法局": "city-mgmt",
+    "应急管理局": "emergency",
+    "交通运输局": "transport",
+    "公安交警支队": "traffic",
+    "消防救援支队": "fire",
+    "燃气公司": "gas",
+    "民政局": "civil",
+    "卫生健康委员会": "health",
+    "街道综治中心": "street-centre",
+    "司法所": "justice",
+    "人力资源和社会保障局": "labour",
+    "信访局": "petitions",
+    "公安局": "police",
+    "网信办": "cyber",
+}
 
 
 def _street(conn: Connection, name: str) -> tuple[str, str, str]:
@@ -500,7 +523,19 @@ def demo_users(conn: Connection, rules: ReportSettings) -> list[NewUser]:
         ),
         NewUser("coordinator", Role.COORDINATOR, "防汛协调员"),
         NewUser("planner", Role.PLANNER, "规划分析员"),
+        *handlers(rules),
     ]
+
+
+def handlers(rules: ReportSettings) -> list[NewUser]:
+    """Return the demo's department users who handle reports, a few per department."""
+    out = []
+    for n, dept in enumerate(sorted(taxonomy.departments(rules.departments)), 1):
+        slug = DEPARTMENT_SLUGS.get(dept, f"dept{n:02d}")  # a department settings added
+        for i in range(1, HANDLERS_PER_DEPARTMENT + 1):
+            name = f"{dept}处置人员{i}"
+            out.append(NewUser(f"{slug}-{i}", Role.DEPARTMENT, name, department=dept))
+    return out
 
 
 def _scope(u: NewUser) -> str:
@@ -549,6 +584,7 @@ def load_demo_users(
         if lines:
             # Inside the transaction: if the file cannot be written, no user is made.
             _append_private(users_file, lines)
+        handled = assign_handlers(conn, "dispatcher")
     for line in lines:
         echo(line.rstrip("\n"))
     if lines:
@@ -561,6 +597,8 @@ def load_demo_users(
             else f"{users_file} is missing: set new passwords with `riskgrid users passwd NAME`"
         )
         echo(f"demo users already exist, passwords unchanged: {names} ({where})")
+    if handled:
+        echo(f"handlers: {handled} reports given one of their department's users")
     return {"added": len(lines), "existing": len(existing), "file": str(users_file)}
 
 
@@ -573,10 +611,13 @@ def load_demo(
     reports: ReportSettings | None = None,
     users_file: Path | None = None,
     auth: AuthSettings | None = None,
+    photos: PhotoStore | None = None,
+    photo_rules: PhotoSettings | None = None,
 ) -> dict:
     """Generate, write and import the demo; return what was imported. Harmless to repeat.
 
-    With `users_file`, also add one user per role (`load_demo_users`).
+    With `users_file`, also add one user per role and the departments' handlers
+    (`load_demo_users`). Photos go to `photos` (default: a store under `out_dir`).
     """
     path = write(generate(seed), out_dir)
     summary: dict = {}
@@ -610,6 +651,17 @@ def load_demo(
         "existing": loaded.existing,
         "refused": len(loaded.refused),
     }
+    summary["photos"] = load_demo_photos(
+        engine,
+        photos or PhotoStore(out_dir / "photos"),
+        demo_ids(REPORTS_SEED),
+        photo_rules or PhotoSettings(),
+        REPORTS_SEED,
+    )
+    echo(
+        f"photos: {summary['photos']['added']} added, {summary['photos']['existing']} "
+        "already stored (drawn demo pictures, not real photographs)"
+    )
     rules = reports or ReportSettings()
     summary["risk"] = load_demo_risk(
         engine, out_dir / "risk", load_divisions(), rules.snap_tolerance_m, echo

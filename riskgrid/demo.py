@@ -20,6 +20,7 @@ def demo(out: Out = Path(".riskgrid/demo")) -> None:
     """Generate the seeded Daqing demo (streets, communities, 4,964 grids, reports, flood
     layers, households, one user per role) and import it; harmless to repeat."""
     from boundaries.demo import load_demo
+    from geo.photo_store import store_for
 
     settings = get_settings()
     t0 = time.perf_counter()
@@ -32,6 +33,9 @@ def demo(out: Out = Path(".riskgrid/demo")) -> None:
             reports=settings.reports,
             users_file=settings.cluster.home / USERS_FILE,
             auth=settings.auth,
+            # Where the server reads photos from, so the demo's are served like uploads.
+            photos=store_for(settings),
+            photo_rules=settings.photos,
         )
     except RiskgridError as exc:
         fail(exc)

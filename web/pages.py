@@ -10,9 +10,7 @@ from urllib.parse import urlencode
 import numpy as np
 from sqlalchemy import Connection
 
-from geo.cache import Versions
-from geo.errors import InvalidInput
-from geo.grids.layer import GridLayer, grid_layer
+from geo.grids.layer import GridLayer
 from geo.identity.scope import ReportScope
 from geo.reports import queries, taxonomy
 from geo.reports.campaigns import list_campaigns
@@ -234,21 +232,6 @@ def town_centre(layer: GridLayer) -> tuple[float, float]:
     small = np.argsort(layer.area_km2)[: max(1, len(layer.codes) // 10)]
     points = layer.frame.geometry.iloc[small].representative_point()
     return round(float(np.median(points.y)), 5), round(float(np.median(points.x)), 5)
-
-
-def report(conn: Connection, v: Versions, r: PageRequest) -> str:
-    """Return the grid worker's phone page: position, theme and category, offline outbox, and
-    the login form it shows when the login has ended."""
-    if r.session is None:
-        raise ValueError("the phone page sends as the user logged in: give the session")
-    try:
-        centre: tuple[float, float] | None = town_centre(grid_layer(conn, v))
-    except InvalidInput:  # no grids loaded yet: the pick map starts on the whole world
-        centre = None
-    user = {"username": r.session.username, "name": r.session.name or r.session.username}
-    return render_template(
-        "report.html", words=REPORT_WORDS[r.lang], centre=centre, user=user, **_context(r)
-    )
 
 
 LOGIN_WORDS = {

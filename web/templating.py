@@ -43,8 +43,19 @@ NAV = (
     ("maps", "/maps/all", "全部专题地图", "Theme maps"),
     ("coordinator", COORDINATOR_PATH, "汛期协调地图", "Flood coordinator"),
     ("report", "/report", "网格员上报", "Report"),
+    ("checks", "/report/checks", "核查任务", "Checks"),
+    ("console", "/console", "调度台", "Console"),
+    ("inbox", "/inbox", "部门待办", "Inbox"),
     ("api", "/docs", "API", "API"),
 )
+
+
+# Pages for some roles only (a link to a page that answers 403 is no help).
+NAV_ROLES = {
+    "checks": (Role.WORKER,),
+    "console": (Role.DISPATCHER, Role.ADMIN),
+    "inbox": (Role.DEPARTMENT, Role.ADMIN),
+}
 
 
 LANG_NAMES = {"zh": "中文", "en": "English"}
@@ -259,6 +270,8 @@ def _links(path: str, lang: str, session: Session) -> list[NavLink]:
     for key, href, zh, en in NAV:
         if key == "coordinator" and not session.opens_coordinator_map:
             continue  # a link to a page that answers 403 is no help
+        if key in NAV_ROLES and session.role not in NAV_ROLES[key]:
+            continue
         if key == "maps":
             current = path.startswith("/maps/") and path != COORDINATOR_PATH
         else:

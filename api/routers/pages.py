@@ -7,13 +7,14 @@ from typing import Annotated, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 
 from api.deps import ConnDep, PagePrincipalDep, SettingsDep, VersionsDep, credentials, csrf_token
 from api.security_headers import csp_nonce, permissions_policy
 from geo.identity.scope import ReportScope, report_scope
 from geo.reports import notify
-from web import pages
+from geo.vocabulary import Role
+from web import pages, phone
 from web.pages import PageRequest
 from web.templating import (
     BADGE_CAP,
@@ -83,7 +84,43 @@ def report_page(conn: ConnDep, v: VersionsDep, page: PageDep) -> HTMLResponse:
     # One light page: it works on a weak connection and keeps unsent reports. The only page
     # that may locate the phone.
     policy = {"Permissions-Policy": permissions_policy("geolocation")}
-    return html(pages.report(conn, v, page), headers=policy)
+    return html(phone.report(conn, v, page), headers=policy)
+
+
+@router.get(phone.MINE_PATH, response_class=HTMLResponse, summary="我的上报: a worker's reports")
+def my_reports_page(
+    conn: ConnDep, settings: SettingsDep, who: PagePrincipalDep, page: PageDep, scope: ScopeDep
+) -> HTMLResponse:
+    if who.role != Role.WORKER or who.user_id is None:
+        return html(phone.forbidden(page), 403)
+    zone = settings.worktime.timezone
+    return html(phone.my_reports(conn, page, who.user_id, scope.masked_themes, zone))
+
+
+@router.get(phone.CHECKS_PATH, response_class=HTMLResponse, summary="核查任务: a worker's checks")
+def checks_page(
+    conn: ConnDep, settings: SettingsDep, who: PagePrincipalDep, page: PageDep, scope: ScopeDep
+) -> HTMLResponse:
+    if who.role != Role.WORKER:
+        return html(phone.forbidden(page), 403)
+    zone = settings.worktime.timezone
+    return html(phone.checks(conn, page, who.grids, scope.masked_themes, zone))
+
+
+@router.get(
+    "/report-sw.js",
+    response_class=FileResponse,
+    summary="The phone pages' service worker (their copies for offline use)",
+    responses={200: {"content": {"text/javascript": {"schema": {"type": "string"}}}}},
+)
+def phone_service_worker() -> FileResponse:
+    # At the site's root so that it may control /report; revalidated on every visit, so that
+    # a new version replaces the old at once. Its CSP binds the worker: it fetches this site.
+    headers = {
+        "Cache-Control": "no-cache",
+        "Content-Security-Policy": "default-src 'none'; connect-src 'self'",
+    }
+    return FileResponse(phone.SERVICE_WORKER, media_type="text/javascript", headers=headers)
 
 
 @router.get("/notifications", response_class=HTMLResponse, summary="The viewer's notifications")

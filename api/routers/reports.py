@@ -172,7 +172,10 @@ def list_reports(
 def get_report(
     conn: ConnDep, settings: SettingsDep, who: PrincipalDep, report_id: uuid.UUID
 ) -> dict:
-    return record.get(conn, report_id, report_scope(who, settings.auth.sensitive_themes))
+    report = record.get(conn, report_id, report_scope(who, settings.auth.sensitive_themes))
+    # What this user may do with it now: screens offer only these.
+    report["moves"] = loop.moves_for(who, report)
+    return report
 
 
 @router.patch(

@@ -175,6 +175,7 @@ class Report(Base):
     supervised_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # 督办
     supervised_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     supervision_note: Mapped[str | None] = mapped_column(Text)
+    on_site: Mapped[bool] = mapped_column(Boolean, default=False)  # 自行处置
     overdue_noticed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     rework_count: Mapped[int] = mapped_column(Integer, default=0)  # 返工

@@ -42,19 +42,41 @@ STAGE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("department", "text"),
     ("resolution_level", "text"),
     ("reported_at", "timestamptz"),
+    ("accepted_at", "timestamptz"),
     ("dispatched_at", "timestamptz"),
+    ("returned_at", "timestamptz"),
+    ("redispatched_at", "timestamptz"),
     ("started_at", "timestamptz"),
     ("resolved_at", "timestamptz"),
+    ("reworked_at", "timestamptz"),
+    ("reresolved_at", "timestamptz"),
     ("verified_at", "timestamptz"),
     ("closed_at", "timestamptz"),
     ("due_at", "timestamptz"),
+    ("closed_reason", "text"),
+    ("returned_by", "text"),
+    ("return_reason", "text"),
+    ("rework_reason", "text"),
+    ("supervised_at", "timestamptz"),
+    ("supervision_note", "text"),
 )
-TIMELINE = (
-    ("dispatched_at", "dispatched"),
-    ("started_at", "in_progress"),
-    ("resolved_at", "resolved"),
-    ("verified_at", "verified"),
+# The steps a timeline may carry, in the loop's order: (column, from, to). A step is taken
+# when its column is set; a history without `accepted_at` goes reported → dispatched as
+# before the loop had 立案, and gains nothing invented. At most one return (回退, then
+# re-dispatched) and one rework (返工, then resolved again) per report.
+TIMELINE: tuple[tuple[str, str, str], ...] = (
+    ("accepted_at", "reported", "accepted"),
+    ("dispatched_at", "accepted", "dispatched"),
+    ("returned_at", "dispatched", "returned"),
+    ("redispatched_at", "returned", "dispatched"),
+    ("started_at", "dispatched", "in_progress"),
+    ("resolved_at", "in_progress", "resolved"),
+    ("reworked_at", "resolved", "in_progress"),
+    ("reresolved_at", "in_progress", "resolved"),
+    ("verified_at", "resolved", "verified"),
 )
+# Columns whose presence in any row makes the load write history events.
+_HISTORY = (*(col for col, _, _ in TIMELINE), "closed_at", "supervised_at")
 
 
 @dataclass
@@ -83,17 +105,19 @@ def prepare(frame: pd.DataFrame, rules: ReportSettings, worktime: WorkTimeSettin
     depts = {p: taxonomy.department(*p, rules.departments) for p in set(pairs)}
     limits = {p: deadlines.limits_for(*p, rules) for p in set(pairs)}
     out["department"] = [depts[p] for p in pairs]
-    # The deadline of an open report runs from when it entered its current status.
-    entered = out["reported_at"].copy()
-    for col, status in TIMELINE:
-        if out[col].notna().any():
-            entered = entered.where(out["status"] != status, out[col].fillna(entered))
+    # The deadline of an open report runs from when it entered its current status: its
+    # timeline's last step.
+    steps = [c for c, _, _ in TIMELINE if out[c].notna().any()]
+    entered = pd.to_datetime(out["reported_at"], utc=True)
+    if steps:
+        last = pd.concat([pd.to_datetime(out[c], utc=True) for c in steps], axis=1).max(axis=1)
+        entered = last.where(last.notna(), entered)
     cal = deadlines.calendar(worktime)
     due = [
         None
         if (limit := limits[p].get(st)) is None or pd.isna(at)
         else deadlines.due_at(at.to_pydatetime(warn=False), limit, cal)
-        for p, st, at in zip(pairs, out["status"], pd.to_datetime(entered, utc=True), strict=True)
+        for p, st, at in zip(pairs, out["status"], entered, strict=True)
     ]
     out["due_at"] = pd.to_datetime(pd.Series(due, index=out.index, dtype=object), utc=True)
     return out
@@ -122,6 +146,7 @@ def _copy(conn: Connection, frame: pd.DataFrame, progress: Callable[[int], None]
 
 
 _WORK_MEM = "256MB"
+_STEPS = ", ".join(f"s.{col}" for col, _, _ in TIMELINE)
 _LOAD_SQL = f"""
     WITH {assignment_ctes("stage_points", grids_outer=True)},
     far AS (
@@ -143,14 +168,15 @@ _LOAD_SQL = f"""
         id, theme, category, severity, status, description, geom, source_crs, source_lon,
         source_lat, accuracy_m, grid_code, district_code, assignment_method,
         assignment_distance_m, department, resolution_level, campaign_code, reporter,
-        reported_at, status_changed_at, due_at, created_at, updated_at)
+        reported_at, status_changed_at, due_at, return_count, rework_count, supervised_at,
+        supervision_note, created_at, updated_at)
       SELECT s.id, s.theme, s.category, s.severity, s.status, s.description, p.geom,
              s.source_crs, s.source_lon, s.source_lat, s.accuracy_m, pl.grid_code, pl.district,
              pl.method, pl.distance_m, s.department, s.resolution_level, s.campaign_code,
              s.reporter, s.reported_at,
-             COALESCE(s.closed_at, s.verified_at, s.resolved_at, s.started_at, s.dispatched_at,
-                      s.reported_at),
-             s.due_at, now(), now()
+             GREATEST(s.reported_at, {_STEPS}, s.closed_at),
+             s.due_at, (s.returned_at IS NOT NULL)::int, (s.reworked_at IS NOT NULL)::int,
+             s.supervised_at, s.supervision_note, now(), now()
       FROM stage_reports s JOIN stage_points p ON p.id = s.id JOIN placed pl ON pl.id = s.id
       ON CONFLICT (id) DO NOTHING
       RETURNING id, grid_code, assignment_method
@@ -162,22 +188,41 @@ _LOAD_SQL = f"""
               ON s.id = far.id) AS far_rows
 """
 # History of imported timelines. A data-modifying CTE runs though nothing reads it; left out
-# when no row has a timeline (0.6 s of 219,000 rows' load spent finding nothing).
+# when no row has a timeline (0.6 s of 219,000 rows' load spent finding nothing). A step's
+# actor: the department for its moves (take up, return, resolve), the reporter (the grid's
+# worker) for the check (核查, 返工); the command centre's moves name nobody, as a file does not.
 _EVENTS_SQL = """,
     ev AS (
       INSERT INTO report_events (report_id, kind, from_status, to_status, to_grid, actor, note,
-                                 level, at)
-      SELECT s.id, e.kind, e.from_status, e.to_status, e.to_grid, s.reporter, e.note, e.level,
-             e.at
+                                 level, reason, department, at)
+      SELECT s.id, e.kind, e.from_status, e.to_status, e.to_grid, e.actor, e.note, e.level,
+             e.reason, e.department, e.at
       FROM ins JOIN stage_reports s ON s.id = ins.id
       CROSS JOIN LATERAL (VALUES
-        ('transition', 'reported', 'dispatched', NULL, NULL, NULL, s.dispatched_at),
-        ('transition', 'dispatched', 'in_progress', NULL, NULL, NULL, s.started_at),
-        ('transition', 'in_progress', 'resolved', NULL, NULL, s.resolution_level, s.resolved_at),
-        ('transition', 'resolved', 'verified', NULL, NULL, NULL, s.verified_at),
-        ('transition', 'reported', s.status, NULL, 'closed', NULL,
-         CASE WHEN s.status IN ('rejected', 'duplicate') THEN s.closed_at END)
-      ) AS e(kind, from_status, to_status, to_grid, note, level, at)
+        ('transition', 'reported', 'accepted', NULL, NULL, NULL, NULL, NULL, NULL,
+         s.accepted_at),
+        ('transition', CASE WHEN s.accepted_at IS NULL THEN 'reported' ELSE 'accepted' END,
+         'dispatched', NULL, NULL, NULL, NULL, COALESCE(s.returned_by, s.department), NULL,
+         s.dispatched_at),
+        ('transition', 'dispatched', 'returned', NULL, NULL, NULL, s.return_reason, NULL,
+         s.returned_by, s.returned_at),
+        ('transition', 'returned', 'dispatched', NULL, NULL, NULL, NULL, s.department, NULL,
+         s.redispatched_at),
+        ('transition', 'dispatched', 'in_progress', NULL, NULL, NULL, NULL, NULL, s.department,
+         s.started_at),
+        ('transition', 'in_progress', 'resolved', NULL, NULL, s.resolution_level, NULL, NULL,
+         s.department, s.resolved_at),
+        ('transition', 'resolved', 'in_progress', NULL, NULL, NULL, s.rework_reason, NULL,
+         s.reporter, s.reworked_at),
+        ('transition', 'in_progress', 'resolved', NULL, NULL, s.resolution_level, NULL, NULL,
+         s.department, s.reresolved_at),
+        ('transition', 'resolved', 'verified', NULL, NULL, NULL, NULL, NULL, s.reporter,
+         s.verified_at),
+        ('transition', 'reported', s.status, NULL, 'closed', NULL, s.closed_reason, NULL, NULL,
+         CASE WHEN s.status IN ('rejected', 'duplicate') THEN s.closed_at END),
+        ('supervised', NULL, NULL, NULL, s.supervision_note, NULL, NULL, NULL, NULL,
+         s.supervised_at)
+      ) AS e(kind, from_status, to_status, to_grid, note, level, reason, department, actor, at)
       WHERE e.at IS NOT NULL
     )"""
 
@@ -195,9 +240,7 @@ def load(
     staged = prepare(frame, rules, worktime or WorkTimeSettings())
     _copy(conn, staged, progress)
     margin = rules.service_area_margin_m
-    timeline = (
-        any(staged[col].notna().any() for col, _ in TIMELINE) or staged["closed_at"].notna().any()
-    )
+    timeline = any(staged[col].notna().any() for col in _HISTORY)
     sql = _LOAD_SQL.replace("{events}", _EVENTS_SQL if timeline else "")
     params = {
         **snap_params(rules.snap_tolerance_m),

@@ -21,9 +21,10 @@ from geo.identity.principal import Principal
 from geo.identity.scope import report_scope
 from geo.reports import deadlines, taxonomy
 from geo.reports.fragments import ACTIVE
-from geo.reports.record import UNHANDLED, answer_for, fetch_row
+from geo.reports.notify import emit
+from geo.reports.record import UNHANDLED, add_event, answer_for, fetch_row
 from geo.settings import ReportSettings, WorkTimeSettings
-from geo.vocabulary import ReportStatus
+from geo.vocabulary import NotificationKind, ReportStatus, ResolutionLevel
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class NewReport:
     description: str | None = None
     campaign: str | None = None
     reported_at: datetime | None = None
+    on_site: bool = False  # 自行处置: fixed on the spot by the worker who reports it
     # Who sent it: always the logged-in user (`create` sets both from the principal).
     reporter: str | None = None
     reporter_id: int | None = None
@@ -115,14 +117,14 @@ _INSERT = driver_sql(
       source_crs, source_lon, source_lat, accuracy_m, grid_code, district_code,
       assignment_method, assignment_distance_m, near_boundary_code, near_boundary_m,
       department, campaign_code, reporter, reporter_id, reported_at, status_changed_at, due_at,
-      possible_duplicate_of)
+      possible_duplicate_of, resolution_level, on_site)
     VALUES (
       :id, :idempotency_key, :request_hash, :theme, :category, :severity, :status, :description,
       ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :source_crs, :source_lon, :source_lat,
       :accuracy_m, :grid_code, :district_code, :assignment_method, :assignment_distance_m,
       :near_boundary_code, :near_boundary_m, :department, :campaign_code, :reporter,
       :reporter_id, :reported_at, now(), :due_at,
-      :possible_duplicate_of)
+      :possible_duplicate_of, :resolution_level, :on_site)
     ON CONFLICT DO NOTHING
     RETURNING created_at, status_changed_at, due_at
     """
@@ -181,6 +183,11 @@ def create(
     """Store a report sent by `who` and return (report as they see it, created). A replay
     returns the stored one unchanged; Forbidden when `who`'s role does not send reports."""
     check_sender(who)
+    if item.on_site and who.role not in taxonomy.ON_SITE_ROLES:
+        raise Forbidden(
+            "自行处置 (on_site) is for the grid worker who fixed it on the spot; "
+            f"you are logged in as {who.role or 'no role'}"
+        )
     item = replace(item, reporter=who.name or who.username, reporter_id=who.user_id)
     masked_themes = report_scope(who, sensitive_themes).masked_themes
     fingerprint = item.fingerprint()
@@ -211,6 +218,12 @@ def create(
         "category": [None, row["category"]],
     }
     audit.record(conn, who, "report.create", "report", row["id"], changes)
+    if item.on_site:
+        # Fixed on the spot: the loop's resolve step, and a 核查 task for the desk.
+        add_event(conn, row["id"], "transition", from_status=ReportStatus.REPORTED,
+                  to_status=ReportStatus.RESOLVED, level=ResolutionLevel.GRID,
+                  note="自行处置", actor=who.username, actor_id=who.user_id)  # fmt: skip
+        emit(conn, NotificationKind.CHECK_TASK, row["id"], district_dispatchers=True, who=who)
     # The answer is built from the row just stored: no second read of it.
     return answer_for(conn, {**row, **inserted[0], **UNHANDLED}, masked_themes, new=True), True
 
@@ -242,9 +255,10 @@ def _new_row(conn: Connection, item: NewReport, rules: ReportSettings) -> dict[s
         "reporter": item.reporter,
         "reporter_id": item.reporter_id,
         "reported_at": reported_at,
-        "status": ReportStatus.REPORTED,
+        "status": ReportStatus.RESOLVED if item.on_site else ReportStatus.REPORTED,
         "department": taxonomy.department(item.theme, item.category, rules.departments),
-        "resolution_level": None,
+        "resolution_level": ResolutionLevel.GRID if item.on_site else None,
+        "on_site": item.on_site,
         "grid_code": a.grid_code,
         "grid_name": a.grid_name,
         "grid_kind": a.grid_kind,

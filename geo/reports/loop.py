@@ -69,7 +69,7 @@ class MoveRequest:
 
 _ROW = (
     "r.id, r.status, r.status_changed_at, r.theme, r.category, r.grid_code, r.district_code, "
-    "r.resolution_level, r.department, r.handler_id, r.reporter_id, now() AS now"
+    "r.resolution_level, r.department, r.handler_id, r.reporter_id, r.on_site, now() AS now"
 )
 
 
@@ -83,6 +83,10 @@ def check_move(who: Principal, frm: str, to: str, row: Any) -> None:
             f"a {frm} report is moved to {to} by {taxonomy.roles_text(move.roles)}; "
             f"you are logged in as {who.role or 'no role'}"
         )
+    if who.role == Role.WORKER and frm == S.RESOLVED and row.on_site:
+        raise Forbidden(
+            "a fix made on the spot (自行处置) is checked by a dispatcher, not by a grid worker"
+        )
     if who.role == Role.WORKER and row.grid_code not in who.grids:
         yours = ", ".join(who.grids) or "none"
         grid = f"grid {row.grid_code}" if row.grid_code else "no grid"
@@ -90,6 +94,21 @@ def check_move(who: Principal, frm: str, to: str, row: Any) -> None:
             f"a worker checks resolved reports of their own grids ({yours}); this report is in "
             f"{grid}: its dispatcher makes this move"
         )
+
+
+def moves_for(who: Principal, report: dict) -> list[dict]:
+    """Return the moves `who` may make now on a report they see (its answer): each with what
+    it needs, for screens that offer only those."""
+    out = []
+    for move in taxonomy.MOVES:
+        if move.frm != report["status"] or who.role not in move.roles:
+            continue
+        grid = (report.get("grid") or {}).get("code")
+        if who.role == Role.WORKER and (grid not in who.grids or report.get("on_site")):
+            continue
+        need = taxonomy.NEEDS.get((move.frm, move.to))
+        out.append({"to": str(move.to), "needs": [need] if need else []})
+    return out
 
 
 def _needs(frm: str, m: MoveRequest) -> None:
@@ -178,7 +197,8 @@ def transition(
         counts = ", rework_count = rework_count + 1"
     elif to == S.DUPLICATE:
         duplicate_of = _original(conn, m, row, scope)
-    if to == S.RESOLVED:
+    # The fix's `after` photo: before resolving, or (自行处置) before verifying the on-site fix.
+    if to == S.RESOLVED or (to == S.VERIFIED and row.on_site):
         photos.check_resolvable(conn, report_id, row.theme, settings.photos)
     # Resolving records where; moving back to work clears it; verifying keeps it.
     keep_level = to not in (S.RESOLVED, S.IN_PROGRESS, S.DISPATCHED)

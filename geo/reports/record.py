@@ -23,7 +23,7 @@ SELECT r.id, ST_X(r.geom) AS lon, ST_Y(r.geom) AS lat, r.source_crs, r.source_lo
        r.near_boundary_m, r.possible_duplicate_of, r.request_hash, r.idempotency_key,
        {OVERDUE} AS overdue, r.duplicate_of, h.username AS handler, r.supervised_at,
        sv.username AS supervised_by, r.supervision_note, r.escalated_at, r.rework_count,
-       r.return_count
+       r.return_count, r.on_site
 FROM reports r
 LEFT JOIN grids g ON g.code = r.grid_code
 LEFT JOIN grids nb ON nb.code = r.near_boundary_code
@@ -108,6 +108,7 @@ def report_answer(row: Any) -> dict:
         if m["supervised_at"]
         else None,
         "escalated_at": _iso(m["escalated_at"]),
+        "on_site": m["on_site"],
         "rework_count": m["rework_count"],
         "return_count": m["return_count"],
         "masked": False,

@@ -61,6 +61,8 @@ TRANSITIONS: dict[ReportStatus, tuple[ReportStatus, ...]] = {
 # Dispatchers enter what reaches the command centre by phone (the 12345 hotline).
 SEND_ROLES: tuple[Role, ...] = (R.WORKER, R.DISPATCHER, R.ADMIN)
 REASSIGN_ROLES: tuple[Role, ...] = (R.DISPATCHER, R.ADMIN)
+# Who reports a hazard already fixed on the spot (自行处置).
+ON_SITE_ROLES: tuple[Role, ...] = (R.WORKER, R.ADMIN)
 # Who sets the 督办 (supervision) flag.
 SUPERVISE_ROLES: tuple[Role, ...] = (R.DISPATCHER, R.ADMIN)
 

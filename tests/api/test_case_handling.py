@@ -253,3 +253,52 @@ def test_themes_list_states_moves_with_what_they_need_and_roles(people):
     assert needs[("dispatched", "returned")] == ["reason"]
     assert needs[("reported", "duplicate")] == ["duplicate_of"]
     assert needs[("reported", "accepted")] == []
+
+
+def test_a_report_lists_the_moves_its_reader_may_make_now(people):
+    w, d, gas = people["worker"], people["dispatcher"], people["gas"]
+    rid = send(w)
+
+    def moves(c) -> list:
+        return ok(c.get(f"/api/v1/reports/{rid}"))["moves"]
+
+    assert moves(w) == []
+    assert [m["to"] for m in moves(d)] == ["accepted", "rejected", "duplicate"]
+    assert moves(d)[1]["needs"] == ["reason"]
+    ok(move(d, rid, "accepted"))
+    ok(move(d, rid, "dispatched"))
+    assert [m["to"] for m in moves(gas)] == ["in_progress", "returned"]
+    assert moves(d) == []
+
+
+def test_a_fix_on_the_spot_is_stored_resolved_and_checked_by_a_dispatcher(people, db):
+    w, d = people["worker"], people["dispatcher"]
+    r = w.post("/api/v1/reports", json={**report(), "on_site": True})
+    assert r.status_code == 201, r.text
+    fixed = r.json()
+    assert (fixed["status"], fixed["resolution_level"], fixed["on_site"]) == (
+        "resolved",
+        "grid",
+        True,
+    )
+    rid = fixed["id"]
+    steps = ok(w.get(f"/api/v1/reports/{rid}"))["history"]
+    assert [(h["from_status"], h["to_status"], h["note"]) for h in steps[1:]] == [
+        ("reported", "resolved", "自行处置")
+    ]
+    # Its worker does not check their own fix; the desk does, once the after photo is there.
+    assert move(w, rid, "verified").status_code == 403
+    assert ok(w.get(f"/api/v1/reports/{rid}"))["moves"] == []
+    early = move(d, rid, "verified")
+    assert early.status_code == 409 and "after" in early.json()["detail"]
+    after_photo(db, rid)
+    assert ok(move(d, rid, "verified"))["status"] == "verified"
+    tasks = ok(d.get("/api/v1/notifications"))["notifications"]
+    assert [n["kind"] for n in tasks if n["report_id"] == rid] == ["check_task"]
+
+
+def test_only_a_worker_reports_a_fix_on_the_spot(people):
+    r = people["dispatcher"].post("/api/v1/reports", json={**report(), "on_site": True})
+    assert r.status_code == 403 and "自行处置" in r.json()["detail"]
+    r = people["worker"].post("/api/v1/reports", json={**report(), "on_site": "yes"})
+    assert r.status_code == 422

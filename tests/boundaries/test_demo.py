@@ -9,8 +9,10 @@ from sqlalchemy import text
 
 from api.app import create_app
 from boundaries.daqing import DIVISIONS
-from boundaries.demo import generate, load_demo, load_demo_users
+from boundaries.demo import generate, handlers, load_demo, load_demo_users
 from geo.identity.users import list_users
+from geo.photo_store import PhotoStore
+from geo.settings import ReportSettings
 from geo.vocabulary import Role
 
 
@@ -167,6 +169,7 @@ def test_rerunning_the_demo_changes_nothing(demo_database, tmp_path):
     assert summary["grids"]["unchanged"] == 4964 and summary["grids"]["added"] == 0
     assert summary["areas"]["changed"] == 0 and summary["campaigns"] == 0
     assert summary["reports"] == {"added": 0, "existing": 24993, "refused": 0}
+    assert summary["photos"] == {"added": 0, "existing": 130}
 
 
 def test_demo_reports_echo_the_campaign_figures(demo_engine):
@@ -226,6 +229,7 @@ DEMO_USERS = (
     "worker",
     "coordinator",
     "planner",
+    *(u.username for u in handlers(ReportSettings())),
 )
 
 
@@ -234,7 +238,9 @@ def users_file(demo_database, tmp_path):
     """Where the demo users' passwords go; the users are removed afterwards (shared database)."""
     _, engine, _ = demo_database
     yield tmp_path / "home" / "demo-users.txt"
-    with engine.begin() as conn:
+    with engine.begin() as conn:  # the handlers given to the demo's reports go with them
+        conn.execute(text("UPDATE reports SET handler_id = NULL, supervised_by = NULL"))
+        conn.execute(text("UPDATE report_events SET handler_id = NULL"))
         ids = conn.execute(
             text("SELECT id FROM users WHERE username = ANY(:u)"), {"u": list(DEMO_USERS)}
         ).scalars()
@@ -258,7 +264,7 @@ def test_demo_users_one_per_role_passwords_in_a_private_file_kept_on_rerun(
     settings, engine, _ = demo_database
     said: list[str] = []
     made = load_demo_users(engine, users_file, settings.reports, settings.auth, said.append)
-    assert made == {"added": 7, "existing": 0, "file": str(users_file)}
+    assert made == {"added": 39, "existing": 0, "file": str(users_file)}
     assert stat.S_IMODE(users_file.stat().st_mode) == 0o600
     rows = [line.split() for line in users_file.read_text().splitlines() if line[0] != "#"]
     passwords = {r[0]: r[2] for r in rows}
@@ -284,7 +290,7 @@ def test_demo_users_one_per_role_passwords_in_a_private_file_kept_on_rerun(
     before, hashes = users_file.read_bytes(), _hashes(engine)
     said.clear()
     again = load_demo_users(engine, users_file, settings.reports, settings.auth, said.append)
-    assert again == {"added": 0, "existing": 7, "file": str(users_file)}
+    assert again == {"added": 0, "existing": 39, "file": str(users_file)}
     assert users_file.read_bytes() == before and _hashes(engine) == hashes
     assert said == [
         "demo users already exist, passwords unchanged: " + ", ".join(DEMO_USERS)
@@ -305,17 +311,17 @@ def test_demo_users_one_per_role_passwords_in_a_private_file_kept_on_rerun(
 def test_demo_users_missing_file_is_said_and_a_missing_user_is_added(demo_database, users_file):
     settings, engine, _ = demo_database
     with engine.begin() as conn:  # a users table where all but the planner exist already
-        for name in DEMO_USERS[:-1]:
+        for name in (u for u in DEMO_USERS if u != "planner"):
             conn.execute(
                 text("INSERT INTO users (username, name, role) VALUES (:u, :u, 'planner')"),
                 {"u": name},
             )
     said: list[str] = []
     made = load_demo_users(engine, users_file, settings.reports, settings.auth, said.append)
-    assert made["added"] == 1 and made["existing"] == 6
+    assert made["added"] == 1 and made["existing"] == 38
     (row,) = [line for line in users_file.read_text().splitlines() if line[0] != "#"]
     assert row.split()[:2] == ["planner", "planner"]
-    assert said[-1].endswith(f"(their passwords are in {users_file})")
+    assert any(line.endswith(f"(their passwords are in {users_file})") for line in said)
     users_file.unlink()
     said.clear()
     load_demo_users(engine, users_file, settings.reports, settings.auth, said.append)
@@ -324,3 +330,146 @@ def test_demo_users_missing_file_is_said_and_a_missing_user_is_added(demo_databa
         + f" ({users_file} is missing: set new passwords with `riskgrid users passwd NAME`)"
     ]  # fmt: skip
     assert not users_file.exists()
+
+
+def test_demo_reports_stand_in_every_state_of_the_loop(demo_engine):
+    with demo_engine.connect() as conn:
+        per = dict(conn.execute(text("SELECT status, count(*) FROM reports GROUP BY 1")).all())
+    assert sum(per.values()) == 24993 and per["verified"] > 20000
+    for status in ("reported", "accepted", "dispatched", "in_progress", "returned", "resolved"):
+        assert 30 <= per[status] <= 150, (status, per[status])  # 2 % of hazards, open
+    assert 150 < per["rejected"] < 300 and "duplicate" not in per
+
+
+def _history(conn, where):
+    rid = conn.execute(
+        text(f"SELECT id FROM reports WHERE {where} ORDER BY id LIMIT 1")  # noqa: S608
+    ).scalar_one()
+    steps = conn.execute(
+        text(
+            "SELECT from_status, to_status, reason, department, actor FROM report_events "
+            "WHERE report_id = :r AND kind = 'transition' ORDER BY at"
+        ),
+        {"r": rid},
+    ).all()
+    return rid, steps
+
+
+def test_demo_returns_and_reworks_show_in_counts_and_histories(demo_engine):
+    with demo_engine.connect() as conn:
+        returned, reworked = conn.execute(
+            text("SELECT count(*) FILTER (WHERE return_count > 0), "
+                 "count(*) FILTER (WHERE rework_count > 0) FROM reports")
+        ).one()  # fmt: skip
+        _, back = _history(conn, "return_count = 1 AND rework_count = 1 AND status = 'verified'")
+        _, waiting = _history(conn, "status = 'returned'")
+        (department,) = conn.execute(
+            text("SELECT department FROM reports WHERE status = 'returned' ORDER BY id LIMIT 1")
+        ).one()
+    assert 700 < returned < 1200 and 400 < reworked < 900
+    assert [(f, t) for f, t, *_ in back] == [
+        ("reported", "accepted"),
+        ("accepted", "dispatched"),
+        ("dispatched", "returned"),
+        ("returned", "dispatched"),
+        ("dispatched", "in_progress"),
+        ("in_progress", "resolved"),
+        ("resolved", "in_progress"),
+        ("in_progress", "resolved"),
+        ("resolved", "verified"),
+    ]
+    first, ret, again = back[1], back[2], back[3]
+    assert ret.reason and ret.actor == first.department != again.department  # not theirs
+    assert back[6].reason and "/" in back[6].reason  # 返工, with its reason in zh and en
+    # Still returned: the department that said so keeps it until it is dispatched again.
+    assert [t for _, t, *_ in waiting][-1] == "returned" and waiting[-1].actor == department
+
+
+def test_demo_open_reports_are_overdue_and_some_under_supervision(demo_engine):
+    with demo_engine.connect() as conn:
+        open_, overdue, supervised, events = conn.execute(
+            text(
+                "SELECT count(*), count(*) FILTER (WHERE due_at < now()), "
+                "count(*) FILTER (WHERE supervised_at IS NOT NULL AND supervision_note <> ''), "
+                "(SELECT count(*) FROM report_events WHERE kind = 'supervised') - "
+                "(SELECT count(*) FROM reports WHERE supervised_at IS NOT NULL) FROM reports "
+                "WHERE status IN ('reported', 'accepted', 'dispatched', 'in_progress', "
+                "'returned', 'resolved') AND theme <> 'dispute'"
+            )
+        ).one()
+    assert overdue == open_ > 300 and 0.2 * open_ < supervised < 0.4 * open_
+    assert events == 0  # one 督办 event per supervised report, disputes too
+
+
+def test_demo_photos_show_after_fixes_clean_copies_and_flags(demo_database):
+    _, engine, extra = demo_database
+    store = PhotoStore(extra["dir"] / "photos")
+    with engine.connect() as conn:
+        kinds = dict(
+            conn.execute(
+                text(
+                    "SELECT p.kind || ':' || r.status, count(*) FROM report_photos p "
+                    "JOIN reports r ON r.id = p.report_id GROUP BY 1"
+                )
+            ).all()
+        )
+        flagged = dict(
+            conn.execute(
+                text("SELECT f, count(*) FROM report_photos, unnest(flags) f GROUP BY 1")
+            ).all()
+        )
+        rows = conn.execute(
+            text("SELECT sha256, thumb_sha256, bytes, reused_from FROM report_photos")
+        ).all()
+    after = sum(n for k, n in kinds.items() if k.startswith("after:"))
+    assert after == 100 and set(kinds) >= {"after:verified", "check:verified"}
+    assert not [
+        k for k in kinds if k.startswith("after:") and k[6:] not in ("resolved", "verified")
+    ]
+    assert sum(kinds.values()) == 130
+    assert 6 <= flagged.get("reused", 0) <= 12 and 3 <= flagged["far_from_report"] <= 14
+    assert "time_off" not in flagged or flagged["time_off"] <= 12  # only the reused ones
+    assert sum(r.reused_from is not None for r in rows) == flagged["reused"]
+    for r in rows[:40]:
+        data = store.path(r.sha256).read_bytes()
+        assert len(data) == r.bytes and 15_000 < r.bytes < 60_000
+        assert b"Exif" not in data and b"riskgrid demo" not in data  # served EXIF-free
+        assert store.exists(r.thumb_sha256)
+
+
+def test_demo_handlers_are_users_of_the_reports_department(demo_database, users_file):
+    settings, engine, _ = demo_database
+    load_demo_users(engine, users_file, settings.reports, settings.auth, lambda _: None)
+    with engine.connect() as conn:
+        per, wrong, named = conn.execute(
+            text(
+                "SELECT count(*) FILTER (WHERE r.handler_id IS NOT NULL), "
+                "count(*) FILTER (WHERE r.handler_id IS NOT NULL AND (u.role <> 'department' "
+                "OR u.department <> r.department)), "
+                "(SELECT count(*) FROM report_events WHERE handler_id IS NOT NULL) "
+                "FROM reports r LEFT JOIN users u ON u.id = r.handler_id"
+            )
+        ).one()
+        states = set(
+            conn.execute(
+                text("SELECT DISTINCT status FROM reports WHERE handler_id IS NOT NULL")
+            ).scalars()
+        )
+        returned_held = conn.execute(
+            text(
+                "SELECT count(*) FROM reports WHERE status = 'returned' AND handler_id IS NOT NULL"
+            )
+        ).scalar()
+        by = (
+            conn.execute(
+                text(
+                    "SELECT DISTINCT u.username FROM reports r "
+                    "JOIN users u ON u.id = r.supervised_by"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert per > 20000 and wrong == 0 and named == per
+    assert states == {"dispatched", "in_progress", "resolved", "verified"} and returned_held == 0
+    assert by == ["dispatcher"]

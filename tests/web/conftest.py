@@ -19,26 +19,31 @@ from web.browser import launch
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 
-@pytest.fixture(scope="module")
-def live_server(demo_database):
-    settings, engine, _ = demo_database
+@contextlib.contextmanager
+def serving(app) -> Iterator[str]:
+    """Serve `app` with uvicorn on a free port in a thread; yield its base address."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings, engine=engine), host="127.0.0.1", port=port, log_level="warning"
-        )
-    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    for _ in range(100):
+    for _ in range(200):
         if server.started:
             break
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def live_server(demo_database):
+    settings, engine, _ = demo_database
+    with serving(create_app(settings, engine=engine)) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

@@ -310,7 +310,8 @@ def test_sensitive_theme_markers_are_the_grids_points_for_a_role_without_the_rig
             conn.execute(
                 text(
                     "SELECT ST_Y(geom), ST_X(geom) FROM reports WHERE theme = 'elderly' "
-                    "AND status IN ('reported', 'dispatched', 'in_progress')"
+                    "AND status IN "
+                    "('reported', 'accepted', 'dispatched', 'in_progress', 'returned')"
                 )
             ).all(),
             dtype=float,

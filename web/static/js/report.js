@@ -1,7 +1,8 @@
 // The grid worker's phone page (web/templates/report.html).
 // Reports are sent with a client UUID as their id and Idempotency-Key: resending after a
 // dropped connection stores nothing twice. Unsent reports wait in localStorage, one outbox per
-// user, and go out as one batch when the phone is back online.
+// user, and go out as one batch when the phone is back online. Photos wait in IndexedDB
+// (js/photo-queue.js) under their report's id and go out once that report is stored.
 //
 // Who sends: the user the page was served to. It sends with that session (the cookie, and the
 // CSRF token of js/session.js) until the API answers 401; then it asks for the password in
@@ -21,6 +22,7 @@
   let themes = [];
   let kept = keptToken();
   let flushing = false;
+  let chosen = [];  // photos picked for the report being written, shown as previews
 
   class LoginNeeded extends Error {}
 
@@ -40,6 +42,22 @@
     if (!old.length) return;
     saveOutbox(outbox().concat(old.map(({reporter, ...item}) => item)));
     localStorage.removeItem(LEGACY_OUTBOX);
+  }
+  async function showPhotos() {
+    let n = 0;
+    try { n = (await riskgridPhotos.list(me)).length; } catch (e) { /* no IndexedDB: none kept */ }
+    $("photo-outbox").textContent = n ? W.photos_waiting.replace("{n}", String(n)) : "";
+    $("photo-outbox").dataset.count = String(n);
+  }
+  function showChosen() {
+    for (const img of $("previews").querySelectorAll("img")) URL.revokeObjectURL(img.src);
+    $("previews").replaceChildren(...chosen.map((file) => {
+      const img = document.createElement("img");
+      img.src = URL.createObjectURL(file);
+      img.alt = file.name;
+      return img;
+    }));
+    $("previews").dataset.count = String(chosen.length);
   }
   function showOutbox() {
     const n = outbox().length;
@@ -159,21 +177,43 @@
     const err = new Error(body.detail || ("HTTP " + resp.status)); err.refused = true; throw err;
   }
 
+  // Send the kept photos whose report is stored (not waiting in the outbox any more); stops
+  // at the first network failure, the rest kept. Resolves with how many went out.
+  async function flushPhotos() {
+    const waiting = new Set(outbox().map((item) => item.id));
+    let sent = 0;
+    try {
+      for (const rec of await riskgridPhotos.list(me)) {
+        if (rec.check_id || waiting.has(rec.report_id)) continue;  // 核查 photos: js/checks.js
+        if ((await riskgridPhotos.send(rec, api)) === "done") sent += 1;
+      }
+    } finally { await showPhotos(); }
+    return sent;
+  }
+
   async function flush() {
-    const items = outbox();
-    if (!items.length || !navigator.onLine || flushing) return;
+    if (!navigator.onLine || flushing) return;
     flushing = true;
     try {
+      const photosKept = (await riskgridPhotos.list(me).catch(() => [])).some((p) => !p.check_id);
+      if (!outbox().length && !photosKept) return;
       if (!(await sessionIsMine())) { askLogin(); return; }
-      const resp = await api("/api/v1/reports:batch", {
-        method: "POST", headers: {"Content-Type": "application/json"},
-        body: JSON.stringify({reports: items}),
-      });
-      if (!resp.ok) return;
-      const body = await resp.json();
-      // Keep only what failed for a network-independent reason worth retrying: nothing.
-      saveOutbox(outbox().slice(items.length));
-      show("ok", say("flushed", {n: body.created + body.replayed}) + (body.failed ? say("refused", {n: body.failed}) : ""));
+      const items = outbox();
+      let said = "";
+      if (items.length) {
+        const resp = await api("/api/v1/reports:batch", {
+          method: "POST", headers: {"Content-Type": "application/json"},
+          body: JSON.stringify({reports: items}),
+        });
+        if (!resp.ok) return;
+        const body = await resp.json();
+        // Keep only what failed for a network-independent reason worth retrying: nothing.
+        saveOutbox(outbox().slice(items.length));
+        said = say("flushed", {n: body.created + body.replayed}) + (body.failed ? say("refused", {n: body.failed}) : "");
+      }
+      const photos = await flushPhotos();
+      if (photos) said += (said ? "<br>" : "") + say("photos_sent", {n: photos});
+      if (said) show("ok", said);
     } catch (e) {
       /* LoginNeeded: the form is shown and the outbox kept; offline: tried again later */
     } finally { flushing = false; }
@@ -188,14 +228,30 @@
     };
     if ($("accuracy").value) item.accuracy_m = parseFloat($("accuracy").value);
     if (!isFinite(item.lon) || !isFinite(item.lat)) { show("err", say("no_position")); return; }
-    if (!navigator.onLine) { saveOutbox(outbox().concat([item])); show("warn", say("offline")); return; }
+    // The photos are kept before the report is sent: a dropped connection loses neither.
     try {
-      const rep = await post(item);
-      show(rep.assignment.near_boundary ? "warn" : "ok", describe(rep));
+      for (const file of chosen) await riskgridPhotos.add(me, item.id, "site", file);
+    } catch (e) { show("err", say("photo_not_kept")); return; }
+    chosen = [];
+    $("photo").value = "";
+    showChosen();
+    await showPhotos();
+    if (!navigator.onLine) { saveOutbox(outbox().concat([item])); show("warn", say("offline")); return; }
+    let rep;
+    try {
+      rep = await post(item);
     } catch (e) {
-      if (e.refused) { show("err", escape(e.message)); return; }
+      if (e.refused) { show("err", escape(e.message)); return; }  // its photos: dropped at the next flush (404)
       saveOutbox(outbox().concat([item]));
       show("warn", say(e instanceof LoginNeeded ? "kept_for_login" : "dropped"));
+      return;
+    }
+    show(rep.assignment.near_boundary ? "warn" : "ok", describe(rep));
+    try {
+      const photos = await flushPhotos();
+      if (photos) $("result").insertAdjacentHTML("beforeend", "<br>" + say("photos_sent", {n: photos}));
+    } catch (e) {  // the report is stored; its photos wait and go out with the next flush
+      $("result").insertAdjacentHTML("beforeend", "<br>" + say("photos_kept"));
     }
   }
 
@@ -258,6 +314,10 @@
     drawGrids();
     window.riskgridPickMap = map;  // for tests
   });
+  $("photo").addEventListener("change", () => {
+    chosen = chosen.concat(Array.from($("photo").files || []));
+    showChosen();
+  });
   $("theme").addEventListener("change", fillCategories);
   $("send").addEventListener("click", send);
   $("login-form").addEventListener("submit", logIn);
@@ -274,5 +334,6 @@
   }
   adoptLegacyOutbox();
   showOutbox();
+  showPhotos();
   loadThemes().then(flush);
 })();

@@ -43,6 +43,8 @@ def upgrade() -> None:
         sa.Column("supervised_at", TZ),
         sa.Column("supervised_by", sa.Integer, sa.ForeignKey("users.id")),
         sa.Column("supervision_note", sa.Text),
+        # 自行处置: reported already fixed on the spot by its worker, for the desk to verify.
+        sa.Column("on_site", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("overdue_noticed_at", TZ),
         sa.Column("escalated_at", TZ),
         sa.Column("rework_count", sa.Integer, nullable=False, server_default="0"),
@@ -176,6 +178,7 @@ def downgrade() -> None:
         "supervised_at",
         "supervised_by",
         "supervision_note",
+        "on_site",
         "overdue_noticed_at",
         "escalated_at",
         "rework_count",
