@@ -28,6 +28,8 @@ from geo.db.local_cluster import Cluster
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 RISKGRID = str(Path(sys.executable).parent / "riskgrid")
+# Benches measure the service, not the rate limiter (thousands of requests a second).
+UNLIMITED = {"RISKGRID_RATES__ENABLED": "false"}
 
 # A new flood report in a random comprehensive grid: every count-based result is stale.
 NEW_REPORT = """
@@ -86,12 +88,7 @@ def bench_database(demo: bool = True) -> Iterator[Bench]:
     """Yield a fresh cluster under a temporary folder (with the demo loaded), removed after."""
     with tempfile.TemporaryDirectory(prefix="riskgrid-bench-", dir="/var/tmp") as tmp:
         home = Path(tmp) / ".riskgrid"
-        # Benches measure the service, not the rate limiter (thousands of requests a second).
-        env = {
-            **os.environ,
-            "RISKGRID_CLUSTER__HOME": str(home),
-            "RISKGRID_RATES__ENABLED": "false",
-        }
+        env = {**os.environ, "RISKGRID_CLUSTER__HOME": str(home), **UNLIMITED}
         env.pop("DATABASE_URL", None)
         b = Bench(home, env, Cluster(home))
         try:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import psycopg
 
-from bench.common import RESULTS, RISKGRID, admin_token, free_port, ms, run
+from bench.common import RESULTS, RISKGRID, UNLIMITED, admin_token, free_port, ms, run
 from geo.db.local_cluster import Cluster
 
 
@@ -164,7 +164,7 @@ def main() -> dict:
     results: dict = {"machine": {"cpus": os.cpu_count()}}
     with tempfile.TemporaryDirectory(prefix="riskgrid-bench-", dir="/var/tmp") as tmp:
         home = Path(tmp) / ".riskgrid"
-        env = {**os.environ, "RISKGRID_CLUSTER__HOME": str(home)}
+        env = {**os.environ, "RISKGRID_CLUSTER__HOME": str(home), **UNLIMITED}
         env.pop("DATABASE_URL", None)
         try:
             # 1. db up from nothing: initdb, start, CREATE EXTENSION, migrations (CLI, end to end).
