@@ -30,6 +30,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, INET, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from geo.vocabulary import (
+    OPEN_STATUSES,
     AreaLevel,
     AssignmentMethod,
     GridKind,
@@ -135,6 +136,12 @@ class Report(Base):
             name="resolution_level",
         ),
         Index("ix_reports_theme_reported_at", "theme", "reported_at"),
+        # The 超期 queue and the escalation sweep read open reports past their deadline.
+        Index(
+            "ix_reports_open_due",
+            "due_at",
+            postgresql_where=text(f"status IN {sql_list(OPEN_STATUSES)}"),
+        ),
     )
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
