@@ -18,14 +18,38 @@ from sqlalchemy import Connection, text
 from geo.errors import InvalidInput
 from geo.identity.principal import Principal
 
-_INSERT = text(
-    """
+# Bind names are prefixed (`audit_`): the same entry is also written as a CTE of a larger
+# statement (a report's move), beside binds of its own.
+INSERT_SQL = """
     INSERT INTO audit_log (actor, role, action, object_type, object_id, request_id, client,
                            changes, people)
-    VALUES (:actor, :role, :action, :object_type, :object_id, :request_id,
-            CAST(:client AS inet), CAST(:changes AS jsonb), :people)
+    VALUES (:audit_actor, :audit_role, :audit_action, :audit_object_type, :audit_object_id,
+            :audit_request_id, CAST(:audit_client AS inet), CAST(:audit_changes AS jsonb),
+            :audit_people)
     """
-)
+_INSERT = text(INSERT_SQL)
+
+
+def entry(
+    who: Principal,
+    action: str,
+    object_type: str | None = None,
+    object_id: object = None,
+    changes: dict[str, Any] | None = None,
+    people: int | None = None,
+) -> dict[str, Any]:
+    """Return the binds of INSERT_SQL for one entry (see `record`)."""
+    return {
+        "audit_actor": who.username,
+        "audit_role": None if who.role is None else str(who.role),
+        "audit_action": action,
+        "audit_object_type": object_type,
+        "audit_object_id": None if object_id is None else str(object_id),
+        "audit_request_id": who.request_id,
+        "audit_client": who.client,
+        "audit_changes": None if changes is None else orjson.dumps(changes, default=str).decode(),
+        "audit_people": people,
+    }
 
 
 def record(
@@ -39,20 +63,7 @@ def record(
 ) -> None:
     """Append one entry; `changes` maps a field to [before, after], `people` counts the persons
     whose data was shown or exported."""
-    conn.execute(
-        _INSERT,
-        {
-            "actor": who.username,
-            "role": None if who.role is None else str(who.role),
-            "action": action,
-            "object_type": object_type,
-            "object_id": None if object_id is None else str(object_id),
-            "request_id": who.request_id,
-            "client": who.client,
-            "changes": None if changes is None else orjson.dumps(changes, default=str).decode(),
-            "people": people,
-        },
-    )
+    conn.execute(_INSERT, entry(who, action, object_type, object_id, changes, people))
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from geo.grids.assignment import assignment_ctes, snap_params
 from geo.identity import audit
 from geo.identity.principal import SYSTEM, Principal
 from geo.identity.scope import ReportScope, report_scope, scope_condition
-from geo.reports import deadlines, photos, taxonomy
+from geo.reports import deadlines, photos, record, taxonomy
 from geo.reports.notify import emit
 from geo.reports.record import add_event, get
 from geo.settings import ReportSettings, Settings
@@ -70,6 +70,25 @@ class MoveRequest:
 _ROW = (
     "r.id, r.status, r.status_changed_at, r.theme, r.category, r.grid_code, r.district_code, "
     "r.resolution_level, r.department, r.handler_id, r.reporter_id, r.on_site, now() AS now"
+)
+
+
+# One round trip for the move: the row updated, its history's step, the audit entry, and the
+# answer's row read back from what the update returned.
+_MOVE = text(
+    f"""
+    WITH r AS (
+      UPDATE reports SET status = :to, status_changed_at = now(), updated_at = now(),
+        due_at = :due_at, resolution_level = :u_level, department = :u_department,
+        handler_id = :u_handler_id, duplicate_of = COALESCE(:dup, duplicate_of),
+        overdue_noticed_at = NULL, escalated_at = NULL,
+        return_count = return_count + :returned, rework_count = rework_count + :reworked
+      WHERE id = :id RETURNING *
+    ),
+    step AS ({record.EVENT_SQL}),
+    entry AS ({audit.INSERT_SQL})
+    {record.report_select("r")}
+    """
 )
 
 
@@ -183,7 +202,6 @@ def transition(
     check_move(who, frm, to, row)
     _needs(frm, m)
     sets = {"department": row.department, "handler_id": row.handler_id}
-    counts = ""
     duplicate_of = None
     if to == S.DISPATCHED:
         sets["department"] = _department(m, row, settings.reports)
@@ -191,10 +209,7 @@ def transition(
     elif to == S.IN_PROGRESS and frm == S.DISPATCHED and row.handler_id is None:
         sets["handler_id"] = who.user_id  # taking it up makes it theirs
     elif to == S.RETURNED:
-        counts = ", return_count = return_count + 1"
         sets["handler_id"] = None
-    elif to == S.IN_PROGRESS and frm == S.RESOLVED:
-        counts = ", rework_count = rework_count + 1"
     elif to == S.DUPLICATE:
         duplicate_of = _original(conn, m, row, scope)
     # The fix's `after` photo: before resolving, or (自行处置) before verifying the on-site fix.
@@ -207,24 +222,15 @@ def transition(
     due_at = deadlines.due_at_for(
         row.theme, row.category, to, row.now, settings.reports, settings.worktime
     )
-    conn.execute(
-        text(
-            f"UPDATE reports SET status = :to, status_changed_at = now(), updated_at = now(), "
-            f"due_at = :due_at, resolution_level = :level, department = :department, "
-            f"handler_id = :handler_id, duplicate_of = COALESCE(:dup, duplicate_of), "
-            f"overdue_noticed_at = NULL, escalated_at = NULL{counts} WHERE id = :id"
-        ),
-        {
-            "to": to,
-            "due_at": due_at,
-            "level": new_level,
-            "id": report_id,
-            "dup": duplicate_of,
-            **sets,
-        },
-    )
-    add_event(
-        conn,
+    changes: dict[str, list] = {"status": [frm, to]}
+    if new_level != row.resolution_level:
+        changes["level"] = [row.resolution_level, new_level]
+    for field in ("department", "handler_id"):
+        if sets[field] != getattr(row, field):
+            changes[field] = [getattr(row, field), sets[field]]
+    if duplicate_of is not None:
+        changes["duplicate_of"] = [None, str(duplicate_of)]
+    step = record.event(
         report_id,
         "transition",
         from_status=frm,
@@ -238,17 +244,23 @@ def transition(
         handler_id=sets["handler_id"] if to == S.DISPATCHED else None,
         duplicate_of=duplicate_of,
     )
-    changes: dict[str, list] = {"status": [frm, to]}
-    if new_level != row.resolution_level:
-        changes["level"] = [row.resolution_level, new_level]
-    for field in ("department", "handler_id"):
-        if sets[field] != getattr(row, field):
-            changes[field] = [getattr(row, field), sets[field]]
-    if duplicate_of is not None:
-        changes["duplicate_of"] = [None, str(duplicate_of)]
-    audit.record(conn, who, "report.transition", "report", report_id, changes)
+    moved = conn.execute(
+        _MOVE,
+        {
+            **step,
+            **audit.entry(who, "report.transition", "report", report_id, changes),
+            "to": to,
+            "due_at": due_at,
+            "u_level": new_level,
+            "u_department": sets["department"],
+            "u_handler_id": sets["handler_id"],
+            "dup": duplicate_of,
+            "returned": int(to == S.RETURNED),
+            "reworked": int(to == S.IN_PROGRESS and frm == S.RESOLVED),
+        },
+    ).one()
     _announce(conn, frm, m, row, sets["department"], sets["handler_id"], who)
-    return get(conn, report_id, scope)
+    return record.complete(conn, moved, scope)
 
 
 def _announce(

@@ -178,7 +178,10 @@ def _taken_at(sub: dict, naive_zone: str) -> datetime | None:
         zone: Any = timezone(sign * timedelta(hours=int(hh), minutes=int(mm)))
     except ValueError:  # no offset written: the phone's clock is taken as the local zone
         zone = ZoneInfo(naive_zone)
-    return naive.replace(tzinfo=zone).astimezone(UTC)
+    try:
+        return naive.replace(tzinfo=zone).astimezone(UTC)
+    except OverflowError:  # "0001:01:01 00:00:00" east of Greenwich lies before year 1 in UTC
+        return None
 
 
 def _position(gps: dict) -> tuple[float, float] | None:
@@ -235,7 +238,7 @@ def _time_off(kind: str, taken: datetime | None, hours: float, limit_h: float) -
 
 # The database side: the report the photo is of, idempotent insert, reuse, answers.
 
-_COLUMNS = (
+COLUMNS = (
     "p.id, p.report_id, p.kind, p.content_type, p.bytes, p.width, p.height, p.taken_at, "
     "p.exif_distance_m, p.exif_time_diff_h, p.flags, p.reused_from, p.created_at"
 )
@@ -244,7 +247,7 @@ _REPORT = (
     "FROM reports r WHERE r.id = :id AND {scoped}"
 )
 _REPLAY = text(
-    f"SELECT {_COLUMNS} FROM report_photos p WHERE p.report_id = :rid AND p.upload_sha256 = :up"
+    f"SELECT {COLUMNS} FROM report_photos p WHERE p.report_id = :rid AND p.upload_sha256 = :up"
 )
 _REUSED = text(
     f"""
@@ -264,7 +267,7 @@ _INSERT = text(
     VALUES (:id, :rid, :kind, :sha, :up, :thumb, :phash, :ct, :bytes, :w, :h, :taken, :lon,
         :lat, :dist, :hours, :flags, :reused, :by)
     ON CONFLICT ON CONSTRAINT uq_report_photos_upload DO NOTHING
-    RETURNING {_COLUMNS}
+    RETURNING {COLUMNS}
     """
 )
 
@@ -402,7 +405,19 @@ def _iso(value: datetime | None) -> str | None:
 
 def answer(row: Any) -> dict:
     """Return the JSON shape of a stored photo (its EXIF position is not shown)."""
-    m = row._mapping
+    return _shape(row._mapping)
+
+
+def answer_from_json(m: dict) -> dict:
+    """Return the JSON shape of a photo read as a JSON row (`json_agg` of COLUMNS)."""
+    at = {k: None if m[k] is None else datetime.fromisoformat(m[k]) for k in _TIMES}
+    return _shape({**m, **at})
+
+
+_TIMES = ("taken_at", "created_at")
+
+
+def _shape(m: Any) -> dict:
     pid = str(m["id"])
     dist, hours = m["exif_distance_m"], m["exif_time_diff_h"]
     return {
@@ -427,7 +442,7 @@ def for_reports(conn: Connection, ids: list[str] | list[uuid.UUID]) -> dict[str,
     """Return the photos of each report (by its id as text), oldest first; [] for none."""
     rows = conn.execute(
         text(
-            f"SELECT {_COLUMNS} FROM report_photos p WHERE p.report_id = ANY(CAST(:ids AS uuid[])) "
+            f"SELECT {COLUMNS} FROM report_photos p WHERE p.report_id = ANY(CAST(:ids AS uuid[])) "
             "ORDER BY p.created_at, p.id"
         ),
         {"ids": [str(i) for i in ids]},

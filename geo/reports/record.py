@@ -13,9 +13,8 @@ from geo.identity.scope import ReportScope, scope_condition
 from geo.reports import photos
 from geo.reports.fragments import OVERDUE, STAND_IN
 
-_REPORT_SELECT = f"""
-SELECT r.id, ST_X(r.geom) AS lon, ST_Y(r.geom) AS lat, r.source_crs, r.source_lon, r.source_lat,
-       r.accuracy_m, r.theme, r.category, r.severity, r.description, r.campaign_code,
+_COLUMNS = f"""r.id, ST_X(r.geom) AS lon, ST_Y(r.geom) AS lat, r.source_crs, r.source_lon,
+       r.source_lat, r.accuracy_m, r.theme, r.category, r.severity, r.description, r.campaign_code,
        r.reporter, r.reporter_id, r.reported_at, r.created_at, r.updated_at, r.status,
        r.status_changed_at, r.due_at, r.department, r.resolution_level, r.grid_code,
        g.name AS grid_name, g.kind AS grid_kind, r.district_code, r.assignment_method,
@@ -23,13 +22,22 @@ SELECT r.id, ST_X(r.geom) AS lon, ST_Y(r.geom) AS lat, r.source_crs, r.source_lo
        r.near_boundary_m, r.possible_duplicate_of, r.request_hash, r.idempotency_key,
        {OVERDUE} AS overdue, r.duplicate_of, h.username AS handler, r.supervised_at,
        sv.username AS supervised_by, r.supervision_note, r.escalated_at, r.rework_count,
-       r.return_count, r.on_site
-FROM reports r
+       r.return_count, r.on_site"""
+
+
+def report_select(source: str = "reports") -> str:
+    """Return the SELECT of a report's answer row from `source` as `r`: the table, or a CTE
+    that updated it (`UPDATE … RETURNING *`), so that a move answers from the row it wrote."""
+    return f"""SELECT {_COLUMNS}
+FROM {source} r
 LEFT JOIN grids g ON g.code = r.grid_code
 LEFT JOIN grids nb ON nb.code = r.near_boundary_code
 LEFT JOIN users h ON h.id = r.handler_id
 LEFT JOIN users sv ON sv.id = r.supervised_by
 """
+
+
+_REPORT_SELECT = report_select()
 
 
 # The case-handling columns of a report just received: nothing handled yet.
@@ -166,27 +174,45 @@ def get(conn: Connection, report_id: uuid.UUID, scope: ReportScope) -> dict:
     row = fetch_row(conn, f"r.id = :id AND {scoped}", {**params, "id": report_id})
     if row is None:
         raise NotFound(f"no report with id {report_id}")
-    out = answer_for(conn, row, scope.masked_themes)
-    events = conn.execute(
-        text(
-            "SELECT e.kind, e.from_status, e.to_status, e.from_grid, e.to_grid, e.actor, "
-            "e.note, e.reason, e.level, e.department, h.username AS handler, e.duplicate_of, "
-            "e.at FROM report_events e LEFT JOIN users h ON h.id = e.handler_id "
-            "WHERE e.report_id = :id ORDER BY e.at, e.id"
-        ),
-        {"id": report_id},
-    ).mappings()
+    return complete(conn, row, scope)
+
+
+# A report's photos and its history in one round trip (each as JSON rows, oldest first).
+_PHOTOS_AND_HISTORY = text(
+    f"""
+    SELECT (SELECT COALESCE(json_agg(p ORDER BY p.created_at, p.id), '[]')
+            FROM (SELECT {photos.COLUMNS} FROM report_photos p WHERE p.report_id = :id) p)
+             AS photos,
+           (SELECT COALESCE(json_agg(e ORDER BY e.at, e.id), '[]')
+            FROM (SELECT e.id, e.kind, e.from_status, e.to_status, e.from_grid, e.to_grid,
+                         e.actor, e.note, e.reason, e.level, e.department,
+                         h.username AS handler, e.duplicate_of, e.at
+                  FROM report_events e LEFT JOIN users h ON h.id = e.handler_id
+                  WHERE e.report_id = :id) e) AS history
+    """
+)
+
+
+def complete(conn: Connection, row: Any, scope: ReportScope) -> dict:
+    """Return the answer of a report row read within `scope`: masked or not, with its photos
+    and its history."""
+    out = report_answer(row)
+    is_masked = out["theme"] in scope.masked_themes
+    if is_masked:
+        out = masked(conn, out)
+    both = conn.execute(_PHOTOS_AND_HISTORY, {"id": row.id}).one()
+    # A masked report's photos would show where it is.
+    out["photos"] = [] if is_masked else [photos.answer_from_json(p) for p in both.photos]
     # A masked report's notes are free text like its description, and its actors would name
     # the reporter (the grid's worker often both reports and verifies): both are left out.
     hidden = {"note": None, "reason": None, "actor": None, "handler": None}
     steps = [
         {
-            **e,
-            "at": _iso(e["at"]),
-            "duplicate_of": str(e["duplicate_of"]) if e["duplicate_of"] else None,
-            **(hidden if out["masked"] else {}),
+            **{k: v for k, v in e.items() if k != "id"},
+            "at": _iso(datetime.fromisoformat(e["at"])),
+            **(hidden if is_masked else {}),
         }
-        for e in events
+        for e in both.history
     ]
     # Receipt is not stored as an event (the row itself records it); it opens the history.
     first_grid = next((e["from_grid"] for e in steps if e["kind"] == "reassigned"), row.grid_code)
@@ -209,19 +235,23 @@ def get(conn: Connection, report_id: uuid.UUID, scope: ReportScope) -> dict:
     return out
 
 
-_EVENT = text(
-    """
+EVENT_SQL = """
     INSERT INTO report_events (report_id, kind, from_status, to_status, from_grid, to_grid,
                                actor, actor_id, note, reason, level, department, handler_id,
                                duplicate_of, at)
     VALUES (:id, :kind, :from_status, :to_status, :from_grid, :to_grid, :actor, :actor_id,
             :note, :reason, :level, :department, :handler_id, :duplicate_of, COALESCE(:at, now()))
     """
-)
+_EVENT = text(EVENT_SQL)
 
 
 def add_event(conn: Connection, report_id: uuid.UUID, kind: str, **values: Any) -> None:
     """Append one step to a report's history (a transition or a reassignment)."""
+    conn.execute(_EVENT, event(report_id, kind, **values))
+
+
+def event(report_id: uuid.UUID, kind: str, **values: Any) -> dict[str, Any]:
+    """Return the binds of EVENT_SQL for one step (see `add_event`)."""
     params = {
         "from_status": None,
         "to_status": None,
@@ -237,4 +267,4 @@ def add_event(conn: Connection, report_id: uuid.UUID, kind: str, **values: Any) 
         "duplicate_of": None,
         "at": None,
     }
-    conn.execute(_EVENT, {**params, **values, "id": report_id, "kind": kind})
+    return {**params, **values, "id": report_id, "kind": kind}

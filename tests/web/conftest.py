@@ -63,6 +63,29 @@ def session_cookie(base: str, token: str) -> dict:
     }
 
 
+_CHROMIUM: dict = {}
+
+
+def chromium():
+    """Return the suite's one Chromium, started on first use: each test opens contexts of its
+    own (cookies, storage and service workers apart) and closes them. A browser per test cost
+    about a second each, forty times over."""
+    if "browser" not in _CHROMIUM:
+        from playwright.sync_api import sync_playwright
+
+        _CHROMIUM["playwright"] = sync_playwright().start()
+        _CHROMIUM["browser"] = launch(_CHROMIUM["playwright"])
+    return _CHROMIUM["browser"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_chromium() -> Iterator[None]:
+    yield
+    if "browser" in _CHROMIUM:
+        _CHROMIUM.pop("browser").close()
+        _CHROMIUM.pop("playwright").stop()
+
+
 @contextlib.contextmanager
 def offline_page(
     base: str, token: str | None = None, **context: object
@@ -73,28 +96,24 @@ def offline_page(
     Every request that does not go to `base` is recorded and aborted: the page must work on
     an intranet with no internet.
     """
-    from playwright.sync_api import sync_playwright
-
     outside: list[str] = []
     errors: list[str] = []
-    with sync_playwright() as p:
-        browser = launch(p)
-        ctx = browser.new_context(**context)
-        if token is not None:
-            ctx.add_cookies([session_cookie(base, token)])
-        page = ctx.new_page()
+    ctx = chromium().new_context(**context)
+    if token is not None:
+        ctx.add_cookies([session_cookie(base, token)])
+    page = ctx.new_page()
 
-        def route(r):
-            if r.request.url.startswith(base):
-                r.continue_()
-            else:
-                outside.append(r.request.url)
-                r.abort()
+    def route(r):
+        if r.request.url.startswith(base):
+            r.continue_()
+        else:
+            outside.append(r.request.url)
+            r.abort()
 
-        page.route("**/*", route)
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        try:
-            yield page, outside, errors
-        finally:
-            browser.close()
+    page.route("**/*", route)
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        yield page, outside, errors
+    finally:
+        ctx.close()

@@ -19,7 +19,7 @@ from geo.identity import tokens, users
 from geo.identity.principal import SYSTEM
 from geo.vocabulary import Role
 from tests.factories import login_as
-from tests.web.conftest import ARTIFACTS, offline_page, session_cookie
+from tests.web.conftest import ARTIFACTS, chromium, offline_page, session_cookie
 from tests.web.test_maps import DRAWN_PIXELS
 
 PASSWORD = "tundra-Lamp-92-quay"  # noqa: S105 (a test user: long and uncommon enough)
@@ -397,70 +397,64 @@ def _count_reports(engine, uid: int) -> int:
 def test_phone_page_logs_in_again_after_its_login_ended_offline(
     live_server, demo_engine, phone_worker
 ):
-    from playwright.sync_api import sync_playwright
-
-    from web.browser import launch
-
     name, uid, code, (lon, lat) = phone_worker
     cookie = login_as(demo_engine, "worker", username=name)  # the page's session, as /login sets
-    with sync_playwright() as p:
-        browser = launch(p)
-        context = browser.new_context(
-            geolocation={"longitude": lon, "latitude": lat, "accuracy": 8},
-            permissions=["geolocation"],
-            viewport={"width": 390, "height": 800},
+    context = chromium().new_context(
+        geolocation={"longitude": lon, "latitude": lat, "accuracy": 8},
+        permissions=["geolocation"],
+        viewport={"width": 390, "height": 800},
+    )
+    context.add_cookies([session_cookie(live_server, cookie)])
+    page = context.new_page()
+    page.goto(f"{live_server}/report")
+    page.wait_for_selector("body[data-ready='1']")
+    page.select_option("#theme", "gas")
+    page.select_option("#category", "gas_leak")
+    page.click("#gps")
+    page.wait_for_function("() => document.getElementById('lon').value !== ''")
+    page.click("#send")  # online, with the session cookie and its CSRF token
+    page.wait_for_selector("#grid-code")
+    online = page.inner_text("#grid-code")
+    login_hidden_at_first = page.locator("#login").is_hidden()
+    # Offline: the report waits; meanwhile the login ends (revoked, as by an admin).
+    context.set_offline(True)
+    page.click("#send")
+    page.wait_for_function("() => document.getElementById('outbox').dataset.count === '1'")
+    with demo_engine.begin() as conn:
+        conn.execute(
+            text("UPDATE auth_tokens SET revoked_at = now() WHERE token_sha256 = :h"),
+            {"h": tokens.digest(cookie)},
         )
-        context.add_cookies([session_cookie(live_server, cookie)])
-        page = context.new_page()
-        page.goto(f"{live_server}/report")
-        page.wait_for_selector("body[data-ready='1']")
-        page.select_option("#theme", "gas")
-        page.select_option("#category", "gas_leak")
-        page.click("#gps")
-        page.wait_for_function("() => document.getElementById('lon').value !== ''")
-        page.click("#send")  # online, with the session cookie and its CSRF token
-        page.wait_for_selector("#grid-code")
-        online = page.inner_text("#grid-code")
-        login_hidden_at_first = page.locator("#login").is_hidden()
-        # Offline: the report waits; meanwhile the login ends (revoked, as by an admin).
-        context.set_offline(True)
-        page.click("#send")
-        page.wait_for_function("() => document.getElementById('outbox').dataset.count === '1'")
-        with demo_engine.begin() as conn:
-            conn.execute(
-                text("UPDATE auth_tokens SET revoked_at = now() WHERE token_sha256 = :h"),
-                {"h": tokens.digest(cookie)},
-            )
-        page.wait_for_timeout(2200)  # past the server's token cache (auth.token_cache_s, 2 s)
-        context.set_offline(False)
-        page.evaluate("window.dispatchEvent(new Event('online'))")
-        page.wait_for_selector("#login:not([hidden])")
-        kept = page.evaluate("document.getElementById('outbox').dataset.count")
-        sent_before_login = _count_reports(demo_engine, uid)
-        username_box = page.input_value("#login-username")
-        page.screenshot(path=str(ARTIFACTS / "report_login_again.png"))
-        page.fill("#login-password", "not-the-password")
-        page.click("#login-send")
-        page.wait_for_function(
-            "() => document.getElementById('login-result').textContent.includes('密码错误')"
-        )
-        page.fill("#login-password", PASSWORD)
-        page.click("#login-send")
-        page.wait_for_function("() => document.getElementById('outbox').dataset.count === '0'")
-        kept_token = page.evaluate("JSON.parse(localStorage.getItem('riskgrid.token'))")
-        login_hidden_after = page.locator("#login").is_hidden()
-        page.click("#send")  # with the page's own token now
-        page.wait_for_function(
-            "() => document.getElementById('result').textContent.includes('" + code + "')"
-        )
-        page.screenshot(path=str(ARTIFACTS / "report_logged_in_again.png"))
-        # Logging out ends the page's own token too, and the page leads to the login page.
-        page.click("nav.site-nav form.logout button")
-        page.wait_for_url(f"{live_server}/login")
-        left_in_browser = page.evaluate("localStorage.getItem('riskgrid.token')")
-        page.goto(f"{live_server}/report")
-        reloaded = page.url
-        browser.close()
+    page.wait_for_timeout(2200)  # past the server's token cache (auth.token_cache_s, 2 s)
+    context.set_offline(False)
+    page.evaluate("window.dispatchEvent(new Event('online'))")
+    page.wait_for_selector("#login:not([hidden])")
+    kept = page.evaluate("document.getElementById('outbox').dataset.count")
+    sent_before_login = _count_reports(demo_engine, uid)
+    username_box = page.input_value("#login-username")
+    page.screenshot(path=str(ARTIFACTS / "report_login_again.png"))
+    page.fill("#login-password", "not-the-password")
+    page.click("#login-send")
+    page.wait_for_function(
+        "() => document.getElementById('login-result').textContent.includes('密码错误')"
+    )
+    page.fill("#login-password", PASSWORD)
+    page.click("#login-send")
+    page.wait_for_function("() => document.getElementById('outbox').dataset.count === '0'")
+    kept_token = page.evaluate("JSON.parse(localStorage.getItem('riskgrid.token'))")
+    login_hidden_after = page.locator("#login").is_hidden()
+    page.click("#send")  # with the page's own token now
+    page.wait_for_function(
+        "() => document.getElementById('result').textContent.includes('" + code + "')"
+    )
+    page.screenshot(path=str(ARTIFACTS / "report_logged_in_again.png"))
+    # Logging out ends the page's own token too, and the page leads to the login page.
+    page.click("nav.site-nav form.logout button")
+    page.wait_for_url(f"{live_server}/login")
+    left_in_browser = page.evaluate("localStorage.getItem('riskgrid.token')")
+    page.goto(f"{live_server}/report")
+    reloaded = page.url
+    context.close()
     assert online == code and login_hidden_at_first
     assert kept == "1" and sent_before_login == 1 and username_box == name
     assert kept_token["username"] == name and kept_token["token"] != cookie

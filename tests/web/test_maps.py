@@ -13,9 +13,8 @@ from sqlalchemy import text
 
 from api.app import create_app
 from tests.factories import BLOCK_N, block_code, login_as, put_reports
-from tests.web.conftest import ARTIFACTS, offline_page, session_cookie
+from tests.web.conftest import ARTIFACTS, chromium, offline_page, session_cookie
 from web.assets import localize
-from web.browser import launch
 from web.maps import THEMES
 
 # Non-transparent pixels on each heat layer canvas.
@@ -94,40 +93,36 @@ def cleanup_reports(demo_engine):
 def test_report_page_posts_a_gps_position_and_shows_the_grid(
     live_server, demo_client, cleanup_reports
 ):
-    from playwright.sync_api import sync_playwright
-
     lon, lat = 125.0427, 46.5876  # 萨尔图区
     expected = demo_client.get("/api/v1/grids/lookup", params={"lon": lon, "lat": lat}).json()
     code = expected["features"][0]["properties"]["code"]
-    with sync_playwright() as p:
-        browser = launch(p)
-        context = browser.new_context(
-            geolocation={"longitude": lon, "latitude": lat, "accuracy": 8},
-            permissions=["geolocation"],
-            viewport={"width": 390, "height": 800},
-        )
-        context.add_cookies([session_cookie(live_server, cleanup_reports)])
-        page = context.new_page()
-        page.goto(f"{live_server}/report")
-        page.wait_for_selector("body[data-ready='1']")
-        page.select_option("#theme", "gas")
-        page.select_option("#category", "gas_leak")
-        page.click("#gps")
-        page.wait_for_function("() => document.getElementById('lon').value !== ''")
-        reporter = page.inner_text("#reporter")
-        page.click("#send")
-        page.wait_for_selector("#grid-code")
-        shown = page.inner_text("#grid-code")
-        # Offline: the report waits in the phone and goes out when the network is back.
-        context.set_offline(True)
-        page.click("#send")
-        page.wait_for_function("() => document.getElementById('outbox').dataset.count === '1'")
-        context.set_offline(False)
-        page.evaluate("window.dispatchEvent(new Event('online'))")
-        page.wait_for_function("() => document.getElementById('outbox').dataset.count === '0'")
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "report_page.png"))
-        browser.close()
+    context = chromium().new_context(
+        geolocation={"longitude": lon, "latitude": lat, "accuracy": 8},
+        permissions=["geolocation"],
+        viewport={"width": 390, "height": 800},
+    )
+    context.add_cookies([session_cookie(live_server, cleanup_reports)])
+    page = context.new_page()
+    page.goto(f"{live_server}/report")
+    page.wait_for_selector("body[data-ready='1']")
+    page.select_option("#theme", "gas")
+    page.select_option("#category", "gas_leak")
+    page.click("#gps")
+    page.wait_for_function("() => document.getElementById('lon').value !== ''")
+    reporter = page.inner_text("#reporter")
+    page.click("#send")
+    page.wait_for_selector("#grid-code")
+    shown = page.inner_text("#grid-code")
+    # Offline: the report waits in the phone and goes out when the network is back.
+    context.set_offline(True)
+    page.click("#send")
+    page.wait_for_function("() => document.getElementById('outbox').dataset.count === '1'")
+    context.set_offline(False)
+    page.evaluate("window.dispatchEvent(new Event('online'))")
+    page.wait_for_function("() => document.getElementById('outbox').dataset.count === '0'")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "report_page.png"))
+    context.close()
     assert shown == code and reporter == "旭园网格员"
     mine = demo_client.get(
         "/api/v1/reports", params={"grid": code, "theme": "gas", "status": "reported"}

@@ -14,7 +14,7 @@ from tests.api.test_case_handling import move, ok, send
 from tests.api.test_photos import photo
 from tests.api.test_reports import WEST, grids, point_m  # noqa: F401 - the grids fixture
 from tests.factories import after_photo, login_as
-from tests.web.conftest import ARTIFACTS, serving, session_cookie
+from tests.web.conftest import ARTIFACTS, chromium, serving, session_cookie
 
 PHONE = {"width": 390, "height": 800}
 X, Y = 250.0, 50.0  # inside WEST (tests.api.test_reports' layout)
@@ -50,13 +50,10 @@ def people(app, grids):  # noqa: F811
         c.__exit__(None, None, None)
 
 
-def phone(p, base: str, token: str):
+def phone(base: str, token: str):
     """Return (context, page, errors) of a phone logged in as `token`, located in WEST."""
-    from web.browser import launch
-
     lon, lat = point_m(X, Y)
-    browser = launch(p)
-    context = browser.new_context(
+    context = chromium().new_context(
         geolocation={"longitude": lon, "latitude": lat, "accuracy": 8},
         permissions=["geolocation"],
         viewport=PHONE,
@@ -88,48 +85,39 @@ def resolved(clients, grids, **kw) -> str:  # noqa: F811
 
 
 def test_a_photo_taken_offline_survives_a_reload_and_follows_its_report(live, people, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     tokens, clients = people
     lon, lat = point_m(X, Y)
     jpeg = tmp_path / "site.jpg"
     jpeg.write_bytes(photo(seed=3, at=(lon, lat)))
-    with sync_playwright() as p:
-        context, page, errors = phone(p, live, tokens["worker"])
-        kept_offline(page, f"{live}/report")
-        page.wait_for_selector("body[data-ready='1']")
-        context.set_offline(True)
-        page.select_option("#theme", "gas")
-        page.select_option("#category", "gas_leak")
-        page.click("#gps")
-        page.wait_for_function("() => document.getElementById('lon').value !== ''")
-        page.set_input_files("#photo", str(jpeg))
-        previews = page.locator("#previews img").count()
-        page.click("#send")
-        page.wait_for_function(
-            "() => document.getElementById('photo-outbox').dataset.count === '1'"
-        )
-        # Reloaded with no network: the page is the service worker's copy, the queue still there.
-        page.reload()
-        page.wait_for_selector("body[data-ready='1']")
-        page.wait_for_function(
-            "() => document.getElementById('photo-outbox').dataset.count === '1'"
-        )
-        after_reload = page.evaluate("document.getElementById('outbox').dataset.count")
-        stored = page.evaluate(
-            "() => riskgridPhotos.list(document.getElementById('report-page').dataset.username)"
-            ".then((l) => l.map((r) => [r.kind, r.blob.size, r.report_id]))"
-        )
-        context.set_offline(False)
-        page.evaluate("window.dispatchEvent(new Event('online'))")
-        page.wait_for_function(
-            "() => document.getElementById('photo-outbox').dataset.count === '0'"
-        )
-        sent = page.evaluate("document.getElementById('outbox').dataset.count")
-        said = page.inner_text("#result")
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "phone_photo_sent.png"))
-        context.browser.close()
+    context, page, errors = phone(live, tokens["worker"])
+    kept_offline(page, f"{live}/report")
+    page.wait_for_selector("body[data-ready='1']")
+    context.set_offline(True)
+    page.select_option("#theme", "gas")
+    page.select_option("#category", "gas_leak")
+    page.click("#gps")
+    page.wait_for_function("() => document.getElementById('lon').value !== ''")
+    page.set_input_files("#photo", str(jpeg))
+    previews = page.locator("#previews img").count()
+    page.click("#send")
+    page.wait_for_function("() => document.getElementById('photo-outbox').dataset.count === '1'")
+    # Reloaded with no network: the page is the service worker's copy, the queue still there.
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    page.wait_for_function("() => document.getElementById('photo-outbox').dataset.count === '1'")
+    after_reload = page.evaluate("document.getElementById('outbox').dataset.count")
+    stored = page.evaluate(
+        "() => riskgridPhotos.list(document.getElementById('report-page').dataset.username)"
+        ".then((l) => l.map((r) => [r.kind, r.blob.size, r.report_id]))"
+    )
+    context.set_offline(False)
+    page.evaluate("window.dispatchEvent(new Event('online'))")
+    page.wait_for_function("() => document.getElementById('photo-outbox').dataset.count === '0'")
+    sent = page.evaluate("document.getElementById('outbox').dataset.count")
+    said = page.inner_text("#result")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "phone_photo_sent.png"))
+    context.close()
     assert errors == [] and previews == 1
     assert after_reload == "1" and sent == "0" and "已发送照片 1 张" in said
     [(kind, size, rid)] = stored
@@ -141,23 +129,21 @@ def test_a_photo_taken_offline_survives_a_reload_and_follows_its_report(live, pe
 
 
 def test_my_reports_lists_the_workers_reports_with_their_statuses(live, people, grids):  # noqa: F811
-    from playwright.sync_api import sync_playwright
 
     tokens, clients = people
     fresh = send(clients["worker"])
     done = resolved(clients, grids, x=300)
     other = send(clients["dispatcher"], x=320)  # in the worker's grid, not theirs
-    with sync_playwright() as p:
-        context, page, errors = phone(p, live, tokens["worker"])
-        page.goto(f"{live}/report/mine")
-        rows = page.eval_on_selector_all(
-            "#my-reports li",
-            "els => els.map((e) => [e.dataset.id, e.querySelector('.status').textContent])",
-        )
-        page.screenshot(path=str(ARTIFACTS / "phone_my_reports.png"))
-        page.goto(f"{live}/report/mine?lang=en")
-        english = page.inner_text("#my-reports")
-        context.browser.close()
+    context, page, errors = phone(live, tokens["worker"])
+    page.goto(f"{live}/report/mine")
+    rows = page.eval_on_selector_all(
+        "#my-reports li",
+        "els => els.map((e) => [e.dataset.id, e.querySelector('.status').textContent])",
+    )
+    page.screenshot(path=str(ARTIFACTS / "phone_my_reports.png"))
+    page.goto(f"{live}/report/mine?lang=en")
+    english = page.inner_text("#my-reports")
+    context.close()
     assert errors == []
     assert dict(rows) == {fresh: "已上报", done: "处置完成"} and other not in dict(rows)
     assert "Resolved" in english and "Reported" in english
@@ -172,45 +158,34 @@ def test_checks_verify_one_and_send_one_back_offline_with_a_check_photo(
     grids,  # noqa: F811
     tmp_path,
 ):
-    from playwright.sync_api import sync_playwright
-
     tokens, clients = people
     good, bad = resolved(clients, grids, x=200), resolved(clients, grids, x=300)
     elsewhere = send(clients["dispatcher"], x=1100)  # the east grid: not the worker's to check
     jpeg = tmp_path / "check.jpg"
     jpeg.write_bytes(photo(seed=5, at=point_m(300, 50)))
-    with sync_playwright() as p:
-        context, page, errors = phone(p, live, tokens["worker"])
-        kept_offline(page, f"{live}/report/checks")
-        listed = page.eval_on_selector_all("#checks li", "els => els.map((e) => e.dataset.id)")
-        context.set_offline(True)
-        page.reload()  # the copy the service worker kept
-        page.wait_for_selector("body[data-ready='1']")
-        offline_note = page.locator("#offline-copy").is_visible()
-        card = page.locator(f"li.check[data-id='{bad}']")
-        card.locator(".rework").click()
-        refused_without_reason = card.locator(".check-result").inner_text()
-        card.locator(".check-reason").fill("阀门仍漏气")
-        card.locator(".check-photo").set_input_files(str(jpeg))
-        card.locator(".rework").click()
-        page.locator(f"li.check[data-id='{good}'] .verify").click()
-        page.wait_for_function(
-            "() => document.getElementById('check-outbox').dataset.count === '2'"
-        )
-        page.reload()
-        page.wait_for_function(
-            "() => document.getElementById('check-outbox').dataset.count === '2'"
-        )
-        context.set_offline(False)
-        page.evaluate("window.dispatchEvent(new Event('online'))")
-        page.wait_for_function(
-            "() => document.getElementById('check-outbox').dataset.count === '0'"
-        )
-        said = {
-            rid: page.inner_text(f"li.check[data-id='{rid}'] .check-result") for rid in (good, bad)
-        }
-        page.screenshot(path=str(ARTIFACTS / "phone_checks.png"))
-        context.browser.close()
+    context, page, errors = phone(live, tokens["worker"])
+    kept_offline(page, f"{live}/report/checks")
+    listed = page.eval_on_selector_all("#checks li", "els => els.map((e) => e.dataset.id)")
+    context.set_offline(True)
+    page.reload()  # the copy the service worker kept
+    page.wait_for_selector("body[data-ready='1']")
+    offline_note = page.locator("#offline-copy").is_visible()
+    card = page.locator(f"li.check[data-id='{bad}']")
+    card.locator(".rework").click()
+    refused_without_reason = card.locator(".check-result").inner_text()
+    card.locator(".check-reason").fill("阀门仍漏气")
+    card.locator(".check-photo").set_input_files(str(jpeg))
+    card.locator(".rework").click()
+    page.locator(f"li.check[data-id='{good}'] .verify").click()
+    page.wait_for_function("() => document.getElementById('check-outbox').dataset.count === '2'")
+    page.reload()
+    page.wait_for_function("() => document.getElementById('check-outbox').dataset.count === '2'")
+    context.set_offline(False)
+    page.evaluate("window.dispatchEvent(new Event('online'))")
+    page.wait_for_function("() => document.getElementById('check-outbox').dataset.count === '0'")
+    said = {rid: page.inner_text(f"li.check[data-id='{rid}'] .check-result") for rid in (good, bad)}
+    page.screenshot(path=str(ARTIFACTS / "phone_checks.png"))
+    context.close()
     assert errors == [] and offline_note
     assert sorted(listed) == sorted([good, bad]) and elsewhere not in listed
     assert refused_without_reason == "请填写返工原因"

@@ -20,7 +20,7 @@ from tests.api.test_case_handling import move, ok, send
 from tests.api.test_photos import photo
 from tests.api.test_reports import WEST, grids, point_m  # noqa: F401 - the grids fixture
 from tests.factories import login_as
-from tests.web.conftest import ARTIFACTS, serving, session_cookie
+from tests.web.conftest import ARTIFACTS, chromium, serving, session_cookie
 
 GAS, FIRE = "燃气公司", "消防救援支队"
 PHONE = {"width": 390, "height": 800}
@@ -53,10 +53,8 @@ def world(grids, settings, tmp_path):  # noqa: F811 - the fixture imported above
 class People:
     """One browser, a context (and page) per person, each logged in with their cookie."""
 
-    def __init__(self, p, base: str, tokens: dict) -> None:
-        from web.browser import launch
-
-        self.browser = launch(p)
+    def __init__(self, base: str, tokens: dict) -> None:
+        self.contexts = []
         self.errors: list[str] = []
         self.pages = {}
         lon, lat = point_m(X, Y)
@@ -67,14 +65,16 @@ class People:
                  "permissions": ["geolocation"]}
                 if who == "worker" else {}
             )  # fmt: skip
-            ctx = self.browser.new_context(viewport=viewport, **extra)
+            ctx = chromium().new_context(viewport=viewport, **extra)
+            self.contexts.append(ctx)
             ctx.add_cookies([session_cookie(base, tokens[who])])
             page = ctx.new_page()
             page.on("pageerror", lambda e, who=who: self.errors.append(f"{who}: {e}"))
             self.pages[who] = page
 
     def close(self) -> None:
-        self.browser.close()
+        for ctx in self.contexts:
+            ctx.close()
 
 
 def _report_on_the_phone(page, base: str, jpeg) -> None:
@@ -130,27 +130,24 @@ def _check_on_the_phone(page, base: str, rid: str, rework: tuple[str, object] | 
 
 
 def test_report_accept_dispatch_resolve_verify_by_three_people(world):
-    from playwright.sync_api import sync_playwright
-
     base, tokens, clients, files = world
-    with sync_playwright() as p:
-        people = People(p, base, tokens)
-        try:
-            w, d, gas = (people.pages[k] for k in ("worker", "dispatcher", "gas"))
-            _report_on_the_phone(w, base, files["site"])
-            [feature] = ok(clients["worker"].get("/api/v1/reports"))["features"]
-            rid = feature["id"]
-            d.goto(f"{base}/console")
-            d.check(f'input.pick[value="{rid}"]')
-            d.click("#bulk-accept")
-            d.wait_for_selector(f'tr[data-id="{rid}"][data-status="accepted"]')
-            _dispatch_at_the_console(d, base, rid, "accepted", GAS, "qian-rq")
-            _resolve_in_the_inbox(gas, base, rid, files["after"], take=True)
-            _check_on_the_phone(w, base, rid)
-            ARTIFACTS.mkdir(exist_ok=True)
-            w.screenshot(path=str(ARTIFACTS / "loop_verified_phone.png"))
-        finally:
-            people.close()
+    people = People(base, tokens)
+    try:
+        w, d, gas = (people.pages[k] for k in ("worker", "dispatcher", "gas"))
+        _report_on_the_phone(w, base, files["site"])
+        [feature] = ok(clients["worker"].get("/api/v1/reports"))["features"]
+        rid = feature["id"]
+        d.goto(f"{base}/console")
+        d.check(f'input.pick[value="{rid}"]')
+        d.click("#bulk-accept")
+        d.wait_for_selector(f'tr[data-id="{rid}"][data-status="accepted"]')
+        _dispatch_at_the_console(d, base, rid, "accepted", GAS, "qian-rq")
+        _resolve_in_the_inbox(gas, base, rid, files["after"], take=True)
+        _check_on_the_phone(w, base, rid)
+        ARTIFACTS.mkdir(exist_ok=True)
+        w.screenshot(path=str(ARTIFACTS / "loop_verified_phone.png"))
+    finally:
+        people.close()
     assert people.errors == []
     done = ok(clients["dispatcher"].get(f"/api/v1/reports/{rid}"))
     assert (done["status"], done["handler"], done["resolution_level"]) == (
@@ -170,30 +167,27 @@ def test_report_accept_dispatch_resolve_verify_by_three_people(world):
 
 
 def test_a_return_and_a_rework_through_the_screens(world):
-    from playwright.sync_api import sync_playwright
-
     base, tokens, clients, files = world
     d_api = clients["dispatcher"]
     rid = send(clients["worker"], x=X, y=Y)
     ok(move(d_api, rid, "accepted"))
-    with sync_playwright() as p:
-        people = People(p, base, tokens)
-        try:
-            w, d, gas, fire = (people.pages[k] for k in ("worker", "dispatcher", "gas", "fire"))
-            _dispatch_at_the_console(d, base, rid, "accepted", FIRE)
-            fire.goto(f"{base}/inbox")
-            task = fire.locator(f"li.task[data-id='{rid}']")
-            task.locator("details.return summary").click()
-            task.locator("textarea[name=reason]").fill("燃气泄漏不属于消防职责")
-            task.locator(".return-form button").click()
-            fire.wait_for_selector("#inbox-flash:not([hidden])")
-            _dispatch_at_the_console(d, base, rid, "returned", GAS, "qian-rq")
-            _resolve_in_the_inbox(gas, base, rid, files["after"], take=True)
-            _check_on_the_phone(w, base, rid, rework=("阀门仍有气味", files["check"]))
-            _resolve_in_the_inbox(gas, base, rid, files["again"], take=False)
-            _check_on_the_phone(w, base, rid)
-        finally:
-            people.close()
+    people = People(base, tokens)
+    try:
+        w, d, gas, fire = (people.pages[k] for k in ("worker", "dispatcher", "gas", "fire"))
+        _dispatch_at_the_console(d, base, rid, "accepted", FIRE)
+        fire.goto(f"{base}/inbox")
+        task = fire.locator(f"li.task[data-id='{rid}']")
+        task.locator("details.return summary").click()
+        task.locator("textarea[name=reason]").fill("燃气泄漏不属于消防职责")
+        task.locator(".return-form button").click()
+        fire.wait_for_selector("#inbox-flash:not([hidden])")
+        _dispatch_at_the_console(d, base, rid, "returned", GAS, "qian-rq")
+        _resolve_in_the_inbox(gas, base, rid, files["after"], take=True)
+        _check_on_the_phone(w, base, rid, rework=("阀门仍有气味", files["check"]))
+        _resolve_in_the_inbox(gas, base, rid, files["again"], take=False)
+        _check_on_the_phone(w, base, rid)
+    finally:
+        people.close()
     assert people.errors == []
     done = ok(d_api.get(f"/api/v1/reports/{rid}"))
     assert done["status"] == "verified"
