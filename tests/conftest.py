@@ -94,6 +94,23 @@ class Server:
             self.cluster.down()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashes() -> Iterator[None]:
+    """argon2id at its cheapest for the tests: the cost that protects stored passwords is 0.16 s
+    a hash here, and the demo's 39 users were hashed four times a run. Hashing and checking
+    work the same (the parameters travel in each hash); tests/geo/test_passwords.py checks
+    the shipped parameters."""
+    from argon2 import PasswordHasher
+
+    from geo.identity import passwords
+
+    shipped = passwords._HASHER, passwords._DUMMY
+    passwords._HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    passwords._DUMMY = passwords._HASHER.hash("riskgrid: no such user")
+    yield
+    passwords._HASHER, passwords._DUMMY = shipped
+
+
 @pytest.fixture(scope="session")
 def server() -> Iterator[Server]:
     srv = Server()

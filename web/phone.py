@@ -73,6 +73,9 @@ PHOTO_WORDS = {
         "photos_sent": "已发送照片 {n} 张",
         "photos_kept": "照片保存在手机上，稍后自动发送",
         "photo_not_kept": "照片无法保存在手机上 (存储已满?)，上报未发送",
+        "on_site": "已当场处置 (自行处置)",
+        "on_site_hint": "附处置后照片；由综治中心核查结案",
+        "on_site_needs_photo": "自行处置需附处置后照片",
     },
     "en": {
         "photo": "Photos of the site",
@@ -80,6 +83,9 @@ PHOTO_WORDS = {
         "photos_sent": "{n} photos sent",
         "photos_kept": "The photos are kept on the phone and sent later",
         "photo_not_kept": "The photos could not be kept on the phone (storage full?): not sent",
+        "on_site": "Fixed on the spot (自行处置)",
+        "on_site_hint": "Add a photo of the fixed site; the command centre checks and closes it",
+        "on_site_needs_photo": "A fix on the spot needs a photo of the fixed site",
     },
 }
 TAB_WORDS = {
@@ -239,7 +245,8 @@ def checks(
     """Return 核查任务: the resolved reports of `grids` waiting for the worker's check."""
     # reporter_id -1: a worker's own reports in other grids are not theirs to check.
     scope = ReportScope(grids=grids, reporter_id=-1, masked_themes=masked)
-    f = ReportFilter(status=(S.RESOLVED.value,), scope=scope)
+    # A fix made on the spot is checked by the desk, not by a worker (loop.check_move).
+    f = ReportFilter(status=(S.RESOLVED.value,), on_site=False, scope=scope)
     rows = _rows(conn, f, r.lang, timezone)
     return render_template("checks.html", rows=rows, words=LIST_WORDS[r.lang], **_phone_context(r))
 

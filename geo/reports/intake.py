@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from geo.coords import SourceCRS, to_wgs84
 from geo.db.engine import driver_sql, fetch
@@ -92,6 +92,7 @@ _CONTEXT = driver_sql(
       WHERE r.geom && ST_Expand(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :deg)
     )
     SELECT
+      now() AS now,  -- the first stage's start, as status_changed_at's
       (SELECT code FROM campaigns WHERE code = :named) AS named,
       -- A report of a campaign's theme made during it belongs to it.
       (SELECT code FROM campaigns WHERE theme = :theme AND :day BETWEEN starts_on AND ends_on
@@ -194,9 +195,7 @@ def create(
     seen = _replay(conn, idempotency_key, item.id, fingerprint, item.reporter_id, masked_themes)
     if seen is not None:
         return seen, False
-    row = _new_row(conn, item, rules)
-    # The first stage starts at the transaction's now(), as status_changed_at does.
-    started = conn.execute(text("SELECT now()")).scalar_one()
+    row, started = _new_row(conn, item, rules)
     params = {
         **row,
         "idempotency_key": idempotency_key,
@@ -228,8 +227,11 @@ def create(
     return answer_for(conn, {**row, **inserted[0], **UNHANDLED}, masked_themes, new=True), True
 
 
-def _new_row(conn: Connection, item: NewReport, rules: ReportSettings) -> dict[str, Any]:
-    """Return the report's row as stored and answered (the columns of `_REPORT_SELECT`)."""
+def _new_row(
+    conn: Connection, item: NewReport, rules: ReportSettings
+) -> tuple[dict[str, Any], datetime]:
+    """Return the report's row as stored and answered (the columns of `_REPORT_SELECT`), and
+    the transaction's now() (its first stage starts then)."""
     check_category(item.theme, item.category)
     reported_at = _check_time(item.reported_at, rules)
     lon_a, lat_a = to_wgs84(item.lon, item.lat, item.crs)
@@ -237,9 +239,9 @@ def _new_row(conn: Connection, item: NewReport, rules: ReportSettings) -> dict[s
     a: Assignment = assign_point(
         conn, lon, lat, item.accuracy_m, rules.snap_tolerance_m, rules.service_area_margin_m
     )
-    campaign, duplicate = _campaign_and_duplicate(conn, item, reported_at, lon, lat, rules)
+    campaign, duplicate, now = _campaign_and_duplicate(conn, item, reported_at, lon, lat, rules)
     converted = item.crs != SourceCRS.WGS84
-    return {
+    row = {
         "id": item.id or uuid.uuid4(),
         "lon": lon,
         "lat": lat,
@@ -256,7 +258,11 @@ def _new_row(conn: Connection, item: NewReport, rules: ReportSettings) -> dict[s
         "reporter_id": item.reporter_id,
         "reported_at": reported_at,
         "status": ReportStatus.RESOLVED if item.on_site else ReportStatus.REPORTED,
-        "department": taxonomy.department(item.theme, item.category, rules.departments),
+        # A fix made on the spot was never sent to a department: none sees it (a rework sends
+        # it to the routed one, loop.transition).
+        "department": None
+        if item.on_site
+        else taxonomy.department(item.theme, item.category, rules.departments),
         "resolution_level": ResolutionLevel.GRID if item.on_site else None,
         "on_site": item.on_site,
         "grid_code": a.grid_code,
@@ -270,6 +276,7 @@ def _new_row(conn: Connection, item: NewReport, rules: ReportSettings) -> dict[s
         "near_boundary_m": a.near_m,
         "possible_duplicate_of": duplicate,
     }
+    return row, now
 
 
 def _campaign_and_duplicate(
@@ -279,9 +286,9 @@ def _campaign_and_duplicate(
     lon: float,
     lat: float,
     rules: ReportSettings,
-) -> tuple[str | None, uuid.UUID | None]:
-    """Return the report's campaign (named, else the running one of its theme) and the open
-    report of the same kind it likely duplicates."""
+) -> tuple[str | None, uuid.UUID | None, datetime]:
+    """Return the report's campaign (named, else the running one of its theme), the open
+    report of the same kind it likely duplicates, and the transaction's now()."""
     ctx = fetch(
         conn,
         _CONTEXT,
@@ -301,4 +308,4 @@ def _campaign_and_duplicate(
     if item.campaign is not None and ctx["named"] is None:
         raise InvalidInput(f"unknown campaign {item.campaign!r} among the stored campaigns")
     campaign = item.campaign if item.campaign is not None else ctx["campaign"]
-    return campaign, ctx["duplicate"]
+    return campaign, ctx["duplicate"], ctx["now"]

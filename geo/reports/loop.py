@@ -210,6 +210,11 @@ def transition(
         sets["handler_id"] = who.user_id  # taking it up makes it theirs
     elif to == S.RETURNED:
         sets["handler_id"] = None
+    elif to == S.IN_PROGRESS and frm == S.RESOLVED and row.on_site and row.department is None:
+        # 返工 of a fix made on the spot: now it goes to the department its kind is routed to.
+        sets["department"] = taxonomy.department(
+            row.theme, row.category, settings.reports.departments
+        )
     elif to == S.DUPLICATE:
         duplicate_of = _original(conn, m, row, scope)
     # The fix's `after` photo: before resolving, or (自行处置) before verifying the on-site fix.

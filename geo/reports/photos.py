@@ -299,13 +299,14 @@ def upload(
     with engine.connect() as conn:  # refused or replayed before the image is decoded
         row = _report(conn, report_id, scope, who)
         found = conn.execute(_REPLAY, {"rid": report_id, "up": digest}).one_or_none()
-    if found is not None:  # a phone sending again after the report closed gets its photo
-        return answer(found), False
+        if found is not None:  # a phone sending again after the report closed gets its photo
+            return visible_reuse(conn, [answer(found)], scope)[0], False
     _check_open(row)
     # Decoded, re-encoded and hashed (~0.1-0.2 s for a phone photo) holding no connection.
     prepared = prepare(data, rules, settings.reports.naive_timezone)
     with engine.begin() as conn:
-        return _insert(conn, store, report_id, kind, prepared, who, scope, rules)
+        shown, created = _insert(conn, store, report_id, kind, prepared, who, scope, rules)
+        return visible_reuse(conn, [shown], scope)[0], created
 
 
 def _report(
@@ -436,6 +437,32 @@ def _shape(m: Any) -> dict:
         "reused_from": None if m["reused_from"] is None else str(m["reused_from"]),
         "created_at": _iso(m["created_at"]),
     }
+
+
+_VISIBLE = (
+    "SELECT r.id FROM reports r WHERE r.id = ANY(CAST(:ids AS uuid[])) AND {scoped} "
+    "AND NOT r.theme = ANY(CAST(:masked AS text[]))"
+)
+
+
+def visible_reuse(conn: Connection, shown: list[dict], scope: ReportScope) -> list[dict]:
+    """Return photo answers with `reused_from` kept only where the reader sees that report
+    unmasked (the `reused` flag stays): the id would tie a masked report, or one outside the
+    reader's scope, to the photo's report and its exact point."""
+    named = {p["reused_from"] for p in shown if p["reused_from"]}
+    if not named:
+        return shown
+    scoped, params = scope_condition(scope)
+    seen = {
+        str(i)
+        for i in conn.execute(
+            text(_VISIBLE.format(scoped=scoped)),
+            {**params, "ids": sorted(named), "masked": list(scope.masked_themes)},
+        ).scalars()
+    }
+    return [
+        {**p, "reused_from": p["reused_from"] if p["reused_from"] in seen else None} for p in shown
+    ]
 
 
 def for_reports(conn: Connection, ids: list[str] | list[uuid.UUID]) -> dict[str, list[dict]]:

@@ -48,6 +48,7 @@ class ReportFilter:
     # A handler's user id, or 0 for reports nobody handles yet (a department's unassigned).
     handler_id: int | None = None
     supervised: bool | None = None  # 督办
+    on_site: bool | None = None  # 自行处置: fixed on the spot by the grid worker
     # Who asks: the reports they may see (the API always sets it from the principal).
     scope: ReportScope = EVERYTHING
 
@@ -92,6 +93,8 @@ def where_clause(f: ReportFilter) -> tuple[str, dict]:
         p["handler_id"] = f.handler_id
     if f.supervised is not None:
         c.append("r.supervised_at IS " + ("NOT NULL" if f.supervised else "NULL"))
+    if f.on_site is not None:
+        c.append("r.on_site" if f.on_site else "NOT r.on_site")
     return " AND ".join(c), p
 
 

@@ -202,7 +202,9 @@ def complete(conn: Connection, row: Any, scope: ReportScope) -> dict:
         out = masked(conn, out)
     both = conn.execute(_PHOTOS_AND_HISTORY, {"id": row.id}).one()
     # A masked report's photos would show where it is.
-    out["photos"] = [] if is_masked else [photos.answer_from_json(p) for p in both.photos]
+    shown = [] if is_masked else [photos.answer_from_json(p) for p in both.photos]
+    # A reused photo names the other report only to a reader who sees that one unmasked.
+    out["photos"] = photos.visible_reuse(conn, shown, scope)
     # A masked report's notes are free text like its description, and its actors would name
     # the reporter (the grid's worker often both reports and verifies): both are left out.
     hidden = {"note": None, "reason": None, "actor": None, "handler": None}

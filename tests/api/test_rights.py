@@ -6,20 +6,24 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import uuid
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 import shapely
 from fastapi.testclient import TestClient
+from PIL import Image
 from sqlalchemy import Engine, text
 
 from api.app import create_app
 from boundaries.importer import ImportOptions, import_file
 from geo.identity.principal import SYSTEM, Principal
+from geo.reports import notify
 from geo.reports.loop import reassign_open
-from geo.settings import ImportSettings, Settings
-from geo.vocabulary import Role
+from geo.settings import ImportSettings, PhotoSettings, Settings
+from geo.vocabulary import NotificationKind, Role
 from tests.conftest import TABLES
 from tests.factories import after_photo, grid_frame, login_as, point_m, square_m, truncate, write
 
@@ -106,8 +110,8 @@ verified>in_progress    in      409  409  409  409  409  409  409
 """
 
 
-def _cases() -> list:
-    lines = [ln.split() for ln in MATRIX.strip().splitlines()]
+def _cases(matrix: str = MATRIX) -> list:
+    lines = [ln.split() for ln in matrix.strip().splitlines()]
     roles = lines[0][2:]
     cases = []
     for route, obj, *cells in lines[1:]:
@@ -169,9 +173,14 @@ def world(place: Engine) -> Engine:
 
 
 @pytest.fixture(scope="module")
-def api(place: Engine, test_database: tuple[Settings, Engine]) -> Iterator[TestClient]:
-    """A client without credentials of its own: each request says who sends it."""
-    with TestClient(create_app(test_database[0], engine=place), client=ADDRESS) as c:
+def api(
+    place: Engine, test_database: tuple[Settings, Engine], tmp_path_factory
+) -> Iterator[TestClient]:
+    """A client without credentials of its own: each request says who sends it. Its photos
+    go to a folder of this module's."""
+    rules = PhotoSettings(folder=tmp_path_factory.mktemp("rights-photos"))
+    settings = test_database[0].model_copy(update={"photos": rules})
+    with TestClient(create_app(settings, engine=place), client=ADDRESS) as c:
         yield c
 
 
@@ -631,3 +640,253 @@ def test_a_report_of_another_theme_is_not_masked(world, api):
     rid = send(api, body(A1, description="楼道燃气味"), as_(world, "wrk"))
     got = api.get(f"/api/v1/reports/{rid}", headers=as_(world, "crd")).json()
     assert got["masked"] is False and got["description"] == "楼道燃气味"
+
+
+# --- the case-handling routes (issue 14): bulk moves, 督办, photos, notifications, pages ------
+
+# Objects: `in`, `out` and `own` as above, each resolved (so a department sees its own and the
+# grid's worker has it to check) with a site photo; `sens` an elderly resident living alone in
+# A1 dispatched to 燃气公司 (masked for coordinators and planners); `none` no such object (an
+# unknown id or department). The console's `in` and `out` wait in 待受理 (reported, in A1 and
+# B1); a department's users are those of 燃气公司. For notifications, `own` is one of the
+# actor's and `out` one of another user's. Bulk rows start from a new report at the stage
+# before the move and answer the item's status (the request's for anonymous). Cells: a status,
+# seen / hid for a list or page, `login` for a page sending an anonymous visitor to /login;
+# up / same for the unread count, read / kept for marking a notification read.
+CASE_MATRIX = """
+route                     object  wrk  dsp  city dept crd  pln  adm  anon
+bulk:reported>accepted    in      403  200  200  404  403  403  200  401
+bulk:reported>accepted    out     404  404  200  404  404  403  200  401
+bulk:accepted>dispatched  in      403  200  200  404  403  403  200  401
+bulk:accepted>dispatched  out     404  404  200  404  404  403  200  401
+bulk:dispatched>in_progress in    403  403  403  200  403  403  200  401
+bulk:dispatched>in_progress out   404  404  403  404  404  403  200  401
+supervise                 in      403  200  200  403  403  403  200  401
+supervise                 out     403  404  200  403  403  403  200  401
+unsupervise               in      403  200  200  403  403  403  200  401
+unsupervise               out     403  404  200  403  403  403  200  401
+photo-post                in      201  201  201  201  403  403  201  401
+photo-post                out     404  404  201  404  404  403  201  401
+photo-post                own     201  -    -    -    -    -    -    -
+photo                     in      200  200  200  200  200  200  200  401
+photo                     out     404  404  200  404  404  200  200  401
+photo                     own     200  -    -    -    -    -    -    -
+photo                     sens    200  200  200  200  404  404  200  401
+photo                     none    404  404  404  404  404  404  404  401
+thumb                     in      200  200  200  200  200  200  200  401
+thumb                     out     404  404  200  404  404  200  200  401
+thumb                     sens    200  200  200  200  404  404  200  401
+notifications             own     seen seen seen seen seen seen seen -
+notifications             out     hid  hid  hid  hid  hid  hid  hid  401
+notifications-count       own     up   up   up   up   up   up   up   -
+notifications-count       out     same same same same same same same 401
+notifications-read        own     read read read read read read read -
+notifications-read        out     kept kept kept kept kept kept kept 401
+notifications-page        own     seen seen seen seen seen seen seen -
+notifications-page        out     hid  hid  hid  hid  hid  hid  hid  login
+department-users          in      403  200  200  403  403  403  200  401
+department-users          none    403  404  404  403  403  403  404  401
+console                   in      403  seen seen 403  403  403  seen login
+console                   out     403  hid  seen 403  403  403  seen login
+console-report            in      200  200  200  200  200  200  200  login
+console-report            out     404  404  200  404  404  200  200  login
+console-report            own     200  -    -    -    -    -    -    -
+console-report            sens    200  200  200  200  200  200  200  login
+console-report            none    404  404  404  404  404  404  404  login
+inbox                     in      403  403  403  seen 403  403  seen login
+inbox                     out     403  403  403  hid  403  403  seen login
+inbox-api                 in      seen seen seen seen seen seen seen 401
+inbox-api                 out     hid  hid  seen hid  hid  seen seen 401
+mine                      in      hid  403  403  403  403  403  403  login
+mine                      own     seen -    -    -    -    -    -    -
+checks                    in      seen 403  403  403  403  403  403  login
+checks                    out     hid  403  403  403  403  403  403  login
+checks                    own     hid  -    -    -    -    -    -    -
+"""
+OTHER_DEPARTMENT = "消防救援支队"  # where fire reports go
+_seeds = itertools.count(1000)
+
+
+def jpeg(seed: int | None = None) -> bytes:
+    """Return a small JPEG of noise, different for every seed (a new upload each time)."""
+    rng = np.random.default_rng(next(_seeds) if seed is None else seed)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def add_photo(
+    api: TestClient, rid: str, headers: dict, data: bytes | None = None, kind: str = "site"
+):
+    files = {"file": ("p.jpg", data or jpeg(), "image/jpeg")}
+    return api.post(
+        f"/api/v1/reports/{rid}/photos", files=files, data={"kind": kind}, headers=headers
+    )
+
+
+def _resolved(api: TestClient, payload: dict, sender: dict, admin: dict, **dispatch) -> dict:
+    """Store a report with a site photo and move it to resolved; return its id, photo and
+    department."""
+    rid = send(api, payload, sender)
+    photo = add_photo(api, rid, admin)
+    assert photo.status_code == 201, photo.text
+    for step in PATHS["resolved"]:
+        kw = dispatch if step == "dispatched" else {}
+        assert move(api, rid, step, admin, **kw).status_code == 200
+    department = api.get(f"/api/v1/reports/{rid}", headers=admin).json()["department"]
+    return {"id": rid, "photo": photo.json()["id"], "department": department}
+
+
+@pytest.fixture(scope="class")
+def scene(place: Engine, api: TestClient) -> dict:
+    """One user per actor and the objects of the case matrix, built once: read cases change
+    nothing, and each write case makes what it changes."""
+    with place.begin() as conn:
+        truncate(conn, ("reports", "users", *PER_TEST))
+    heads = {actor: as_(place, actor, f"case-{actor}") for actor in ACTORS}
+    sender = as_(place, "wrk", "case-sender")  # another worker of A1
+    with place.connect() as conn:
+        rows = conn.execute(text("SELECT username, id FROM users")).all()
+    users = {name.removeprefix("case-"): uid for name, uid in rows}
+    admin = heads["adm"]
+    lon, lat = point_m(100, 400)
+    elderly = {"lon": lon, "lat": lat, "theme": "elderly", "category": "living_alone"}
+    reports = {
+        "in": _resolved(api, body(A1), sender, admin),
+        "out": _resolved(api, body(B1), sender, admin),
+        "fire": _resolved(api, body(A1, "fire", "electrical"), sender, admin),
+        "own": _resolved(api, body(B1), heads["wrk"], admin),
+        "sens": _resolved(api, elderly, sender, admin, department="燃气公司"),
+    }
+    queued = {"in": send(api, body(A1), sender), "out": send(api, body(B1), sender)}
+    return {
+        "heads": {**heads, "anon": {}},
+        "users": users,
+        "sender": sender,
+        "reports": reports,
+        "queued": queued,
+        "engine": place,
+    }
+
+
+def _report(scene: dict, actor: str, obj: str) -> dict:
+    """Return the case's report: for a department user, `out` is the fire report of A1."""
+    if obj == "none":
+        return {"id": str(uuid.uuid4()), "photo": str(uuid.uuid4()), "department": "月球开发局"}
+    return scene["reports"]["fire" if (obj, actor) == ("out", "dept") else obj]
+
+
+def _page(api: TestClient, path: str, headers: dict, rid: str | None = None, **params) -> str:
+    """Return a page's status, `login` for a redirect to the login page, or seen / hid."""
+    r = api.get(path, params=params, headers=headers, follow_redirects=False)
+    if r.status_code == 303 and r.headers["location"].startswith("/login?"):
+        return "login"
+    if r.status_code != 200 or rid is None:
+        return str(r.status_code)
+    return "seen" if f'data-id="{rid}"' in r.text else "hid"
+
+
+def _bulk(api: TestClient, scene: dict, actor: str, route: str, obj: str) -> str:
+    frm, to = route.removeprefix("bulk:").split(">")
+    admin = scene["heads"]["adm"]
+    payload = body(A1) if obj == "in" else body(A1, "fire", "electrical")
+    if obj == "out" and actor != "dept":
+        payload = body(B1)
+    rid = send(api, payload, scene["sender"])
+    for step in PATHS[frm]:
+        assert move(api, rid, step, admin).status_code == 200
+    r = api.post(
+        "/api/v1/reports:transitions",
+        json={"ids": [rid], "to": to, **MOVE_NEEDS.get(to, {})},
+        headers=scene["heads"][actor],
+    )
+    return str(r.json()["results"][0]["status"] if r.status_code == 200 else r.status_code)
+
+
+def _notice(scene: dict, actor: str, obj: str) -> int:
+    """Store a notification of the actor's (`own`) or of another user's; return its id."""
+    user = scene["users"][actor if obj == "own" else "sender"]
+    with scene["engine"].begin() as conn:
+        event = notify.emit(
+            conn, NotificationKind.OVERDUE, scene["reports"]["in"]["id"], users=(user,)
+        )
+        return conn.execute(
+            text("SELECT id FROM notifications WHERE event_id = :e"), {"e": event}
+        ).scalar_one()
+
+
+def _notifications(api: TestClient, scene: dict, actor: str, route: str, obj: str) -> str:
+    headers = scene["heads"][actor]
+    if route == "notifications-count":
+        before = api.get("/api/v1/notifications/count", headers=headers)
+        _notice(scene, actor, obj)
+        after = api.get("/api/v1/notifications/count", headers=headers)
+        if after.status_code != 200:
+            return str(after.status_code)
+        return "up" if after.json()["unread"] == before.json()["unread"] + 1 else "same"
+    nid = _notice(scene, actor, obj)
+    if route == "notifications-page":
+        r = api.get("/notifications", headers=headers, follow_redirects=False)
+        if r.status_code != 200:
+            return "login" if r.status_code == 303 else str(r.status_code)
+        return "seen" if f'data-id="{nid}"' in r.text else "hid"
+    if route == "notifications-read":
+        r = api.post("/api/v1/notifications/read", json={"ids": [nid]}, headers=headers)
+        if r.status_code != 200:
+            return str(r.status_code)
+        with scene["engine"].connect() as conn:
+            read = conn.execute(
+                text("SELECT read_at IS NOT NULL FROM notifications WHERE id = :i"), {"i": nid}
+            ).scalar_one()
+        return "read" if read else "kept"
+    r = api.get("/api/v1/notifications", headers=headers)
+    if r.status_code != 200:
+        return str(r.status_code)
+    return "seen" if nid in {n["id"] for n in r.json()["notifications"]} else "hid"
+
+
+def act_on_case(api: TestClient, scene: dict, actor: str, route: str, obj: str) -> str:
+    """Make the case's request; return its status, or what the cell says for lists, pages,
+    counts and marks."""
+    if route.startswith("bulk:"):
+        return _bulk(api, scene, actor, route, obj)
+    if route.startswith("notifications"):
+        return _notifications(api, scene, actor, route, obj)
+    h = scene["heads"][actor]
+    rep = _report(scene, actor, obj)
+    rid = rep["id"]
+    if route in ("supervise", "unsupervise"):
+        path = f"/api/v1/reports/{rid}/supervision"
+        r = (
+            api.put(path, json={"note": "三日内办结"}, headers=h)
+            if route == "supervise"
+            else (api.delete(path, headers=h))
+        )
+        return str(r.status_code)
+    if route == "photo-post":
+        return str(add_photo(api, rid, h).status_code)
+    if route in ("photo", "thumb"):
+        suffix = "/thumb" if route == "thumb" else ""
+        return str(api.get(f"/api/v1/photos/{rep['photo']}{suffix}", headers=h).status_code)
+    if route == "department-users":
+        name = rep["department"] if obj == "in" else "月球开发局"
+        return str(api.get(f"/api/v1/departments/{name}/users", headers=h).status_code)
+    if route == "inbox-api":
+        r = api.get("/api/v1/reports", params={"department": rep["department"]}, headers=h)
+        if r.status_code != 200:
+            return str(r.status_code)
+        return "seen" if rid in {f["id"] for f in r.json()["features"]} else "hid"
+    if route == "console":
+        return _page(api, "/console", h, scene["queued"][obj], queue="new")
+    if route == "console-report":
+        return _page(api, f"/console/reports/{rid}", h)
+    pages = {"inbox": "/inbox", "mine": "/report/mine", "checks": "/report/checks"}
+    return _page(api, pages[route], h, rid)
+
+
+class TestCaseHandlingRights:
+    """Each role × each case-handling route × an object in and out of their scope."""
+
+    @pytest.mark.parametrize(("actor", "route", "obj", "expected"), _cases(CASE_MATRIX))
+    def test_case_matrix(self, scene, api, actor, route, obj, expected):
+        assert act_on_case(api, scene, actor, route, obj) == expected

@@ -240,14 +240,14 @@ def fill(path: str, values: dict[str, str]) -> str:
     return path
 
 
-def fuzz(c: TestClient) -> tuple[int, list]:
+def fuzz(c: TestClient, hostile: list[str] = HOSTILE) -> tuple[int, list]:
     """Send every GET parameter each hostile value; return (requests sent, 5xx answers)."""
     sent, failures = 0, []
     for path, params in get_operations(c.app):
         path_params = {p["name"]: PATH_SAMPLES.get(p["name"], "x") for p in params}
         path_params = {k: v for k, v in path_params.items() if "{" + k + "}" in path}
         for param in params:
-            for value in HOSTILE:
+            for value in hostile:
                 if param["in"] == "path":
                     url, query = fill(path, {**path_params, param["name"]: value or "%20"}), {}
                 elif param["in"] == "query":
@@ -262,7 +262,9 @@ def fuzz(c: TestClient) -> tuple[int, list]:
 
 
 def test_fuzz_get_parameters_never_answer_5xx(lenient):
-    sent, failures = fuzz(lenient)
+    # On an empty database: what divides by a count or reads a first row meets none. The
+    # values that reach the queries; the demo's fuzz below sends every one.
+    sent, failures = fuzz(lenient, ["", "1e309", "-1", "9" * 30])
     assert sent > 200
     assert not failures, failures
 

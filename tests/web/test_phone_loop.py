@@ -128,6 +128,39 @@ def test_a_photo_taken_offline_survives_a_reload_and_follows_its_report(live, pe
     assert shown["kind"] == "site" and shown["exif_distance_m"] < 1.0
 
 
+def test_a_fix_on_the_spot_is_sent_resolved_with_its_after_photo(live, people, tmp_path):
+    tokens, clients = people
+    jpeg = tmp_path / "fixed.jpg"
+    jpeg.write_bytes(photo(seed=4, at=point_m(X, Y)))
+    context, page, errors = phone(live, tokens["worker"])
+    page.goto(f"{live}/report")
+    page.wait_for_selector("body[data-ready='1']")
+    page.select_option("#theme", "fire")
+    page.select_option("#category", "blocked_exit")
+    page.click("#gps")
+    page.wait_for_function("() => document.getElementById('lon').value !== ''")
+    page.check("#on-site")
+    hint_shown = page.is_visible("#on-site-hint")
+    page.click("#send")  # no photo yet: refused on the phone
+    refused = page.inner_text("#result")
+    page.set_input_files("#photo", str(jpeg))
+    page.click("#send")
+    page.wait_for_selector("#result:has-text('已发送照片 1 张')")
+    unchecked = not page.is_checked("#on-site")
+    context.close()
+    assert errors == [] and hint_shown and "自行处置需附处置后照片" in refused and unchecked
+    [mine] = ok(clients["worker"].get("/api/v1/reports", params={"theme": "fire"}))["features"]
+    rid = mine["properties"]["id"]
+    report = ok(clients["dispatcher"].get(f"/api/v1/reports/{rid}"))
+    assert report["status"] == "resolved" and report["on_site"]
+    assert report["resolution_level"] == "grid"
+    assert [p["kind"] for p in report["photos"]] == ["after"]
+    # The desk verifies it; the worker who fixed it may not.
+    assert {m["to"] for m in report["moves"]} == {"verified", "in_progress"}
+    assert ok(clients["worker"].get(f"/api/v1/reports/{rid}"))["moves"] == []
+    assert ok(move(clients["dispatcher"], rid, "verified"))["status"] == "verified"
+
+
 def test_my_reports_lists_the_workers_reports_with_their_statuses(live, people, grids):  # noqa: F811
 
     tokens, clients = people

@@ -228,12 +228,19 @@
     };
     if ($("accuracy").value) item.accuracy_m = parseFloat($("accuracy").value);
     if (!isFinite(item.lon) || !isFinite(item.lat)) { show("err", say("no_position")); return; }
+    // 自行处置: stored resolved at grid level; its photos show the fixed site (kind `after`),
+    // which the desk needs to verify it.
+    const onSite = $("on-site").checked;
+    if (onSite) item.on_site = true;
+    if (onSite && !chosen.length) { show("err", say("on_site_needs_photo")); return; }
     // The photos are kept before the report is sent: a dropped connection loses neither.
     try {
-      for (const file of chosen) await riskgridPhotos.add(me, item.id, "site", file);
+      for (const file of chosen) await riskgridPhotos.add(me, item.id, onSite ? "after" : "site", file);
     } catch (e) { show("err", say("photo_not_kept")); return; }
     chosen = [];
     $("photo").value = "";
+    $("on-site").checked = false;
+    $("on-site-hint").hidden = true;
     showChosen();
     await showPhotos();
     if (!navigator.onLine) { saveOutbox(outbox().concat([item])); show("warn", say("offline")); return; }
@@ -318,6 +325,7 @@
     chosen = chosen.concat(Array.from($("photo").files || []));
     showChosen();
   });
+  $("on-site").addEventListener("change", () => { $("on-site-hint").hidden = !$("on-site").checked; });
   $("theme").addEventListener("change", fillCategories);
   $("send").addEventListener("click", send);
   $("login-form").addEventListener("submit", logIn);
