@@ -9,7 +9,7 @@ import ipaddress
 import math
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -22,7 +22,7 @@ from geo.errors import Forbidden, InvalidInput, Unauthorized
 from geo.identity import tokens
 from geo.identity.principal import Principal
 from geo.identity.scope import report_scope
-from geo.reports import intake, taxonomy
+from geo.reports import intake, queries, taxonomy
 from geo.reports.queries import ReportFilter
 from geo.settings import Settings
 from geo.vocabulary import AssignmentMethod, ReportStatus
@@ -228,7 +228,7 @@ def report_filter(
     overdue: bool | None = None,
     department: Annotated[str | None, Query(max_length=100), PlainQuery] = None,
     assigned: Annotated[
-        Literal["mine", "unassigned", "all"],
+        queries.Assigned,
         Query(description="a department's inbox: handled by me, by nobody yet, or all"),
     ] = "all",
     supervised: Annotated[bool | None, Query(description="督办 flagged (or not)")] = None,
@@ -253,7 +253,7 @@ def report_filter(
         assignment=assignment.value if assignment else None,
         overdue=overdue,
         department=department,
-        handler_id={"mine": who.user_id or -1, "unassigned": 0}.get(assigned),
+        handler_id=queries.handler_filter(assigned, who.user_id),
         supervised=supervised,
         scope=report_scope(who, settings.auth.sensitive_themes),
     )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
@@ -157,6 +159,18 @@ def login_as(
 
 
 _users = itertools.count(1)
+
+
+@contextlib.contextmanager
+def clients_for(app, tokens: dict[str, str]) -> Iterator[dict]:
+    """Yield a started API client per person of `tokens`, each sending their bearer token."""
+    from fastapi.testclient import TestClient
+
+    with contextlib.ExitStack() as stack:
+        yield {
+            who: stack.enter_context(TestClient(app, headers={"Authorization": f"Bearer {t}"}))
+            for who, t in tokens.items()
+        }
 
 
 def truncate(conn, tables) -> None:

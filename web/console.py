@@ -18,6 +18,7 @@ from geo.reports.queues import Queue
 from geo.settings import Settings
 from geo.vocabulary import ReportStatus, Role
 from web.pages import PageRequest
+from web.status_names import STATUS_NAMES
 from web.templating import ROLE_NAMES, lang_url, navigation, render_template
 
 PAGE_SIZE = 50  # rows of a queue page: one screen's worth to tick through
@@ -42,30 +43,6 @@ QUEUE_NAMES = {
         Queue.RETURNED: "Returned",
         Queue.OVERDUE: "Overdue",
         Queue.SUPERVISED: "Supervised (督办)",
-    },
-}
-STATUS_NAMES = {
-    "zh": {
-        S.REPORTED: "待受理",
-        S.ACCEPTED: "已立案",
-        S.DISPATCHED: "已派遣",
-        S.IN_PROGRESS: "处置中",
-        S.RETURNED: "已回退",
-        S.RESOLVED: "处置完成",
-        S.VERIFIED: "核查通过",
-        S.REJECTED: "不予立案",
-        S.DUPLICATE: "重复",
-    },
-    "en": {
-        S.REPORTED: "reported",
-        S.ACCEPTED: "accepted",
-        S.DISPATCHED: "dispatched",
-        S.IN_PROGRESS: "in progress",
-        S.RETURNED: "returned",
-        S.RESOLVED: "resolved",
-        S.VERIFIED: "verified",
-        S.REJECTED: "rejected",
-        S.DUPLICATE: "duplicate",
     },
 }
 # What each move of the loop is called on its button, by (from, to).

@@ -11,8 +11,9 @@ from geo.reports import deadlines, taxonomy
 from geo.settings import Settings
 from geo.vocabulary import OPEN_STATUSES, Role
 from geo.worktime import Unit
-from web.console import MOVE_NAMES, STATUS_NAMES, category_name, when
+from web.console import MOVE_NAMES, category_name, when
 from web.pages import PageRequest
+from web.status_names import STATUS_NAMES
 from web.templating import lang_url, navigation, render_template
 
 UNITS = {

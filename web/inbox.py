@@ -12,6 +12,7 @@ from geo.reports import loop, taxonomy
 from geo.settings import Settings
 from geo.vocabulary import ReportStatus, Role
 from web.pages import PageRequest
+from web.status_names import status_names
 from web.templating import REPORT_PAGE, lang_url, navigation, render_template
 
 PAGE_SIZE = 50  # tasks per page: a department's day fits, the page stays light
@@ -123,18 +124,7 @@ WORDS = {
         "an administrator to change your role.",
     },
 }
-STATUS_WORDS = {
-    "zh": {
-        ReportStatus.DISPATCHED: "待接收",
-        ReportStatus.IN_PROGRESS: "处置中",
-        ReportStatus.RESOLVED: "待核查",
-    },
-    "en": {
-        ReportStatus.DISPATCHED: "to take up",
-        ReportStatus.IN_PROGRESS: "in progress",
-        ReportStatus.RESOLVED: "waiting for 核查",
-    },
-}
+STATUS_WORDS = {lang: status_names(lang, "department") for lang in ("zh", "en")}
 
 
 def duration_words(d: timedelta, working: bool, lang: str) -> str:

@@ -20,6 +20,7 @@ from geo.reports.queries import ReportFilter
 from geo.vocabulary import ReportStatus
 from web.assets import WEB, static_url
 from web.pages import LABELS, REPORT_WORDS, PageRequest, town_centre
+from web.status_names import status_names
 from web.templating import lang_url, navigation, render_template
 
 MINE_PATH = "/report/mine"
@@ -42,28 +43,10 @@ THEMES_URL = "/api/v1/themes"
 
 S = ReportStatus
 STATUS_WORDS = {
-    "zh": {
-        S.REPORTED: "已上报",
-        S.ACCEPTED: "已立案",
-        S.DISPATCHED: "已派遣",
-        S.IN_PROGRESS: "处置中",
-        S.RETURNED: "已回退",
-        S.RESOLVED: "处置完成",
-        S.VERIFIED: "核查通过",
-        S.REJECTED: "不予立案",
-        S.DUPLICATE: "重复上报",
-    },
-    "en": {
-        S.REPORTED: "Reported",
-        S.ACCEPTED: "Accepted",
-        S.DISPATCHED: "Dispatched",
-        S.IN_PROGRESS: "In progress",
-        S.RETURNED: "Returned",
-        S.RESOLVED: "Resolved",
-        S.VERIFIED: "Verified",
-        S.REJECTED: "Rejected",
-        S.DUPLICATE: "Duplicate",
-    },
+    lang: {
+        k: v.capitalize() if lang == "en" else v for k, v in status_names(lang, "worker").items()
+    }
+    for lang in ("zh", "en")
 }
 # The report form's photo words, beside its own (web.pages.REPORT_WORDS).
 PHOTO_WORDS = {

@@ -5,20 +5,19 @@ the API."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
 from api.deps import ConnDep, PagePrincipalDep, SettingsDep
 from api.routers.pages import PageDep, ScopeDep, html
-from geo.reports import inbox, taxonomy
+from geo.reports import inbox, queries, taxonomy
 from geo.reports.queries import ReportFilter
 from geo.vocabulary import Role
 from web import inbox as web_inbox
 
 router = APIRouter(tags=["pages"])
-Assigned = Literal["all", "mine", "unassigned"]
 
 
 @router.get(
@@ -38,7 +37,7 @@ def inbox_page(
     who: PagePrincipalDep,
     page: PageDep,
     scope: ScopeDep,
-    assigned: Assigned = "all",
+    assigned: queries.Assigned = "all",
     department: Annotated[str | None, Query(max_length=100)] = None,
     n: Annotated[int, Query(ge=1, le=10_000, description="page number")] = 1,
 ) -> HTMLResponse:
@@ -48,7 +47,7 @@ def inbox_page(
     # A department user's scope is their department; an admin looks at one or at all.
     chosen = department if who.role == Role.ADMIN and department in departments else None
     f = ReportFilter(scope=scope, department=chosen)
-    handler = {"mine": who.user_id or -1, "unassigned": 0}.get(assigned)
+    handler = queries.handler_filter(assigned, who.user_id)
     counts = inbox.counts(conn, f, who.user_id)
     found = inbox.tasks(
         conn,

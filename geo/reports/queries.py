@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import Connection, Engine, text
 
@@ -51,6 +52,16 @@ class ReportFilter:
     on_site: bool | None = None  # 自行处置: fixed on the spot by the grid worker
     # Who asks: the reports they may see (the API always sets it from the principal).
     scope: ReportScope = EVERYTHING
+
+
+# A department's inbox: the reports handled by me, by nobody yet, or all.
+Assigned = Literal["mine", "unassigned", "all"]
+
+
+def handler_filter(assigned: Assigned, user_id: int | None) -> int | None:
+    """Return ReportFilter.handler_id for an inbox view (-1 for `mine` without a user id: no
+    report is nobody's own)."""
+    return {"mine": user_id or -1, "unassigned": 0}.get(assigned)
 
 
 def where_clause(f: ReportFilter) -> tuple[str, dict]:

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from api.app import create_app
 from tests.api.test_reports import WEST, grids, report  # noqa: F401 - the grids fixture
-from tests.factories import after_photo, login_as
+from tests.factories import after_photo, clients_for, login_as
 
 GAS = "燃气公司"
 
@@ -28,14 +28,8 @@ def people(grids, settings):  # noqa: F811 - the fixture imported above
         "gas2": login_as(grids, "department", "sun-rq", department=GAS),
         "fire": login_as(grids, "department", "li-xf", department="消防救援支队"),
     }
-    clients = {
-        who: TestClient(app, headers={"Authorization": f"Bearer {t}"}) for who, t in tokens.items()
-    }
-    for c in clients.values():
-        c.__enter__()
-    yield clients
-    for c in clients.values():
-        c.__exit__(None, None, None)
+    with clients_for(app, tokens) as clients:
+        yield clients
 
 
 def send(c: TestClient, **kw) -> str:

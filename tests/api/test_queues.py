@@ -14,7 +14,7 @@ from geo.reports import queues
 from geo.reports.queries import ReportFilter
 from geo.reports.queues import Queue
 from tests.api.test_reports import WEST, grids, report  # noqa: F401 - the grids fixture
-from tests.factories import login_as
+from tests.factories import clients_for, login_as
 
 GAS = "燃气公司"
 
@@ -30,14 +30,8 @@ def people(grids, settings):  # noqa: F811 - the fixture imported above
         "gas": login_as(grids, "department", "qian-rq", department=GAS),
     }
     login_as(grids, "department", "sun-rq", department=GAS)
-    clients = {
-        who: TestClient(app, headers={"Authorization": f"Bearer {t}"}) for who, t in tokens.items()
-    }
-    for c in clients.values():
-        c.__enter__()
-    yield clients
-    for c in clients.values():
-        c.__exit__(None, None, None)
+    with clients_for(app, tokens) as clients:
+        yield clients
 
 
 def send(c: TestClient, x: float, y: float = 50.0, **kw) -> dict:

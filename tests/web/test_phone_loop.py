@@ -6,14 +6,13 @@ verifies one report and sends another back as rework with a `check` photo, offli
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
 
 from api.app import create_app
 from geo.settings import PhotoSettings
 from tests.api.test_case_handling import move, ok, send
 from tests.api.test_photos import photo
 from tests.api.test_reports import WEST, grids, point_m  # noqa: F401 - the grids fixture
-from tests.factories import after_photo, login_as
+from tests.factories import after_photo, clients_for, login_as
 from tests.web.conftest import ARTIFACTS, chromium, serving, session_cookie
 
 PHONE = {"width": 390, "height": 800}
@@ -40,14 +39,8 @@ def people(app, grids):  # noqa: F811
         "dispatcher": login_as(grids, "dispatcher", "zhao-zz"),
         "gas": login_as(grids, "department", "qian-rq", department="燃气公司"),
     }
-    clients = {
-        k: TestClient(app, headers={"Authorization": f"Bearer {t}"}) for k, t in tokens.items()
-    }
-    for c in clients.values():
-        c.__enter__()
-    yield tokens, clients
-    for c in clients.values():
-        c.__exit__(None, None, None)
+    with clients_for(app, tokens) as clients:
+        yield tokens, clients
 
 
 def phone(base: str, token: str):
