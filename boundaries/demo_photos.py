@@ -32,12 +32,13 @@ from geo.settings import PhotoSettings
 from geo.vocabulary import PhotoKind
 
 K = PhotoKind
-# Photos of each kind: 130 in all, enough for every screen (each is drawn and encoded: ~50 ms).
-AFTER, CHECK, SITE = 100, 10, 20
+# Photos of each kind: 300 in all, enough for every screen and a few on many reports (each is
+# drawn, encoded and prepared as an upload is: ~25 ms at this size).
+AFTER, CHECK, SITE = 200, 40, 60
 REUSED = 6  # after photos that are another report's after photo again (a fake closure)
 FAR_EVERY = 20  # one photo in 20 taken 1-4 km from its report
-SIZE = (480, 360)
-JPEG_QUALITY = 85  # 20-40 KB a picture with the grain below
+SIZE = (320, 240)  # small: a phone's photo is reduced for the demo
+JPEG_QUALITY = 85  # 10-25 KB a picture with the grain below
 ZONE = "Asia/Shanghai"  # where the demo's phones keep their clocks
 LABELS = {K.AFTER: "处置后 / after", K.CHECK: "核查 / check", K.SITE: "现场 / site"}
 NOTICE = "演示照片 / demo photo, generated"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import Connection, text
 
@@ -26,9 +26,6 @@ INBOX_STATUSES = (S.DISPATCHED, S.IN_PROGRESS, S.RESOLVED)
 # on the department, so it is not marked late in the department's inbox.
 LATE = f"(r.status IN {sql_list((S.DISPATCHED, S.IN_PROGRESS))} AND r.due_at < now())"
 SUPERVISED = "r.supervised_at IS NOT NULL"
-# Working time is counted by walking the calendar day by day: ~4 ms per year for each task
-# (46 demo tasks years overdue made a 620 ms page). A month late reads as well in calendar days.
-CALENDAR_BEYOND = timedelta(days=31)
 
 
 def inbox_filter(f: ReportFilter) -> ReportFilter:
@@ -102,14 +99,13 @@ def tasks(
 
 
 def _clock(row: Mapping, rules: ReportSettings, worktime: WorkTimeSettings) -> dict:
-    """The time left in a task's current stage, in the kind of time its limit counts; past
-    `CALENDAR_BEYOND` either way, in calendar time."""
+    """The time left in a task's current stage, in the kind of time its limit counts."""
     limit = deadlines.limit_for(row["theme"], row["category"], row["status"], rules)
     if limit is None or row["due_at"] is None:
         return {"time_left": None, "working": False}
     now: datetime = row["now"]
     left = row["due_at"] - now
-    if not limit.working or abs(left) > CALENDAR_BEYOND:
+    if not limit.working:
         return {"time_left": left, "working": False}
     return {
         "time_left": deadlines.time_left(row["due_at"], now, limit, deadlines.calendar(worktime)),

@@ -169,7 +169,7 @@ def test_rerunning_the_demo_changes_nothing(demo_database, tmp_path):
     assert summary["grids"]["unchanged"] == 4964 and summary["grids"]["added"] == 0
     assert summary["areas"]["changed"] == 0 and summary["campaigns"] == 0
     assert summary["reports"] == {"added": 0, "existing": 24993, "refused": 0}
-    assert summary["photos"] == {"added": 0, "existing": 130}
+    assert summary["photos"] == {"added": 0, "existing": 300}
 
 
 def test_demo_reports_echo_the_campaign_figures(demo_engine):
@@ -422,17 +422,17 @@ def test_demo_photos_show_after_fixes_clean_copies_and_flags(demo_database):
             text("SELECT sha256, thumb_sha256, bytes, reused_from FROM report_photos")
         ).all()
     after = sum(n for k, n in kinds.items() if k.startswith("after:"))
-    assert after == 100 and set(kinds) >= {"after:verified", "check:verified"}
+    assert after == 200 and set(kinds) >= {"after:verified", "check:verified"}
     assert not [
         k for k in kinds if k.startswith("after:") and k[6:] not in ("resolved", "verified")
     ]
-    assert sum(kinds.values()) == 130
-    assert 6 <= flagged.get("reused", 0) <= 12 and 3 <= flagged["far_from_report"] <= 14
+    assert sum(kinds.values()) == 300
+    assert 6 <= flagged.get("reused", 0) <= 12 and 8 <= flagged["far_from_report"] <= 24
     assert "time_off" not in flagged or flagged["time_off"] <= 12  # only the reused ones
     assert sum(r.reused_from is not None for r in rows) == flagged["reused"]
     for r in rows[:40]:
         data = store.path(r.sha256).read_bytes()
-        assert len(data) == r.bytes and 15_000 < r.bytes < 60_000
+        assert len(data) == r.bytes and 5_000 < r.bytes < 40_000
         assert b"Exif" not in data and b"riskgrid demo" not in data  # served EXIF-free
         assert store.exists(r.thumb_sha256)
 

@@ -4,6 +4,7 @@ import logging
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
@@ -139,6 +140,21 @@ def test_working_time_between_two_instants():
     assert CAL.working_time_between(at(2024, 9, 26, 11, 0), at(2024, 9, 26, 14, 0)) == (
         timedelta(hours=1, minutes=30)
     )
+
+
+def test_long_spans_count_whole_days_as_the_day_by_day_walk_does():
+    rng = np.random.default_rng(7)
+    local = Calendar.of(extra_holidays=[date(2025, 3, 3)], extra_workdays=[date(2025, 3, 8)])
+    span = (at(2023, 1, 1) - at(2026, 12, 31)).total_seconds()
+    for _ in range(300):
+        a = at(2023, 1, 1) - timedelta(seconds=float(rng.uniform(0, -span)))
+        b = a + timedelta(hours=float(rng.choice([1, 30, 50, 24 * 40, 24 * 700]) * rng.random()))
+        for cal in (CAL, local):
+            walked = cal._office_time(a, b, a.date(), b.astimezone(SH).date())
+            assert cal.working_time_between(a, b) == walked
+    # 2024 had 251 working days in Shanghai (the State Council's arrangement).
+    assert CAL.working_days_between(date(2024, 1, 1), date(2025, 1, 1)) == 251
+    assert local.working_days_between(date(2025, 3, 3), date(2025, 3, 10)) == 5
 
 
 @pytest.mark.parametrize(

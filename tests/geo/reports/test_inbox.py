@@ -124,9 +124,10 @@ def test_a_working_time_limit_counts_office_time_and_masked_themes_hide_text(db)
     assert found["masked"] and found["description"] is None
 
 
-def test_a_task_long_overdue_is_clocked_in_calendar_time(db):
-    # A working-time clock walks the calendar day by day: past a month late, calendar days.
+def test_a_task_long_overdue_is_clocked_in_working_time_too(db):
+    # 400 days late are some 270 working days (weekends and holidays off), of 7.5 office hours.
     task(db, department=ROAD, theme="road_safety", category="road_damage", due="-400 days")
     [found] = tasks(db, ReportFilter(scope=ReportScope(department=ROAD)))
-    assert found["late"] and not found["working"]
-    assert timedelta(days=-400, minutes=-1) < found["time_left"] < timedelta(days=-400, minutes=1)
+    assert found["late"] and found["working"]
+    day = timedelta(hours=7.5)
+    assert -300 * day < found["time_left"] < -250 * day
