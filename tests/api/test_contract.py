@@ -26,7 +26,10 @@ from geo.settings import ImportSettings, Settings
 from tests.conftest import TABLES
 from tests.factories import grid_frame, login_as, tiled, truncate, write
 
-ROLES = ("admin", "dispatcher", "department", "planner", "coordinator", "worker")
+# The roles whose answers differ in shape: all of it (admin), scoped to a department, masked
+# (planner), households shown (coordinator), scoped to grids (worker). A dispatcher's answers
+# are shaped as an admin's (tests/api/test_rights.py holds what each may do).
+ROLES = ("admin", "department", "planner", "coordinator", "worker")
 # A role's scope as the demo's users have them; a worker gets the demo's first grid.
 SCOPES = {"department": {"department": "燃气公司"}, "coordinator": {"districts": ("230602",)}}
 CHECKS = [
