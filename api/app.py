@@ -41,6 +41,7 @@ from api.routers import (
     photos,
     reports,
     risk,
+    visits,
 )
 from api.security_headers import SecurityHeaders
 from geo.analytics import stats_process
@@ -137,6 +138,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         grids.router,
         areas.router,
         campaigns.router,
+        visits.router,
         reports.router,
         hotspots.router,
         risk.router,

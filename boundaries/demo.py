@@ -24,7 +24,6 @@ from scipy.spatial import cKDTree
 from sqlalchemy import Connection, Engine, text
 
 from boundaries.daqing import (
-    CAMPAIGNS,
     CITY,
     DIVISIONS,
     EXCLUSIVE_KINDS,
@@ -34,19 +33,20 @@ from boundaries.daqing import (
     STREETS,
     URBAN,
 )
+from boundaries.demo_campaigns import campaign_rows, load_demo_campaign_work, today
 from boundaries.demo_photos import load_demo_photos
 from boundaries.demo_reports import SEED as REPORTS_SEED
 from boundaries.demo_reports import assign_handlers, demo_ids, load_demo_reports
 from boundaries.demo_risk import load_demo_risk
 from boundaries.importer import ImportOptions, import_file
 from boundaries.outlines import OUTLINES_PATH
+from geo.campaigns.store import upsert_campaigns
 from geo.errors import SetupError
 from geo.geometry import polygonal
 from geo.identity.principal import SYSTEM
 from geo.identity.users import NewUser, add_user
 from geo.photo_store import PhotoStore
 from geo.reports import taxonomy
-from geo.reports.campaigns import upsert_campaigns
 from geo.settings import AuthSettings, ImportSettings, PhotoSettings, ReportSettings
 from geo.vocabulary import Role
 
@@ -640,7 +640,7 @@ def load_demo(
             "findings": findings,
         }
     with engine.begin() as conn:
-        summary["campaigns"] = upsert_campaigns(conn, CAMPAIGNS)
+        summary["campaigns"] = upsert_campaigns(conn, campaign_rows(today()))
     loaded = load_demo_reports(engine, reports or ReportSettings())
     echo(
         f"reports: {loaded.inserted} added, {loaded.existing} already stored, "
@@ -666,6 +666,7 @@ def load_demo(
     summary["risk"] = load_demo_risk(
         engine, out_dir / "risk", load_divisions(), rules.snap_tolerance_m, echo
     )
+    summary["campaign_work"] = load_demo_campaign_work(engine, rules.snap_tolerance_m, echo)
     if users_file is not None:
         summary["users"] = load_demo_users(engine, users_file, rules, auth or AuthSettings(), echo)
     return summary

@@ -11,10 +11,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from geo.campaigns.store import list_campaigns
 from geo.identity import audit
 from geo.identity.principal import SYSTEM, Principal
 from geo.reports.bulk import load
-from geo.reports.campaigns import list_campaigns
 from geo.reports.files import read_reports
 from geo.settings import ReportSettings
 

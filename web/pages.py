@@ -10,10 +10,10 @@ from urllib.parse import urlencode
 import numpy as np
 from sqlalchemy import Connection
 
+from geo.campaigns.store import list_campaigns
 from geo.grids.layer import GridLayer
 from geo.identity.scope import ReportScope
 from geo.reports import queries, taxonomy
-from geo.reports.campaigns import list_campaigns
 from geo.reports.queries import ReportFilter
 from web.templating import Session, lang_url, navigation, render_template
 

@@ -40,6 +40,12 @@ TABLES = (
     "user_districts",
     "auth_tokens",
     "audit_log",
+    "report_photos",
+    "notifications",
+    "outbox",
+    "webhook_deliveries",
+    "campaign_targets",
+    "visits",
 )
 # A row in any of these means the database holds someone's data: restore wants --force.
 HOLDING = ("reports", "grids", "users", "households", "audit_log")

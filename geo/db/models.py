@@ -113,15 +113,117 @@ class Grid(Base):
 
 
 class Campaign(Base):
-    """A 创安 campaign: a themed drive over a date window."""
+    """A 创安 campaign: a theme over a date window, its districts, partner departments,
+    screening checklist (排查清单) and target register; draft → launched ⇄ paused → closed."""
 
     __tablename__ = "campaigns"
+    __table_args__ = (
+        CheckConstraint("ends_on >= starts_on", name="dates"),
+        # geo.campaigns.lifecycle.CampaignStatus (geo/db sits below geo/campaigns).
+        CheckConstraint("status IN ('draft', 'launched', 'paused', 'closed')", name="status"),
+    )
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     theme: Mapped[str] = mapped_column(String(32))
     starts_on: Mapped[date] = mapped_column(Date)
     ends_on: Mapped[date] = mapped_column(Date)
     description: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    categories: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
+    districts: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
+    departments: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
+    checklist: Mapped[list] = mapped_column(JSONB, default=list)
+    targets: Mapped[dict | None] = mapped_column(JSONB)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    launched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    paused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CampaignTarget(Base):
+    """One entry of a campaign's target list (走访对象): an imported point (a small workshop,
+    a venue) or a household of the register, kept by its id only (its personal data stays in
+    `households`)."""
+
+    __tablename__ = "campaign_targets"
+    __table_args__ = (
+        UniqueConstraint("campaign_code", "ref", name="uq_campaign_targets_ref"),
+        CheckConstraint("register IN ('households', 'workshops', 'venues')", name="register"),
+        CheckConstraint("(register = 'households') = (household_id IS NOT NULL)", name="household"),
+        Index("ix_campaign_targets_campaign_grid", "campaign_code", "grid_code"),
+    )
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    campaign_code: Mapped[str] = mapped_column(ForeignKey("campaigns.code", ondelete="CASCADE"))
+    register: Mapped[str] = mapped_column(String(16))
+    ref: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(200))
+    household_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("households.id", ondelete="CASCADE")
+    )
+    geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=True))
+    grid_code: Mapped[str | None] = mapped_column(ForeignKey("grids.code", ondelete="SET NULL"))
+    district_code: Mapped[str | None] = mapped_column(String(32))
+    attributes: Mapped[dict] = mapped_column(JSONB, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Visit(Base):
+    """A grid worker's visit (走访排查) for a campaign: where, which grid (by the report rules),
+    which target, the checklist's answers and the outreach handed out."""
+
+    __tablename__ = "visits"
+    __table_args__ = (
+        CheckConstraint("leaflets >= 0 AND stickers >= 0", name="outreach"),
+        Index("ix_visits_campaign_grid", "campaign_code", "grid_code"),
+        Index("ix_visits_campaign_visited_at", "campaign_code", "visited_at"),
+        Index(
+            "ix_visits_campaign_target",
+            "campaign_code",
+            "target_id",
+            postgresql_where=text("target_id IS NOT NULL"),
+        ),
+    )
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    campaign_code: Mapped[str] = mapped_column(ForeignKey("campaigns.code"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    visitor: Mapped[str | None] = mapped_column(String(100))
+    geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=True), nullable=False)
+    source_crs: Mapped[str] = mapped_column(String(16), default="wgs84")
+    source_lon: Mapped[float | None] = mapped_column(Float)
+    source_lat: Mapped[float | None] = mapped_column(Float)
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    grid_code: Mapped[str | None] = mapped_column(ForeignKey("grids.code", ondelete="SET NULL"))
+    assignment_method: Mapped[str] = mapped_column(String(16))
+    assignment_distance_m: Mapped[float | None] = mapped_column(Float)
+    district_code: Mapped[str | None] = mapped_column(String(32))
+    target_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("campaign_targets.id", ondelete="SET NULL")
+    )
+    answers: Mapped[dict] = mapped_column(JSONB, default=dict)
+    leaflets: Mapped[int] = mapped_column(Integer, default=0)
+    stickers: Mapped[int] = mapped_column(Integer, default=0)
+    visited_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    request_hash: Mapped[str] = mapped_column(String(64))
+
+
+class VisitCount(Base):
+    """Visits counted per campaign, quarter hour (UTC) and district ('' for none), kept by a
+    trigger on `visits` (migration 0008) for the campaigns' progress."""
+
+    __tablename__ = "visit_counts"
+    campaign_code: Mapped[str] = mapped_column(
+        ForeignKey("campaigns.code", ondelete="CASCADE"), primary_key=True
+    )
+    bucket: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    district_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    visits: Mapped[int] = mapped_column(BigInteger)
+    leaflets: Mapped[int] = mapped_column(BigInteger)
+    stickers: Mapped[int] = mapped_column(BigInteger)
+    relocations: Mapped[int] = mapped_column(BigInteger)
+    relocated_households: Mapped[int] = mapped_column(BigInteger)
 
 
 class Report(Base):
@@ -172,6 +274,10 @@ class Report(Base):
     department: Mapped[str | None] = mapped_column(String(100))
     resolution_level: Mapped[str | None] = mapped_column(String(16))
     campaign_code: Mapped[str | None] = mapped_column(ForeignKey("campaigns.code"), index=True)
+    # The visit (走访) that found it, if any (geo.campaigns.visits).
+    visit_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("visits.id", ondelete="SET NULL"), index=True
+    )
     reporter: Mapped[str | None] = mapped_column(String(100))
     reporter_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -41,7 +41,8 @@ CHECKS = [
 API = r"^/(api/v1/|health$)"
 WRITES = (
     r"^/api/v1/(reports(:batch|:transitions|/\{report_id\}(/transitions|/supervision|/photos)?)?"
-    r"|notifications/read|auth/(token|logout))$"
+    r"|notifications/read|auth/(token|logout)"
+    r"|campaigns(/\{code\}(/launch|/pause|/close|/targets)?)?|visits)$"
 )
 # Bounded: the document's examples and 4 generated cases (valid and invalid) per operation and
 # role: ~600 requests, 35 s (55 s on a loaded machine). The coverage phase adds hundreds per

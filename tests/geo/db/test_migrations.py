@@ -27,6 +27,8 @@ def test_schema_is_at_head_with_srid_4326_and_gist_indexes(db):
         "risk_layers.geom": "GEOMETRY:4326",
         "risk_parts.geom": "GEOMETRY:4326",
         "households.geom": "POINT:4326",
+        "visits.geom": "POINT:4326",
+        "campaign_targets.geom": "POINT:4326",
     }
     assert {
         "ix_grids_geom",
@@ -35,6 +37,8 @@ def test_schema_is_at_head_with_srid_4326_and_gist_indexes(db):
         "ix_risk_layers_geom",
         "ix_risk_parts_geom",
         "ix_households_geom",
+        "ix_visits_geom",
+        "ix_campaign_targets_geom",
     } <= indexes
 
 

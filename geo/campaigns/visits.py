@@ -1,0 +1,315 @@
+"""Visits (走访排查): a grid worker at a place for a campaign, with the checklist's answers,
+the outreach handed out and the hazards found, each stored as a report linked to the visit.
+
+A visit is idempotent by its client id, like a report: the same visit sent again answers the
+stored one, the same id with another body is a Conflict. Its grid follows the report rules
+(geo.grids.assignment). A launched campaign takes visits; a paused or closed one still takes
+those made while it ran (a phone's offline queue, sent later with its `visited_at`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, text
+
+from geo.campaigns import checklist, targets
+from geo.campaigns.lifecycle import CampaignStatus
+from geo.campaigns.store import get_row
+from geo.coords import SourceCRS, to_wgs84
+from geo.errors import Conflict, Forbidden, InvalidInput
+from geo.grids.assignment import Assignment, assign_point
+from geo.identity import audit
+from geo.identity.principal import Principal
+from geo.reports import intake, taxonomy
+from geo.reports.intake import NewReport
+from geo.settings import ReportSettings, WorkTimeSettings
+from geo.vocabulary import Role
+
+# Visits are made on site by grid workers; an admin may do anything. Dispatchers enter
+# hotline reports, but a visit is someone at the door.
+VISIT_ROLES: tuple[Role, ...] = (Role.WORKER, Role.ADMIN)
+MAX_REPORTS = 20
+
+
+@dataclass(frozen=True)
+class NewVisit:
+    """A visit as the phone sent it, checked for shape and ranges."""
+
+    id: uuid.UUID
+    campaign: str
+    lon: float
+    lat: float
+    crs: str = SourceCRS.WGS84.value
+    accuracy_m: float | None = None
+    visited_at: datetime | None = None
+    target: str | None = None
+    answers: dict[str, Any] = field(default_factory=dict)
+    leaflets: int = 0
+    stickers: int = 0
+    reports: tuple[NewReport, ...] = ()
+
+    def fingerprint(self, user_id: int | None) -> str:
+        """Return a hash of the request and its sender, telling a replay from another visit."""
+        data = {**asdict(self), "user_id": user_id}
+        raw = json.dumps(data, sort_keys=True, default=str, ensure_ascii=False)
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+
+_SELECT = text(
+    """
+    SELECT v.id, v.campaign_code, ST_X(v.geom) AS lon, ST_Y(v.geom) AS lat, v.source_crs,
+           v.source_lon, v.source_lat, v.accuracy_m, v.visited_at, v.created_at, v.visitor,
+           v.user_id, v.grid_code, g.name AS grid_name, g.kind AS grid_kind, v.district_code,
+           v.assignment_method, v.assignment_distance_m, v.target_id, t.ref AS target_ref,
+           v.answers, v.leaflets, v.stickers, v.request_hash,
+           COALESCE((SELECT json_agg(json_build_object(
+                       'id', r.id, 'theme', r.theme, 'category', r.category,
+                       'status', r.status, 'grid', r.grid_code) ORDER BY r.reported_at, r.id)
+                     FROM reports r WHERE r.visit_id = v.id), '[]') AS reports
+    FROM visits v
+    LEFT JOIN grids g ON g.code = v.grid_code
+    LEFT JOIN campaign_targets t ON t.id = v.target_id
+    WHERE v.id = :id
+    """
+)
+
+_INSERT = text(
+    """
+    INSERT INTO visits (id, campaign_code, user_id, visitor, geom, source_crs, source_lon,
+                        source_lat, accuracy_m, grid_code, assignment_method,
+                        assignment_distance_m, district_code, target_id, answers, leaflets,
+                        stickers, visited_at, request_hash)
+    VALUES (:id, :campaign, :user_id, :visitor, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326),
+            :source_crs, :source_lon, :source_lat, :accuracy_m, :grid_code, :method,
+            :distance_m, :district_code, :target_id, CAST(:answers AS jsonb), :leaflets,
+            :stickers, :visited_at, :request_hash)
+    ON CONFLICT (id) DO NOTHING
+    """
+)
+
+_LINK = text(
+    "UPDATE reports SET visit_id = :visit WHERE id = :report "
+    "AND (visit_id IS NULL OR visit_id = :visit)"
+)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def visit_answer(m: Any) -> dict:
+    """Return the JSON shape of a stored visit."""
+    grid = (
+        {"code": m["grid_code"], "name": m["grid_name"], "kind": m["grid_kind"]}
+        if m["grid_code"]
+        else None
+    )
+    dist = m["assignment_distance_m"]
+    reports = m["reports"] if isinstance(m["reports"], list) else orjson.loads(m["reports"])
+    return {
+        "id": str(m["id"]),
+        "campaign": m["campaign_code"],
+        "lon": round(m["lon"], 7),
+        "lat": round(m["lat"], 7),
+        "source": {"crs": m["source_crs"], "lon": m["source_lon"], "lat": m["source_lat"]},
+        "accuracy_m": m["accuracy_m"],
+        "visited_at": _iso(m["visited_at"]),
+        "created_at": _iso(m["created_at"]),
+        "visitor": m["visitor"],
+        "grid": grid,
+        "district": m["district_code"],
+        "assignment": {
+            "method": m["assignment_method"],
+            "distance_m": None if dist is None else round(dist, 1),
+        },
+        "target": {"id": str(m["target_id"]), "ref": m["target_ref"]} if m["target_id"] else None,
+        "answers": m["answers"],
+        "leaflets": m["leaflets"],
+        "stickers": m["stickers"],
+        "reports": reports,
+    }
+
+
+def _stored(conn: Connection, visit_id: uuid.UUID) -> dict | None:
+    row = conn.execute(_SELECT, {"id": visit_id}).mappings().first()
+    return dict(row) if row else None
+
+
+def _replay(conn: Connection, item: NewVisit, fingerprint: str) -> dict | None:
+    """Return the stored visit when this request was seen before; Conflict if it differs."""
+    row = _stored(conn, item.id)
+    if row is None:
+        return None
+    if row["request_hash"] != fingerprint:
+        raise Conflict(
+            f"id {item.id} was already used for a different visit; send a new id for a new "
+            "visit, or resend the identical visit to get the stored one"
+        )
+    return visit_answer(row)
+
+
+def _check_time(visited_at: datetime | None, rules: ReportSettings) -> datetime:
+    now = datetime.now(UTC)
+    if visited_at is None:
+        return now
+    if visited_at - now > timedelta(seconds=rules.clock_skew_s):
+        raise InvalidInput(
+            f"visited_at {visited_at.isoformat()} is in the future (server time "
+            f"{now.isoformat(timespec='seconds')}); check the phone's clock"
+        )
+    if now - visited_at > timedelta(days=rules.max_age_days):
+        raise InvalidInput(
+            f"visited_at {visited_at.isoformat()} is more than {rules.max_age_days:g} days ago"
+        )
+    return visited_at
+
+
+def _stopped_at(c: dict) -> datetime | None:
+    """Return when the campaign last stopped taking visits (paused or closed after launch)."""
+    launched = c["launched_at"]
+    after = [t for t in (c["paused_at"], c["closed_at"]) if t and launched and t > launched]
+    return min(after) if after else None
+
+
+def check_open(c: dict, visited_at: datetime) -> None:
+    """Raise Conflict unless the campaign takes a visit made at `visited_at`: it is launched,
+    or it is paused or closed and the visit was made while it ran."""
+    status = c["status"]
+    if status == CampaignStatus.LAUNCHED:
+        return
+    stopped = _stopped_at(c)
+    if stopped and c["launched_at"] <= visited_at < stopped:
+        return  # made while it ran, sent from an offline queue
+    hint = {
+        CampaignStatus.DRAFT: "it has not been launched yet",
+        CampaignStatus.PAUSED: "it is paused; visits are taken again once it is relaunched",
+        CampaignStatus.CLOSED: "it is closed",
+    }[CampaignStatus(status)]
+    since = f" (since {_iso(stopped)})" if stopped else ""
+    raise Conflict(f"campaign {c['code']} takes no visits: {hint}{since}")
+
+
+def _check_place(c: dict, a: Assignment, lon: float, lat: float) -> None:
+    if a.district_code in c["districts"]:
+        return
+    where = f"in district {a.district_code}" if a.district_code else "outside every district"
+    raise InvalidInput(
+        f"({lon:.6f}, {lat:.6f}) lies {where}, outside campaign {c['code']}'s districts "
+        f"({', '.join(c['districts'])}); check the position and its crs (wgs84/gcj02/bd09)"
+    )
+
+
+def create(
+    conn: Connection,
+    item: NewVisit,
+    rules: ReportSettings,
+    worktime: WorkTimeSettings,
+    who: Principal,
+    sensitive_themes: tuple[str, ...],
+) -> tuple[dict, bool]:
+    """Store a visit made by `who` with its reports; return (visit, created). A replay
+    answers the stored visit unchanged."""
+    if who.role not in VISIT_ROLES:
+        raise Forbidden(
+            f"visits are made by {taxonomy.roles_text(VISIT_ROLES)} on site; you are logged in "
+            f"as {who.role or 'no role'}"
+        )
+    fingerprint = item.fingerprint(who.user_id)
+    seen = _replay(conn, item, fingerprint)
+    if seen is not None:
+        return seen, False
+    c = get_row(conn, item.campaign)
+    visited_at = _check_time(item.visited_at, rules)
+    check_open(c, visited_at)
+    answers = checklist.check_answers(checklist.parse(c["checklist"]), item.answers, c["code"])
+    lon_a, lat_a = to_wgs84(item.lon, item.lat, item.crs)
+    lon, lat = float(lon_a), float(lat_a)
+    a = assign_point(
+        conn, lon, lat, item.accuracy_m, rules.snap_tolerance_m, rules.service_area_margin_m
+    )
+    _check_place(c, a, lon, lat)
+    target = targets.find(conn, c["code"], item.target) if item.target else None
+    converted = item.crs != SourceCRS.WGS84
+    params = {
+        "id": item.id,
+        "campaign": c["code"],
+        "user_id": who.user_id,
+        "visitor": who.name or who.username,
+        "lon": lon,
+        "lat": lat,
+        "source_crs": item.crs,
+        "source_lon": item.lon if converted else None,
+        "source_lat": item.lat if converted else None,
+        "accuracy_m": item.accuracy_m,
+        "grid_code": a.grid_code,
+        "method": a.method,
+        "distance_m": a.distance_m,
+        "district_code": a.district_code,
+        "target_id": target["id"] if target else None,
+        "answers": orjson.dumps(answers).decode(),
+        "leaflets": item.leaflets,
+        "stickers": item.stickers,
+        "visited_at": visited_at,
+        "request_hash": fingerprint,
+    }
+    if not conn.execute(_INSERT, params).rowcount:
+        # The same id stored by a concurrent send between our look and our insert.
+        seen = _replay(conn, item, fingerprint)
+        if seen is None:  # pragma: no cover - the conflicting row cannot vanish in between
+            raise Conflict("the visit id is taken; retry")
+        return seen, False
+    found = _add_reports(conn, item, c["code"], visited_at, rules, worktime, who, sensitive_themes)
+    changes = {
+        "campaign": [None, c["code"]],
+        "grid": [None, a.grid_code],
+        "target": [None, target["ref"] if target else None],
+        "reports": [None, found],
+    }
+    audit.record(conn, who, "visit.create", "visit", item.id, changes)
+    stored = _stored(conn, item.id)
+    assert stored is not None  # noqa: S101 - inserted above in this transaction
+    return visit_answer(stored), True
+
+
+def _add_reports(
+    conn: Connection,
+    item: NewVisit,
+    campaign: str,
+    visited_at: datetime,
+    rules: ReportSettings,
+    worktime: WorkTimeSettings,
+    who: Principal,
+    sensitive_themes: tuple[str, ...],
+) -> list[str]:
+    """Store the hazards found on the visit through report intake, each linked to the visit
+    and the campaign; return their ids. A report already linked elsewhere is a Conflict."""
+    ids = []
+    for i, report in enumerate(item.reports):
+        if report.campaign not in (None, campaign):
+            raise InvalidInput(
+                f"reports[{i}]: campaign {report.campaign} is not the visit's ({campaign}); "
+                "leave it out: a visit's reports belong to its campaign"
+            )
+        new = replace(report, campaign=campaign, reported_at=report.reported_at or visited_at)
+        try:
+            stored, _ = intake.create(conn, new, rules, worktime, who, sensitive_themes)
+        except InvalidInput as exc:
+            raise InvalidInput(f"reports[{i}]: {exc}") from None
+        except Conflict as exc:
+            raise Conflict(f"reports[{i}]: {exc}") from None
+        report_id = uuid.UUID(stored["id"])
+        linked = conn.execute(_LINK, {"visit": item.id, "report": report_id}).rowcount
+        if not linked:
+            raise Conflict(
+                f"reports[{i}]: report {stored['id']} was found on another visit; send it "
+                "with a new id"
+            )
+        ids.append(stored["id"])
+    return ids
