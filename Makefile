@@ -6,8 +6,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PG_MAJOR ?= 15
 # PostGIS for the data; Chromium and CJK fonts for the browser tests and their screenshots;
-# nginx for the proxy test of deploy/nginx.conf.
-SYSTEM_PACKAGES := postgresql-$(PG_MAJOR) postgresql-$(PG_MAJOR)-postgis-3 chromium fonts-noto-cjk nginx
+# nginx for the proxy test of deploy/nginx.conf; pango for WeasyPrint's risk letters as PDF.
+SYSTEM_PACKAGES := postgresql-$(PG_MAJOR) postgresql-$(PG_MAJOR)-postgis-3 chromium fonts-noto-cjk nginx \
+  libpango-1.0-0 libpangoft2-1.0-0
 ASSETS := web/static/vendor/.built
 
 .PHONY: setup system-packages demo test lint format bench clean
@@ -75,6 +76,8 @@ bench: setup
 	$(BIN)/python -m bench.soak
 	$(BIN)/python -m bench.photos
 	$(BIN)/python -m bench.case_handling
+	$(BIN)/python -m bench.campaigns
+	$(BIN)/python -m bench.letters
 
 clean:
 	-$(BIN)/riskgrid db down

@@ -34,6 +34,7 @@ from api.routers import (
     hotspots,
     households,
     inbox,
+    letters,
     login_pages,
     maps,
     notifications,
@@ -146,6 +147,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         audit.router,
         notifications.router,
         departments.router,
+        letters.router,
     ):
         app.include_router(
             router, dependencies=[Depends(get_principal)], responses=errors.LOGGED_IN_ROUTE

@@ -22,7 +22,8 @@ from geo.settings import ServerSettings, Settings
 log = logging.getLogger("riskgrid.api")
 
 BATCH_PATHS = frozenset({"/api/v1/reports:batch"})
-_UPLOAD = re.compile(r"/photos(/|$)")
+# Files: report photos, and a risk letter's reply with its attachments.
+_UPLOAD = re.compile(r"/photos(/|$)|^/api/v1/letters/[^/]+/reply$")
 _DISCONNECT: Message = {"type": "http.disconnect"}
 
 

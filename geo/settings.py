@@ -324,6 +324,28 @@ class PhotoSettings(BaseModel):
     )
 
 
+class LetterSettings(BaseModel):
+    """Risk letters (风险提示函): who sends them, the reply's time, what a draft shows, and the
+    limits on a reply's attachments."""
+
+    sender: str = Field("综治中心", min_length=1, max_length=100, description="signs the letters")
+    reply_days: float = Field(
+        10.0, gt=0, le=366, description="working days from issue to the reply's due time"
+    )
+    default_days: int = Field(
+        90, ge=1, le=3660, description="period analysed when a draft names none (until now)"
+    )
+    open_listed: int = Field(
+        50, ge=1, le=1000, description="open reports listed in a letter, overdue first"
+    )
+    hotspots_listed: int = Field(20, ge=1, le=500, description="hot-spot grids listed")
+    folder: Path | None = Field(
+        None, description="where reply attachments live; default: cluster.home/letters"
+    )
+    max_attachment_bytes: int = Field(10_000_000, ge=1000, description="largest attachment")
+    max_attachments: int = Field(10, ge=1, le=100, description="attachments of one reply")
+
+
 class WebhookSettings(BaseModel):
     """Where events go out (an SMS or WeChat gateway), signed with HMAC-SHA256."""
 
@@ -388,6 +410,7 @@ class Settings(BaseSettings):
     worktime: WorkTimeSettings = WorkTimeSettings()
     photos: PhotoSettings = PhotoSettings()
     webhook: WebhookSettings = WebhookSettings()
+    letters: LetterSettings = LetterSettings()
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     warm_up: bool = Field(True, description="load statistics and grid weights at start-up")

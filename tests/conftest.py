@@ -27,6 +27,9 @@ from geo.settings import RateSettings, ReportSettings, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLES = (
+    "letter_attachments",
+    "letters",
+    "letter_numbers",
     "webhook_deliveries",
     "outbox",
     "notifications",

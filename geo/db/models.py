@@ -545,3 +545,78 @@ class AuditEntry(Base):
     client: Mapped[str | None] = mapped_column(INET)
     changes: Mapped[dict | None] = mapped_column(JSONB)
     people: Mapped[int | None] = mapped_column(Integer)
+
+
+class LetterNumber(Base):
+    """The last number a year's risk letters (风险提示函) were given: taken under its row lock."""
+
+    __tablename__ = "letter_numbers"
+    __table_args__ = (CheckConstraint("last > 0", name="last"),)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)
+
+
+class Letter(Base):
+    """A risk letter (风险提示函) to one department, drafted from the analysis of its remit:
+    draft → issued (numbered, a reply due) → acknowledged → replied → closed."""
+
+    __tablename__ = "letters"
+    __table_args__ = (
+        UniqueConstraint("year", "number", name="uq_letters_number"),
+        # geo.letters.status.LetterStatus (geo/db sits below geo/letters).
+        CheckConstraint(
+            "status IN ('draft', 'issued', 'acknowledged', 'replied', 'closed')", name="status"
+        ),
+        CheckConstraint(
+            "(status = 'draft') = (number IS NULL) AND (number IS NULL) = (year IS NULL) "
+            "AND (number IS NULL) = (reply_due IS NULL)",
+            name="numbered",
+        ),
+        Index("ix_letters_department_status", "department", "status"),
+        Index(
+            "ix_letters_waiting_due",
+            "reply_due",
+            postgresql_where=text("status IN ('issued', 'acknowledged')"),
+        ),
+    )
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    department: Mapped[str] = mapped_column(String(100))
+    districts: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
+    scope: Mapped[dict] = mapped_column(JSONB)
+    content: Mapped[dict] = mapped_column(JSONB)
+    subject: Mapped[str] = mapped_column(String(200))
+    opening: Mapped[str] = mapped_column(Text, default="")
+    recommendations: Mapped[str] = mapped_column(Text, default="")
+    closing: Mapped[str] = mapped_column(Text, default="")
+    year: Mapped[int | None] = mapped_column(Integer)
+    number: Mapped[int | None] = mapped_column(Integer)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    issued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    issued_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reply_due: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    replied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    replied_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reply: Mapped[str | None] = mapped_column(Text)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class LetterAttachment(Base):
+    """A file of a department's reply to a letter (PDF, JPEG, PNG), stored by its SHA-256."""
+
+    __tablename__ = "letter_attachments"
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    letter_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("letters.id", ondelete="CASCADE"), index=True
+    )
+    sha256: Mapped[str] = mapped_column(String(64))
+    content_type: Mapped[str] = mapped_column(String(64))
+    filename: Mapped[str] = mapped_column(String(200))
+    bytes: Mapped[int] = mapped_column(Integer)
+    uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -42,7 +42,8 @@ API = r"^/(api/v1/|health$)"
 WRITES = (
     r"^/api/v1/(reports(:batch|:transitions|/\{report_id\}(/transitions|/supervision|/photos)?)?"
     r"|notifications/read|auth/(token|logout)"
-    r"|campaigns(/\{code\}(/launch|/pause|/close|/targets)?)?|visits)$"
+    r"|campaigns(/\{code\}(/launch|/pause|/close|/targets)?)?|visits"
+    r"|letters(/\{letter_id\}(/issue|/acknowledge|/reply|/close)?)?)$"
 )
 # Bounded: the document's examples and 4 generated cases (valid and invalid) per operation and
 # role: ~600 requests, 35 s (55 s on a loaded machine). The coverage phase adds hundreds per

@@ -67,8 +67,8 @@ _CHROMIUM: dict = {}
 
 
 def chromium():
-    """Return the suite's one Chromium, started on first use: each test opens contexts of its
-    own (cookies, storage and service workers apart) and closes them. A browser per test cost
+    """Return the module's Chromium, started on first use: each test opens contexts of its own
+    (cookies, storage and service workers apart) and closes them. A browser per test cost
     about a second each, forty times over."""
     if "browser" not in _CHROMIUM:
         from playwright.sync_api import sync_playwright
@@ -78,8 +78,10 @@ def chromium():
     return _CHROMIUM["browser"]
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def _stop_chromium() -> Iterator[None]:
+    # After each module: Playwright's event loop in this thread would refuse the asyncio.run
+    # of a test that runs after it (tests/api/test_body_limit.py) in any order of the files.
     yield
     if "browser" in _CHROMIUM:
         _CHROMIUM.pop("browser").close()
