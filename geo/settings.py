@@ -126,12 +126,22 @@ class ReportSettings(BaseModel):
 
 
 class MapSettings(BaseModel):
-    """The basemap under the theme maps. `none` needs no network at all (intranets)."""
+    """The basemap under the theme maps (`none` needs no network at all: intranets), and the
+    thresholds of their "quiet: check" layer."""
 
     basemap: str = Field("none", pattern="^(none|url|osm|tianditu|gaode)$")
     tile_url: str | None = Field(None, description="tile URL template for basemap=url")
     tile_attribution: str = "riskgrid"
     tianditu_key: str | None = None
+    # 核查漏报: grids sending fewer reports than their residents would (geo.analytics.quiet).
+    quiet_max_q: float = Field(0.05, gt=0, lt=1, description="'quiet: check' below this FDR q")
+    quiet_min_expected: float = Field(
+        3.0, gt=0, le=1000, description="grids expecting fewer reports are not tested"
+    )
+    quiet_by_stratum: bool = Field(True, description="a rate per 街道 / 乡镇 stratum, not one")
+    quiet_household_size: float | None = Field(
+        None, gt=0, le=20, description="residents per household; None: the register's mean"
+    )
 
     @model_validator(mode="after")
     def _complete(self) -> MapSettings:

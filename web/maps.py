@@ -18,13 +18,14 @@ from sqlalchemy import Connection
 
 from geo.analytics import patterns, stats_process
 from geo.analytics.gistar import GiResult, GiSpec, gistar_start
+from geo.analytics.quiet import QuietResult, QuietSpec, quiet_result
 from geo.analytics.weights import weights
 from geo.cache import Versions, cached, versions
 from geo.grids.layer import coverage, grid_layer
 from geo.reports import queries as report_queries
 from geo.reports import taxonomy
 from geo.reports.queries import ReportFilter
-from geo.settings import MapSettings
+from geo.settings import AuthSettings, MapSettings
 from geo.vocabulary import ACTIVE_STATUSES
 from web.folium_page import render
 from web.map_base import (
@@ -44,6 +45,7 @@ MAX_MARKERS = 300
 MAX_HEAT_CELLS = 2500
 MAX_FRAME_CELLS = 300
 MAX_CLUSTERS = 60
+MAX_QUIET = 300  # quiet grids drawn, the surest first; the API lists them all
 DBSCAN_SAMPLE = 40_000  # more reports are clustered as a sample: the time stays bounded
 WEEK_S = 7 * 86_400
 SIMPLIFY_DEG = 0.0002
@@ -106,6 +108,22 @@ LABELS = {
         "grids": "Grid outlines (zoom in)",
     },
 }
+# The "quiet: check" layer (核查漏报): the words of its name and tooltip.
+QUIET_LABELS = {
+    "zh": {
+        "layer": "核查漏报（上报少于预期）",
+        "grid": "网格",
+        "observed": "实际上报",
+        "expected": "预期上报",
+    },
+    "en": {
+        "layer": "Quiet: check (fewer reports than expected)",
+        "grid": "Grid",
+        "observed": "Reported",
+        "expected": "Expected",
+    },
+}
+K_ANONYMITY = AuthSettings.model_fields["k_anonymity"].default
 THEMES = ("all", *taxonomy.THEME_BY_CODE)
 MARKER_CALLBACK = "riskgridReportMarker"  # js/report-markers.js: one marker per data row
 
@@ -204,6 +222,7 @@ def _add_legend(m: folium.Map, lang: str) -> None:
         title=lab["legend"],
         classes=[(lab[cls], colour) for cls, colour in CLASS_COLOURS.items()],
         clusters=lab["clusters"],
+        quiet=QUIET_LABELS[lang]["layer"],
         latest=lab["latest"].replace("{n}", str(MAX_MARKERS)),
     )
 
@@ -232,12 +251,14 @@ def theme_map(
     lang: str = "zh",
     query: str = "",
     basemap: MapSettings | None = None,
+    k: int = K_ANONYMITY,
 ) -> tuple[str, bool]:
     """Return (HTML page of one theme's map, was cached); cached per data version and filter,
-    the principal's scope included, with a navigation slot (web.templating.with_session)."""
+    the principal's scope included, with a navigation slot (web.templating.with_session).
+    `k` is auth.k_anonymity (the quiet layer's residents counted from few households)."""
     base = basemap or MapSettings()
-    key = ("map", theme, f, lang, query, base.model_dump_json(), v)
-    return cached(key, lambda: _build(conn, v, theme, f, lang, query, base))
+    key = ("map", theme, f, lang, query, base.model_dump_json(), k, v)
+    return cached(key, lambda: _build(conn, v, theme, f, lang, query, base, k))
 
 
 def _build(
@@ -248,6 +269,7 @@ def _build(
     lang: str,
     query: str,
     base: MapSettings,
+    k: int,
 ) -> str:
     """Return the HTML page of one theme's map (all assets local)."""
     lab = LABELS[lang]
@@ -267,11 +289,15 @@ def _build(
     found = patterns.dbscan(conn, f, v, 400.0, min_points, sample_to=DBSCAN_SAMPLE)
     markers = open_report_markers(conn, f, lang)
     frames, index = _weekly(conn, f, v)
-    sig = geojson_to_gcj02(_significant(gi(), lang), gcj)
+    gi_result = gi()
+    sig = geojson_to_gcj02(_significant(gi_result, lang), gcj)
+    # Beside the cold spots: a grid nobody reports from is not a grid without risk.
+    quiet = quiet_result(conn, f, QuietSpec.of(base), v, k, counts=gi_result.counts)
 
     _add_heat(m, heat, lab["heat"])
     _add_gistar(m, sig, lab["gistar"])
     _add_clusters(m, found, lab["clusters"], gcj)
+    add_quiet(m, quiet, lang, gcj)  # over the clusters' outlines: its tooltip stays reachable
     # One data array and one callback instead of a script per marker: a fifth of the bytes.
     plugins.FastMarkerCluster(
         points_to_gcj02(markers, gcj), name=lab["reports"], callback=MARKER_CALLBACK
@@ -309,6 +335,53 @@ def _add_gistar(m: folium.Map, sig: dict, name: str) -> None:
             "fillOpacity": 0.6,
         },
         tooltip=TextTooltip(["label", "grids", "reports"]),
+    ).add_to(m)
+
+
+def quiet_features(r: QuietResult, lang: str) -> dict:
+    """Return the grids flagged "quiet: check", the surest (lowest q) MAX_QUIET, with their
+    reports observed and expected (– where the residents are withheld)."""
+    lab = QUIET_LABELS[lang]
+    cov = coverage(r.layer, SIMPLIFY_DEG)
+    at = {int(i): j for j, i in enumerate(r.grids)}
+    shown = sorted(r.flagged, key=lambda i: (r.test.q[at[i]], r.layer.codes[i]))[:MAX_QUIET]
+    feats = []
+    for i in shown:
+        j = at[i]
+        expected = None if r.residents.withheld[j] else round(float(r.test.expected[j]), 1)
+        feats.append(
+            {
+                "type": "Feature",
+                "geometry": shapely.geometry.mapping(shapely.transform(cov[i], round5)),
+                "properties": {
+                    "code": r.layer.codes[i],
+                    lab["grid"]: r.layer.names[i],
+                    lab["observed"]: int(r.observed[j]),
+                    lab["expected"]: "–" if expected is None else expected,
+                },
+            }
+        )
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def add_quiet(m: folium.Map, r: QuietResult, lang: str, gcj: bool) -> None:
+    """Add the "quiet: check" (核查漏报) grids as dashed outlines over the Gi* fill and the
+    clusters, when any grid is flagged."""
+    fc = quiet_features(r, lang)
+    if not fc["features"]:
+        return
+    lab = QUIET_LABELS[lang]
+    folium.GeoJson(
+        geojson_to_gcj02(fc, gcj),
+        name=lab["layer"],
+        style_function=lambda _: {
+            "color": "#111",
+            "weight": 2,
+            "dashArray": "6 4",
+            "fillColor": "#111",
+            "fillOpacity": 0.08,
+        },
+        tooltip=TextTooltip([lab["grid"], lab["observed"], lab["expected"]]),
     ).add_to(m)
 
 

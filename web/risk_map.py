@@ -19,6 +19,7 @@ import pandas as pd
 from folium import plugins
 from sqlalchemy import Connection
 
+from geo.analytics.quiet import HouseholdRight, QuietSpec, quiet_result
 from geo.cache import Versions, cached
 from geo.errors import NotFound
 from geo.grids.layer import GridLayer, grid_layer
@@ -39,7 +40,7 @@ from web.map_base import (
     grid_extent,
     points_to_gcj02,
 )
-from web.maps import MARKER_CALLBACK, open_report_markers
+from web.maps import MARKER_CALLBACK, add_quiet, open_report_markers
 from web.templating import NAV_SLOT
 
 TOP_GRIDS = 300  # ranked grids drawn; the full ranking is one click away (CSV/XLSX)
@@ -193,6 +194,10 @@ def _build(
         ranked = withhold_households(ranked, np.zeros(len(ranked), dtype=bool), k, rules)
     if ranked is not None:
         _add_ranked_grids(m, ranked, layer, lab, gcj, households)
+    # A grid nobody sends flood hazards from ranks low on hazards: shown as "quiet: check".
+    flood = ReportFilter(theme="flood", scope=f.scope)
+    right = HouseholdRight(everywhere=households)  # the scope's grids are the ones analysed
+    add_quiet(m, quiet_result(conn, flood, QuietSpec.of(base), v, k, right), lang, gcj)
     # The hazards the principal may see, masked as their role sees them (geo.reports.queries).
     hazards = open_report_markers(conn, ReportFilter(theme="flood", scope=f.scope), lang)
     plugins.FastMarkerCluster(

@@ -7,12 +7,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from api.deps import ConnDep, FilterDep, VersionsDep
-from api.schemas import FEATURE_COLLECTION, GeoJSONResponse, answers
+from api.deps import ConnDep, FilterDep, PrincipalDep, SettingsDep, VersionsDep
+from api.schemas import FEATURE_COLLECTION, GEOJSON, GeoJSONResponse, answers
 from geo.analytics import patterns
 from geo.analytics.counts import grids_geojson
 from geo.analytics.emerging import EmergingSpec, emerging_geojson
 from geo.analytics.gistar import GiSpec, gistar_geojson
+from geo.analytics.quiet import HouseholdRight, QuietSpec, quiet_answer
 from geo.analytics.weights import MAX_DISTANCE_BAND_M
 from geo.errors import InvalidInput
 
@@ -93,3 +94,38 @@ def emerging(
     step: Literal["day", "week", "month"] = "week",
 ) -> Response:
     return _geojson(*emerging_geojson(conn, f, EmergingSpec(step), v))
+
+
+@router.get(
+    "/quiet",
+    summary="Quiet grids (核查漏报): fewer reports than their residents would send at the rate",
+    description=(
+        "Per comprehensive grid of the caller's scope (and `district`): `observed` reports, "
+        "`expected` = the stratum's rate (街道 / 乡镇) x residents, Poisson lower-tail `p`, "
+        "Benjamini-Hochberg `q` (null where fewer than maps.quiet_min_expected are expected: "
+        "not tested), `quiet` where q < maps.quiet_max_q. Residents estimated from 1 to k-1 "
+        "households (auth.k_anonymity) outside the caller's household scope are `null` with "
+        "`suppressed: true`."
+    ),
+    responses={
+        200: {
+            "content": {
+                "application/json": {"schema": {"type": "object", "required": ["grids"]}},
+                GEOJSON: {"schema": FEATURE_COLLECTION},
+            }
+        }
+    },
+)
+def quiet(
+    conn: ConnDep,
+    f: FilterDep,
+    v: VersionsDep,
+    who: PrincipalDep,
+    settings: SettingsDep,
+    format: Literal["json", "geojson"] = "json",
+) -> Response:
+    spec, k = QuietSpec.of(settings.maps), settings.auth.k_anonymity
+    geojson = format == "geojson"
+    body, cached = quiet_answer(conn, f, spec, v, k, HouseholdRight.of(who), geojson)
+    media = GEOJSON if geojson else "application/json"
+    return Response(body, media_type=media, headers={"X-Cache": "hit" if cached else "miss"})

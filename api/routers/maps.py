@@ -79,5 +79,7 @@ def theme_map(
     if theme != "all":
         f = ReportFilter(**{**f.__dict__, "theme": theme})
     query = f"?{page.query}" if page.query else ""
-    built, cached = maps.theme_map(conn, v, theme, f, page.lang, query, settings.maps)
+    built, cached = maps.theme_map(
+        conn, v, theme, f, page.lang, query, settings.maps, settings.auth.k_anonymity
+    )
     return _answer(built, cached, page, nonce)
