@@ -25,10 +25,12 @@ from api.routers import (
     areas,
     audit,
     auth,
+    campaign_pages,
     campaigns,
     console,
     departments,
     docs,
+    evaluation,
     grids,
     health,
     hotspots,
@@ -148,6 +150,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         notifications.router,
         departments.router,
         letters.router,
+        evaluation.router,
     ):
         app.include_router(
             router, dependencies=[Depends(get_principal)], responses=errors.LOGGED_IN_ROUTE
@@ -164,6 +167,16 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     app.include_router(
         console.router, dependencies=[Depends(get_page_principal)], responses=errors.PAGE_ROUTE
+    )
+    app.include_router(
+        campaign_pages.router,
+        dependencies=[Depends(get_page_principal)],
+        responses=errors.PAGE_ROUTE,
+    )
+    app.include_router(
+        evaluation.page_router,
+        dependencies=[Depends(get_page_principal)],
+        responses=errors.PAGE_ROUTE,
     )
     app.include_router(login_pages.router, responses=errors.OPEN_ROUTE)
     # The API docs and /openapi.json answer anyone (the document says which routes need a login).

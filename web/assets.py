@@ -39,6 +39,8 @@ COPIES: tuple[tuple[str, str], ...] = (
     ("leaflet.awesome-markers/dist", "awesome-markers"),
     ("leaflet-draw/dist", "leaflet-draw"),
     ("bootstrap3/dist/fonts", "glyphicons/fonts"),
+    # The campaign and evaluation pages' charts (web/static/js/charts.js).
+    ("echarts/dist/echarts.min.js", "echarts/echarts.min.js"),
     # The API docs, /docs (Swagger UI) and /redoc: FastAPI's pages would load them from a CDN.
     ("swagger-ui-dist/swagger-ui-bundle.js", "swagger-ui/swagger-ui-bundle.js"),
     ("swagger-ui-dist/swagger-ui.css", "swagger-ui/swagger-ui.css"),

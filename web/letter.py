@@ -193,10 +193,19 @@ def _no_fetching(url: str, *args: object, **kwargs: object) -> dict:
     raise ValueError(f"a letter is laid out from local files only, not {url}")
 
 
+def _weasyprint():
+    import weasyprint  # ~0.9 s to import: only when a PDF is asked for
+    from PIL import ImageFile
+
+    # Importing it tells Pillow to accept truncated images, process-wide: a photo upload cut
+    # short would then be stored as if whole. A letter embeds no raster image.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    return weasyprint
+
+
 def letter_pdf(letter: dict, timezone: str) -> bytes:
     """Return the letter as a PDF (A4, Noto Sans CJK, searchable text)."""
-    import weasyprint  # ~0.9 s to import: only when a PDF is asked for
-
+    weasyprint = _weasyprint()
     document = weasyprint.HTML(
         string=letter_html(letter, timezone, for_pdf=True), url_fetcher=_no_fetching
     )

@@ -4,7 +4,9 @@ page, the login page and the page that says a right is missing (templates under
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import urlencode
 
 import numpy as np
@@ -35,6 +37,13 @@ LABELS = {
         "overdue": "逾期",
         "no_data": "无数据",
         "report_title": "网格员上报",
+        "reported": "上报",
+        "trend": "每周事件数",
+        "trend_x": "周（起始日，{years}年）",
+        "trend_y": "事件数（件）",
+        "trend_title": "{week} 起一周：上报 {n} 件，已办结 {r} 件",
+        "all_campaigns": "全部创安行动：走访进度、覆盖地图与排查清单",
+        "map": "地图",
     },
     "en": {
         "index_title": "Grid risk maps",
@@ -53,6 +62,13 @@ LABELS = {
         "overdue": "Overdue",
         "no_data": "No data",
         "report_title": "Report an event",
+        "reported": "Reported",
+        "trend": "Reports per week",
+        "trend_x": "Week starting ({years})",
+        "trend_y": "Reports",
+        "trend_title": "Week of {week}: {n} reported, {r} resolved",
+        "all_campaigns": "Every campaign: progress, coverage map and checklist",
+        "map": "Map",
     },
 }
 # The phone page's words: its script shows them ({name} is filled in there).
@@ -183,44 +199,94 @@ def index(conn: Connection, r: PageRequest, scope: ReportScope) -> str:
     for c in list_campaigns(conn):
         s = queries.stats(conn, ReportFilter(campaign=c["code"], scope=scope))
         href = lang_url(f"/maps/{c['theme']}", urlencode({"campaign": c["code"]}), r.lang)
-        campaigns.append({**c, "href": href, "stats": s})
-    return render_template("index.html", themes=themes, campaigns=campaigns, **_context(r))
+        page = lang_url(f"/campaigns/{c['code']}", "", r.lang)
+        campaigns.append({**c, "href": href, "page_href": page, "stats": s})
+    return render_template(
+        "index.html",
+        themes=themes,
+        campaigns=campaigns,
+        campaigns_href=lang_url("/campaigns", "", r.lang),
+        **_context(r),
+    )
 
 
-def _trend_bars(weeks: list, width: int, height: int) -> list[dict]:
-    """Return the weekly reported (and resolved) bars of the trend chart, in SVG units."""
-    top = max(n for _, n, _ in weeks) or 1
-    step = width / len(weeks)
-    return [
-        {
-            "x": f"{i * step:.1f}",
-            "width": f"{max(step - 1, 1):.1f}",
-            "y": f"{height - n / top * height:.1f}",
-            "height": f"{n / top * height:.1f}",
-            "resolved_y": f"{height - r / top * height:.1f}",
-            "resolved_height": f"{r / top * height:.1f}",
-            "title": f"{w:%Y-%m-%d}: {n}",
-        }
-        for i, (w, n, r) in enumerate(weeks)
-    ]
+# The weekly trend's SVG: the plot area and the margins its axes and legend take, in px.
+TREND = {"width": 700, "height": 200, "left": 60, "right": 12, "top": 28, "bottom": 46}
+
+
+def nice_ticks(top: int, most: int = 5) -> list[int]:
+    """Return axis ticks from 0 at a round step (1, 2 or 5 × 10ⁿ) reaching `top` or more."""
+    raw = max(top, 1) / most
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
+    step = max(int(step), 1)
+    return list(range(0, -(-max(top, 1) // step) * step + 1, step))
+
+
+def _every_week(weeks: list) -> list[tuple]:
+    """Return the weeks from the first to the last, a week with no report as (week, 0, 0)."""
+    found = {w: (n, r) for w, n, r in weeks}
+    out, week = [], weeks[0][0]
+    while week <= weeks[-1][0]:
+        out.append((week, *found.get(week, (0, 0))))
+        week += timedelta(days=7)
+    return out
+
+
+def _trend_chart(weeks: list, lab: dict) -> dict:
+    """Return the weekly trend as SVG parts: reported and resolved bars, the y axis's ticks
+    (reports) and the x axis's (week starting), their titles and the legend."""
+    t = TREND
+    plot_w, plot_h = t["width"] - t["left"] - t["right"], t["height"] - t["top"] - t["bottom"]
+    weeks = _every_week(weeks)
+    ticks = nice_ticks(max(n for _, n, _ in weeks))
+    scale = plot_h / ticks[-1]
+    step = plot_w / len(weeks)
+    every = -(-len(weeks) // 8)  # at most 8 dates under the axis
+    base = t["top"] + plot_h
+
+    def bar(i: int, n: int) -> dict:
+        return {"x": f"{t['left'] + i * step + 1:.1f}", "y": f"{base - n * scale:.1f}",
+                "width": f"{max(step - 2, 1):.1f}", "height": f"{n * scale:.1f}"}  # fmt: skip
+
+    years = sorted({f"{w:%Y}" for w, _, _ in weeks})
+    return {
+        **t,
+        "base": base,
+        "right_x": t["width"] - t["right"],
+        "bars": [
+            {
+                "reported": bar(i, n),
+                "resolved": bar(i, r),
+                "title": lab["trend_title"].format(week=f"{w:%Y-%m-%d}", n=n, r=r),
+            }
+            for i, (w, n, r) in enumerate(weeks)
+        ],
+        "y_ticks": [{"y": f"{base - v * scale:.1f}", "label": f"{v:,}"} for v in ticks],
+        "x_ticks": [
+            {"x": f"{t['left'] + (i + 0.5) * step:.1f}", "label": f"{w:%m-%d}"}
+            for i, (w, _, _) in enumerate(weeks)
+            if i % every == 0
+        ],
+        "x_title": lab["trend_x"].format(years="–".join(years)),
+        "y_title": lab["trend_y"],
+        "y_title_at": f"{t['top'] + plot_h / 2:.1f}",
+        "x_title_at": f"{t['left'] + plot_w / 2:.1f}",
+    }
 
 
 def dashboard(conn: Connection, r: PageRequest, scope: ReportScope) -> str:
     """Return the campaign dashboard: totals, resolution, level, weekly trend per campaign, of
     the reports in `scope`."""
-    width, height = 640, 120
+    lab = LABELS[r.lang]
     campaigns = []
     for c in list_campaigns(conn):
         f = ReportFilter(campaign=c["code"], scope=scope)
         weeks = queries.weekly_counts(conn, f)
-        bars = _trend_bars(weeks, width, height) if weeks else []
-        campaigns.append({**c, "stats": queries.stats(conn, f), "bars": bars})
-    return render_template(
-        "dashboard.html",
-        campaigns=campaigns,
-        trend={"width": width, "height": height},
-        **_context(r),
-    )
+        trend = _trend_chart(weeks, lab) if weeks else None
+        href = lang_url(f"/campaigns/{c['code']}", "", r.lang)
+        campaigns.append({**c, "stats": queries.stats(conn, f), "trend": trend, "href": href})
+    return render_template("dashboard.html", campaigns=campaigns, **_context(r))
 
 
 def town_centre(layer: GridLayer) -> tuple[float, float]:

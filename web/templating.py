@@ -40,6 +40,7 @@ COORDINATOR_ROLES = (Role.ADMIN, Role.COORDINATOR, Role.DISPATCHER)
 NAV = (
     ("index", "/", "首页", "Start"),
     ("dashboard", "/dashboard", "创安行动看板", "Dashboard"),
+    ("campaigns", "/campaigns", "创安行动", "Campaigns"),
     ("maps", "/maps/all", "全部专题地图", "Theme maps"),
     ("coordinator", COORDINATOR_PATH, "汛期协调地图", "Flood coordinator"),
     ("report", "/report", "网格员上报", "Report"),

@@ -270,6 +270,15 @@ def test_an_upload_is_idempotent(api, db, admin, store):
     assert {stat.S_IMODE(p.stat().st_mode) for p in folders} == {0o700}
 
 
+def test_a_cut_photo_is_refused_after_a_letter_was_rendered_too():
+    from PIL import ImageFile
+
+    from web.letter import _weasyprint
+
+    _weasyprint()  # WeasyPrint's import switches Pillow to accepting truncated images
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+
+
 def test_refusals_say_what_is_wrong(api, db, admin):
     rid = put_report(db)
     text_file = send(api, rid, b"not a photo at all\n" * 100, headers=admin, name="evil.jpg")

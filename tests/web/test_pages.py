@@ -17,8 +17,8 @@ from tests.web.conftest import ARTIFACTS, offline_page
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web"
 PAGES = ("/", "/dashboard", "/report")
-NAV = ('href="/"', 'href="/dashboard"', 'href="/maps/all"', 'href="/maps/flood/coordinator"',
-       'href="/report"')  # fmt: skip
+NAV = ('href="/"', 'href="/dashboard"', 'href="/campaigns"', 'href="/maps/all"',
+       'href="/maps/flood/coordinator"', 'href="/report"')  # fmt: skip
 VERSIONED = re.compile(r"""(?:src|href)="(/static/[^"?]+)\?v=([0-9a-f]{12})\"""")
 
 

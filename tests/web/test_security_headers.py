@@ -193,6 +193,7 @@ def test_a_raw_query_string_comes_back_percent_encoded(live_server, admin_token)
 PAGES = [
     ("/", "table"),
     ("/dashboard", "section.campaign"),
+    ("/campaigns/CA04", "#coverage-totals[data-grids]"),
     ("/report", "body[data-ready='1']"),
     ("/maps/all", ".leaflet-overlay-pane canvas"),
     ("/maps/gas", ".leaflet-overlay-pane canvas"),
