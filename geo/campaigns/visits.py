@@ -13,7 +13,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -155,22 +155,6 @@ def _replay(conn: Connection, item: NewVisit, fingerprint: str) -> dict | None:
     return visit_answer(row)
 
 
-def _check_time(visited_at: datetime | None, rules: ReportSettings) -> datetime:
-    now = datetime.now(UTC)
-    if visited_at is None:
-        return now
-    if visited_at - now > timedelta(seconds=rules.clock_skew_s):
-        raise InvalidInput(
-            f"visited_at {visited_at.isoformat()} is in the future (server time "
-            f"{now.isoformat(timespec='seconds')}); check the phone's clock"
-        )
-    if now - visited_at > timedelta(days=rules.max_age_days):
-        raise InvalidInput(
-            f"visited_at {visited_at.isoformat()} is more than {rules.max_age_days:g} days ago"
-        )
-    return visited_at
-
-
 def _stopped_at(c: dict) -> datetime | None:
     """Return when the campaign last stopped taking visits (paused or closed after launch)."""
     launched = c["launched_at"]
@@ -226,7 +210,7 @@ def create(
     if seen is not None:
         return seen, False
     c = get_row(conn, item.campaign)
-    visited_at = _check_time(item.visited_at, rules)
+    visited_at = intake.check_time(item.visited_at, rules, "visited_at")
     check_open(c, visited_at)
     answers = checklist.check_answers(checklist.parse(c["checklist"]), item.answers, c["code"])
     lon_a, lat_a = to_wgs84(item.lon, item.lat, item.crs)

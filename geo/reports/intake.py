@@ -57,20 +57,20 @@ class NewReport:
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
-def _check_time(reported_at: datetime | None, rules: ReportSettings) -> datetime:
+def check_time(at: datetime | None, rules: ReportSettings, name: str = "reported_at") -> datetime:
+    """Return when a phone says something happened (`name`, now when it says nothing);
+    InvalidInput for a time in the future past the clock skew or older than the oldest kept."""
     now = datetime.now(UTC)
-    if reported_at is None:
+    if at is None:
         return now
-    if reported_at - now > timedelta(seconds=rules.clock_skew_s):
+    if at - now > timedelta(seconds=rules.clock_skew_s):
         raise InvalidInput(
-            f"reported_at {reported_at.isoformat()} is in the future (server time "
+            f"{name} {at.isoformat()} is in the future (server time "
             f"{now.isoformat(timespec='seconds')}); check the phone's clock"
         )
-    if now - reported_at > timedelta(days=rules.max_age_days):
-        raise InvalidInput(
-            f"reported_at {reported_at.isoformat()} is more than {rules.max_age_days:g} days ago"
-        )
-    return reported_at
+    if now - at > timedelta(days=rules.max_age_days):
+        raise InvalidInput(f"{name} {at.isoformat()} is more than {rules.max_age_days:g} days ago")
+    return at
 
 
 def check_category(theme: str, category: str) -> None:
@@ -233,7 +233,7 @@ def _new_row(
     """Return the report's row as stored and answered (the columns of `_REPORT_SELECT`), and
     the transaction's now() (its first stage starts then)."""
     check_category(item.theme, item.category)
-    reported_at = _check_time(item.reported_at, rules)
+    reported_at = check_time(item.reported_at, rules)
     lon_a, lat_a = to_wgs84(item.lon, item.lat, item.crs)
     lon, lat = float(lon_a), float(lat_a)
     a: Assignment = assign_point(
