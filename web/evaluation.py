@@ -152,8 +152,7 @@ def _rows(answer: dict, lang: str) -> list[dict]:
                     {
                         "value": _pct(u[name]),
                         "title": (
-                            f"{_pct(u[f'{name}_ci'][0])} – {_pct(u[f'{name}_ci'][1])}, "
-                            f"#{u[f'{name}_rank']}"
+                            f"{_pct(u[f'{name}_ci'][0])} – {_pct(u[f'{name}_ci'][1])}"
                             if u[f"{name}_ci"]
                             else ""
                         ),

@@ -47,6 +47,7 @@ NAV = (
     ("checks", "/report/checks", "核查任务", "Checks"),
     ("console", "/console", "调度台", "Console"),
     ("inbox", "/inbox", "部门待办", "Inbox"),
+    ("evaluation", "/evaluation", "综合评价", "Evaluation"),
     ("api", "/docs", "API", "API"),
 )
 
@@ -56,6 +57,7 @@ NAV_ROLES = {
     "checks": (Role.WORKER,),
     "console": (Role.DISPATCHER, Role.ADMIN),
     "inbox": (Role.DEPARTMENT, Role.ADMIN),
+    "evaluation": (Role.ADMIN, Role.PLANNER, Role.DISPATCHER, Role.DEPARTMENT, Role.WORKER),
 }
 
 

@@ -60,7 +60,6 @@ EvaluationUnit = create_model(  # type: ignore[call-overload]
     **{r: (float | None, None) for r in scorecard.RATES},
     **{f"{r}_ci": (_Interval, None) for r in scorecard.RATES},
     **{f"{r}_shrunk": (float | None, None) for r in scorecard.RATES},
-    **{f"{r}_rank": (int | None, None) for r in scorecard.RATES},
 )
 
 
@@ -134,10 +133,10 @@ def evaluation_query(
     description=(
         "Units: departments (the department of a report's last dispatch before the period's "
         "end), districts, streets or grid workers. Every count and rate is defined in "
-        "docs/evaluation.md. Each rate comes with its 95 % Wilson interval (`<rate>_ci`), its "
-        "empirical Bayes estimate (`<rate>_shrunk`, a beta-binomial prior fitted to all "
-        "units) and the rank of that estimate (`<rate>_rank`, 1 the best); `rank` is the "
-        "rank by `rank_by`. A rate without a denominator is null. Planners and admins see "
+        "docs/evaluation.md. Each rate comes with its 95 % Wilson interval (`<rate>_ci`) and "
+        "its empirical Bayes estimate (`<rate>_shrunk`, a beta-binomial prior fitted to all "
+        "units); `rank` (1 the best) orders the units by their posterior expected rank in "
+        "`rank_by`. A rate without a denominator is null. Planners and admins see "
         "every unit; dispatchers the units of their districts; a department user its own "
         "row (by=department), a grid worker theirs (by=worker), audited."
     ),

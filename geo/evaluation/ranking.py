@@ -65,24 +65,30 @@ class Prior:
 
 def fit_prior(k: np.ndarray, n: np.ndarray) -> Prior | None:
     """Return the beta prior that best explains k out of n per unit (maximum marginal
-    likelihood of the beta-binomial); None without two units that have trials."""
+    likelihood of the beta-binomial, with its gradient); None without two units that have
+    trials."""
     k, n = np.asarray(k, dtype=float), np.asarray(n, dtype=float)
     has = n > 0
     k, n = k[has], n[has]
     if len(n) < 2:
         return None
     pooled = float(k.sum() / n.sum())
-    # An all-or-nothing record has its prior mean at an end: a small margin keeps logit finite.
-    mean0 = min(max(pooled, 1e-6), 1 - 1e-6)
+    if pooled in (0.0, 1.0):  # all units at one end: nothing to shrink toward but that end
+        return Prior(pooled, _STRENGTH[1])
 
-    def nll(theta: np.ndarray) -> float:
+    def nll(theta: np.ndarray) -> tuple[float, np.ndarray]:
         m, s = special.expit(theta[0]), np.exp(theta[1])
         a, b = m * s, (1 - m) * s
-        return float(-(special.betaln(k + a, n - k + b) - special.betaln(a, b)).sum())
+        value = -(special.betaln(k + a, n - k + b) - special.betaln(a, b)).sum()
+        both = special.digamma(n + s) - special.digamma(s)
+        da = (special.digamma(k + a) - special.digamma(a) - both).sum()
+        db = (special.digamma(n - k + b) - special.digamma(b) - both).sum()
+        grad = np.array([s * m * (1 - m) * (da - db), a * da + b * db])
+        return float(value), -grad
 
-    start = np.array([special.logit(mean0), np.log(10.0)])
+    start = np.array([special.logit(pooled), np.log(10.0)])
     bounds = [(-15.0, 15.0), (np.log(_STRENGTH[0]), np.log(_STRENGTH[1]))]
-    found = optimize.minimize(nll, start, method="L-BFGS-B", bounds=bounds)
+    found = optimize.minimize(nll, start, jac=True, method="L-BFGS-B", bounds=bounds)
     return Prior(float(special.expit(found.x[0])), float(np.exp(found.x[1])))
 
 

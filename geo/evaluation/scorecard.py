@@ -89,9 +89,10 @@ def _value(x: float) -> float | None:
     return None if np.isnan(x) else round(float(x), 6)
 
 
-def _rates(frame: pd.DataFrame, by: By) -> tuple[pd.DataFrame, dict, dict]:
-    """Add to `frame` (one row per unit, COUNTS as columns) each rate, its interval, its
-    shrunken estimate and rank; return it with the pooled rates and the fitted priors."""
+def _rates(frame: pd.DataFrame, by: By, rank_by: str) -> tuple[pd.DataFrame, dict, dict]:
+    """Add to `frame` (one row per unit, COUNTS as columns) each rate, its interval and its
+    shrunken estimate, and the rank by `rank_by`'s expected rank; return it with the pooled
+    rates and the fitted priors."""
     pooled, priors = {}, {}
     for name, r in RATES.items():
         k = frame[r.numerator].to_numpy(dtype=float)
@@ -99,12 +100,14 @@ def _rates(frame: pd.DataFrame, by: By) -> tuple[pd.DataFrame, dict, dict]:
         if by == By.DEPARTMENT and name in NOT_FOR_DEPARTMENTS:
             n = np.zeros(len(frame))
         low, high = ranking.wilson(k, n)
-        prior, estimate, rank = ranking.fair_ranks(k, n, r.higher_is_better)
+        prior = ranking.fit_prior(k, n)
         with np.errstate(invalid="ignore", divide="ignore"):
             frame[name] = np.where(n > 0, k / n, np.nan)
         frame[f"{name}_ci_low"], frame[f"{name}_ci_high"] = low, high
-        frame[f"{name}_shrunk"] = estimate
-        frame[f"{name}_rank"] = rank
+        frame[f"{name}_shrunk"] = ranking.shrunk(k, n, prior)
+        if name == rank_by:
+            expected = ranking.expected_ranks(k, n, prior, r.higher_is_better)
+            frame["rank"] = ranking.ranks(expected, higher_is_better=False)
         pooled[name] = _value(k.sum() / n.sum()) if n.sum() > 0 else None
         priors[name] = (
             None
@@ -114,7 +117,7 @@ def _rates(frame: pd.DataFrame, by: By) -> tuple[pd.DataFrame, dict, dict]:
     return frame, pooled, priors
 
 
-def _unit(row: pd.Series, by: By, rank_by: str) -> dict:
+def _unit(row: dict, by: By) -> dict:
     """One unit of the answer."""
     out: dict = {"unit": row["unit"], "unit_name": row["unit_name"]}
     for c in COUNTS:
@@ -124,9 +127,7 @@ def _unit(row: pd.Series, by: By, rank_by: str) -> dict:
         low, high = row[f"{name}_ci_low"], row[f"{name}_ci_high"]
         out[f"{name}_ci"] = None if np.isnan(low) else [_value(low), _value(high)]
         out[f"{name}_shrunk"] = _value(row[f"{name}_shrunk"])
-        rank = row[f"{name}_rank"]
-        out[f"{name}_rank"] = None if np.isnan(rank) else int(rank)
-    out["rank"] = out[f"{rank_by}_rank"]
+    out["rank"] = None if np.isnan(row["rank"]) else int(row["rank"])
     return out
 
 
@@ -159,10 +160,11 @@ def evaluate(
         if key in names
     ]
     frame = pd.DataFrame(rows, columns=["key", "unit", "unit_name", *COUNTS])
-    frame, pooled, priors = _rates(frame, q.by)
+    frame, pooled, priors = _rates(frame, q.by, rank_by)
     if seen.only is not None:
         frame = frame[frame["key"] == seen.only]
-    units = [_unit(row, q.by, rank_by) for _, row in frame.iterrows()]
+    # Plain dicts: a pandas row per unit cost 0.6 ms (88 streets: 54 ms).
+    units = [_unit(row, q.by) for row in frame.to_dict("records")]
     units.sort(key=lambda u: (u["rank"] is None, u["rank"] or 0, str(u["unit"])))
     if q.by == By.WORKER:
         audit.record(conn, who, READ, "evaluation", _object_id(q), people=len(units))
