@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 import orjson
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field, create_model
 
@@ -127,6 +127,22 @@ def evaluation_query(
     return EvaluationQuery(by, since, until, theme, campaign)
 
 
+def checked_query(
+    settings: SettingsDep,
+    by: By = By.DEPARTMENT,
+    period: Period = None,
+    since: QueryTime = None,
+    until: QueryTime = None,
+    theme: Theme = None,
+    campaign: OptionalCode = None,
+) -> EvaluationQuery:
+    """The query parameters the evaluation and its trend share, checked."""
+    return evaluation_query(settings, by, period, since, until, theme, campaign)
+
+
+QueryDep = Annotated[EvaluationQuery, Depends(checked_query)]
+
+
 @router.get(
     "/evaluation",
     summary="综合评价: per unit the standard's rates, 95 % intervals, a rank fair to small units",
@@ -148,23 +164,18 @@ def evaluation(
     engine: EngineDep,
     settings: SettingsDep,
     who: PrincipalDep,
-    by: By = By.DEPARTMENT,
+    q: QueryDep,
     period: Period = None,
-    since: QueryTime = None,
-    until: QueryTime = None,
-    theme: Theme = None,
-    campaign: OptionalCode = None,
     rank_by: RankBy = scorecard.DEFAULT_RANK_BY,
     format: Format = "json",
 ) -> Response:
-    q = evaluation_query(settings, by, period, since, until, theme, campaign)
     # Half of the reports counted on a second connection, at once: a request may hold two.
     answer = scorecard.evaluate(conn, q, who, settings, rank_by, period, engine.connect)
     conn.commit()  # the audit entry of a read of grid workers' rows
     if format == "json":
         return _json(answer)
     frame = scorecard.table(answer)
-    name = f"evaluation_{by}"
+    name = f"evaluation_{q.by}"
     if format == "csv":
         return _file(exports.to_csv(frame), "text/csv; charset=utf-8", f"{name}.csv")
     sheets = {"units": frame, "definitions": scorecard.definitions()}
@@ -179,20 +190,10 @@ def evaluation(
     response_model=TrendPublic,
 )
 def evaluation_trend(
-    conn: ConnDep,
-    engine: EngineDep,
-    settings: SettingsDep,
-    who: PrincipalDep,
-    by: By = By.DEPARTMENT,
-    period: Period = None,
-    since: QueryTime = None,
-    until: QueryTime = None,
-    theme: Theme = None,
-    campaign: OptionalCode = None,
+    conn: ConnDep, engine: EngineDep, settings: SettingsDep, who: PrincipalDep, q: QueryDep
 ) -> Response:
-    q = evaluation_query(settings, by, period, since, until, theme, campaign)
     months = scorecard.trend(conn, q, who, settings, engine.connect)
-    return _json({"by": str(by), "months": months})
+    return _json({"by": str(q.by), "months": months})
 
 
 @page_router.get(

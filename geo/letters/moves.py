@@ -60,18 +60,32 @@ def issue(engine: Engine, letter_id: uuid.UUID, who: Principal, settings: Settin
         return store.get(conn, letter_id, who)
 
 
+def _advance(
+    conn: Connection,
+    letter_id: uuid.UUID,
+    who: Principal,
+    move: LetterMove,
+    stamp: str,
+    reply_text: str | None = None,
+) -> None:
+    """Make `move` on the letter's locked row: its new status, and when and by whom in the
+    `<stamp>_at` and `<stamp>_by` columns (with a reply, its text)."""
+    row = store.get_row(conn, letter_id, who, lock=True)
+    step = check_move(who, move, row["status"], row["department"])
+    reply = ", reply = :reply" if reply_text is not None else ""
+    conn.execute(
+        text(
+            f"UPDATE letters SET status = :to, {stamp}_at = now(), {stamp}_by = :by{reply}, "
+            "updated_at = now() WHERE id = :id"
+        ),
+        {"to": str(step.to), "by": who.user_id, "reply": reply_text, "id": letter_id},
+    )
+
+
 def acknowledge(engine: Engine, letter_id: uuid.UUID, who: Principal) -> dict:
     """签收: the department says it has the letter."""
     with engine.begin() as conn:
-        row = store.get_row(conn, letter_id, who, lock=True)
-        step = check_move(who, M.ACKNOWLEDGE, row["status"], row["department"])
-        conn.execute(
-            text(
-                "UPDATE letters SET status = :to, acknowledged_at = now(), acknowledged_by = :by, "
-                "updated_at = now() WHERE id = :id"
-            ),
-            {"to": str(step.to), "by": who.user_id, "id": letter_id},
-        )
+        _advance(conn, letter_id, who, M.ACKNOWLEDGE, "acknowledged")
         audit.record(conn, who, "letter.acknowledge", "letter", letter_id)
         return store.get(conn, letter_id, who)
 
@@ -90,16 +104,8 @@ def reply(
         raise InvalidInput("text: say what was done about the letter (整改情况); it is empty")
     checked = attachments.check(files, settings.letters)
     with engine.begin() as conn:
-        row = store.get_row(conn, letter_id, who, lock=True)
-        step = check_move(who, M.REPLY, row["status"], row["department"])
+        _advance(conn, letter_id, who, M.REPLY, "replied", reply_text)
         kept = attachments.save(conn, files_store, letter_id, checked, who)
-        conn.execute(
-            text(
-                "UPDATE letters SET status = :to, replied_at = now(), replied_by = :by, "
-                "reply = :reply, updated_at = now() WHERE id = :id"
-            ),
-            {"to": str(step.to), "by": who.user_id, "reply": reply_text, "id": letter_id},
-        )
         audit.record(conn, who, "letter.reply", "letter", letter_id, {"attachments": kept})
         return store.get(conn, letter_id, who)
 
@@ -107,14 +113,6 @@ def reply(
 def close(engine: Engine, letter_id: uuid.UUID, who: Principal) -> dict:
     """办结: the sender takes the reply as the end of the matter."""
     with engine.begin() as conn:
-        row = store.get_row(conn, letter_id, who, lock=True)
-        step = check_move(who, M.CLOSE, row["status"], row["department"])
-        conn.execute(
-            text(
-                "UPDATE letters SET status = :to, closed_at = now(), closed_by = :by, "
-                "updated_at = now() WHERE id = :id"
-            ),
-            {"to": str(step.to), "by": who.user_id, "id": letter_id},
-        )
+        _advance(conn, letter_id, who, M.CLOSE, "closed")
         audit.record(conn, who, "letter.close", "letter", letter_id)
         return store.get(conn, letter_id, who)

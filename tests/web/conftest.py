@@ -88,6 +88,21 @@ def _stop_chromium() -> Iterator[None]:
         _CHROMIUM.pop("playwright").stop()
 
 
+PHONE = {"width": 390, "height": 800}
+
+
+def phone_context(base: str, token: str, lon: float, lat: float):
+    """Return (context, page) of a phone logged in with `token`'s session cookie, its GPS at
+    (lon, lat) and allowed to the pages."""
+    context = chromium().new_context(
+        geolocation={"longitude": lon, "latitude": lat, "accuracy": 8},
+        permissions=["geolocation"],
+        viewport=PHONE,
+    )
+    context.add_cookies([session_cookie(base, token)])
+    return context, context.new_page()
+
+
 @contextlib.contextmanager
 def offline_page(
     base: str, token: str | None = None, **context: object

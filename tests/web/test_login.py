@@ -19,7 +19,7 @@ from geo.identity import tokens, users
 from geo.identity.principal import SYSTEM
 from geo.vocabulary import Role
 from tests.factories import login_as
-from tests.web.conftest import ARTIFACTS, chromium, offline_page, session_cookie
+from tests.web.conftest import ARTIFACTS, offline_page, phone_context
 from tests.web.test_maps import DRAWN_PIXELS
 
 PASSWORD = "tundra-Lamp-92-quay"  # noqa: S105 (a test user: long and uncommon enough)
@@ -399,13 +399,7 @@ def test_phone_page_logs_in_again_after_its_login_ended_offline(
 ):
     name, uid, code, (lon, lat) = phone_worker
     cookie = login_as(demo_engine, "worker", username=name)  # the page's session, as /login sets
-    context = chromium().new_context(
-        geolocation={"longitude": lon, "latitude": lat, "accuracy": 8},
-        permissions=["geolocation"],
-        viewport={"width": 390, "height": 800},
-    )
-    context.add_cookies([session_cookie(live_server, cookie)])
-    page = context.new_page()
+    context, page = phone_context(live_server, cookie, lon, lat)
     page.goto(f"{live_server}/report")
     page.wait_for_selector("body[data-ready='1']")
     page.select_option("#theme", "gas")

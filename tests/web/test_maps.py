@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from api.app import create_app
 from tests.factories import BLOCK_N, block_code, login_as, put_reports
-from tests.web.conftest import ARTIFACTS, chromium, offline_page, session_cookie
+from tests.web.conftest import ARTIFACTS, offline_page, phone_context
 from web.assets import localize
 from web.maps import THEMES
 
@@ -100,13 +100,7 @@ def test_report_page_posts_a_gps_position_and_shows_the_grid(
     lon, lat = 125.0427, 46.5876  # 萨尔图区
     expected = demo_client.get("/api/v1/grids/lookup", params={"lon": lon, "lat": lat}).json()
     code = expected["features"][0]["properties"]["code"]
-    context = chromium().new_context(
-        geolocation={"longitude": lon, "latitude": lat, "accuracy": 8},
-        permissions=["geolocation"],
-        viewport={"width": 390, "height": 800},
-    )
-    context.add_cookies([session_cookie(live_server, cleanup_reports)])
-    page = context.new_page()
+    context, page = phone_context(live_server, cleanup_reports, lon, lat)
     page.goto(f"{live_server}/report")
     page.wait_for_selector("body[data-ready='1']")
     page.select_option("#theme", "gas")

@@ -13,9 +13,8 @@ from tests.api.test_case_handling import move, ok, send
 from tests.api.test_photos import photo
 from tests.api.test_reports import WEST, grids, point_m  # noqa: F401 - the grids fixture
 from tests.factories import after_photo, clients_for, login_as
-from tests.web.conftest import ARTIFACTS, chromium, serving, session_cookie
+from tests.web.conftest import ARTIFACTS, phone_context, serving
 
-PHONE = {"width": 390, "height": 800}
 X, Y = 250.0, 50.0  # inside WEST (tests.api.test_reports' layout)
 
 
@@ -46,13 +45,7 @@ def people(app, grids):  # noqa: F811
 def phone(base: str, token: str):
     """Return (context, page, errors) of a phone logged in as `token`, located in WEST."""
     lon, lat = point_m(X, Y)
-    context = chromium().new_context(
-        geolocation={"longitude": lon, "latitude": lat, "accuracy": 8},
-        permissions=["geolocation"],
-        viewport=PHONE,
-    )
-    context.add_cookies([session_cookie(base, token)])
-    page = context.new_page()
+    context, page = phone_context(base, token, lon, lat)
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     return context, page, errors

@@ -20,10 +20,9 @@ from tests.api.test_case_handling import move, ok, send
 from tests.api.test_photos import photo
 from tests.api.test_reports import WEST, grids, point_m  # noqa: F401 - the grids fixture
 from tests.factories import login_as
-from tests.web.conftest import ARTIFACTS, chromium, serving, session_cookie
+from tests.web.conftest import ARTIFACTS, PHONE, chromium, serving, session_cookie
 
 GAS, FIRE = "燃气公司", "消防救援支队"
-PHONE = {"width": 390, "height": 800}
 OFFICE = {"width": 1366, "height": 768}
 X, Y = 250.0, 50.0  # inside WEST
 
