@@ -42,6 +42,7 @@ TABLES = (
     "households",
     "risk_parts",
     "risk_layers",
+    "report_loops",
     "report_events",
     "reports",
     "visit_counts",

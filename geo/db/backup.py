@@ -32,6 +32,7 @@ TABLES = (
     "campaigns",
     "reports",
     "report_events",
+    "report_loops",
     "risk_layers",
     "risk_parts",
     "households",

@@ -319,6 +319,31 @@ class ReportEvent(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class ReportLoop(Base):
+    """Each report's loop in one row, kept by a trigger on `report_events` (migration 0010)
+    for the evaluation: the first or last time of each kind of transition, and counts."""
+
+    __tablename__ = "report_loops"
+    report_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True
+    )
+    last_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # first
+    verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # first
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # last
+    returned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # last
+    taken_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # last
+    first_resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # last
+    reworked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # last
+    first_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    first_checker: Mapped[int | None] = mapped_column(Integer)
+    returns: Mapped[int] = mapped_column(Integer)
+    checks: Mapped[int] = mapped_column(Integer)
+    low: Mapped[bool | None] = mapped_column(Boolean)  # every resolution at street or below
+
+
 class ReportPhoto(Base):
     """A photo of a report, stored EXIF-free by content hash, with what its EXIF said."""
 

@@ -1,6 +1,7 @@
-"""The evaluation's per-report SQL: each report's loop read from its transitions (one
-FILTER aggregate per report), the report's unit, and the deadlines it needs, computed in SQL
-(`clock`). `indicators` sums these rows per unit; `trend` per unit and month.
+"""The evaluation's per-report SQL: each report's loop (its `report_loops` row, or for the few
+that moved on after the period, one FILTER aggregate of its transitions as they stood), the
+report's unit, and the deadlines it needs, computed in SQL (`clock`). `indicators` sums these
+rows per unit; `trend` per unit and month.
 
 By department, a report counts for the department of its final dispatch before the period's
 end (a report returned by one department and dispatched to another belongs to the second; the
@@ -23,8 +24,9 @@ _TRANSITION = "e.kind = 'transition'"
 
 
 def _events(bounded: bool, worker: bool) -> str:
-    """The per-report aggregate of its transitions; `bounded`: events at or after `until`
-    are not seen (when `until` is now there are none, and the conditions are left out)."""
+    """The per-report aggregate of its transitions (as migration 0010's `report_loops`);
+    `bounded`: events at or after `until` are not seen (when `until` is now there are none,
+    and the conditions are left out)."""
     u = " AND e.at < :until" if bounded else ""
     first_check = (
         # The actor of the first check: the earliest (UTC text sorts by time) with its actor.
@@ -173,29 +175,52 @@ def street_join(q: Query) -> str:
     return "LEFT JOIN streets st ON st.grid_code = r.grid_code" if q.by == By.STREET else ""
 
 
+def _stored(worker: bool) -> str:
+    """A report's loop from its `report_loops` row, in `_events`' columns."""
+    checker = "l.first_checker" if worker else "NULL::int"
+    return f"""l.report_id, l.accepted_at, l.verified_at, l.dispatched_at, l.returned_at,
+    l.returns AS returns_ever, l.taken_at, l.first_resolved_at, l.resolved_at, l.reworked_at,
+    l.first_checked_at, CASE WHEN l.first_checked_at >= :since THEN l.checks ELSE 0 END AS checks,
+    l.low, {checker} AS first_checker"""
+
+
+def moved_on(bounded: bool) -> str:
+    """SQL: a loop row (l) that does not answer for the period: its report moved on after
+    `until` (when bounded), or some of its checks fall before `since` and some after."""
+    # COALESCE: a report never checked (NULL) answers for the period as stored.
+    straddles = "COALESCE(l.first_checked_at < :since AND l.last_checked_at >= :since, FALSE)"
+    return f"(l.last_at >= :until OR {straddles})" if bounded else straddles
+
+
 def shared_ctes(q: Query, where: str, bounded: bool, part: tuple | None = None) -> str:
     """The CTEs every evaluation statement starts from: the limits (`lim`), each grid's street
     (`streets`), each report's loop (`ev`), and the dispatches of reports ever returned (`rd`,
-    with `lastd`: the last of them before `until`)."""
+    with `lastd`: the last of them before `until`).
+
+    A report's loop is its `report_loops` row; only reports that moved on after the period
+    (open across its end, or checked across its start: a few percent) have it recomputed
+    from their transitions as they stood."""
     u = " AND e.at < :until" if bounded else ""
-    # Every report in view: the events need no join to be read.
+    worker = q.by == By.WORKER
+    # Every report in view: the loops need no join to be read.
     everything = f"{EVERY_REPORT} AND {part_condition('r.id', part)}"
-    events_from = (
-        f"report_events e WHERE {part_condition('e.report_id', part)} AND"
-        if where == everything
-        else f"report_events e JOIN reports r ON r.id = e.report_id AND {where} WHERE"
-    )
-    # Reports ever returned are few (4 % of the demo's): their dispatches are read one by one.
+    in_view = "" if where == everything else f"JOIN reports r ON r.id = l.report_id AND {where}"
     return f"""{clock.limits_cte()},
 {STREETS},
 ev AS (
-  SELECT e.report_id, {_events(bounded, q.by == By.WORKER)}
-  FROM {events_from} {_TRANSITION}
+  SELECT {_stored(worker)}
+  FROM report_loops l {in_view}
+  WHERE {part_condition("l.report_id", part)} AND NOT {moved_on(bounded)}
+  UNION ALL
+  SELECT e.report_id, {_events(bounded, worker)}
+  FROM report_loops l {in_view}
+  JOIN report_events e ON e.report_id = l.report_id AND {_TRANSITION}
+  WHERE {part_condition("l.report_id", part)} AND {moved_on(bounded)}
   GROUP BY e.report_id
 ),
 returned AS (
-  SELECT DISTINCT e.report_id FROM report_events e
-  WHERE e.to_status = '{S.RETURNED}' AND {part_condition("e.report_id", part)}
+  SELECT l.report_id FROM report_loops l
+  WHERE l.returns > 0 AND {part_condition("l.report_id", part)}
 ),
 rd AS (  -- the dispatches of reports ever returned, each with the move that answered it
   SELECT x.report_id, d.department, d.at, d.to_status, d.answer, d.latest
