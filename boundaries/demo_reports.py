@@ -13,7 +13,8 @@ goes through the same bulk path as `riskgrid reports import`.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,8 @@ from geo.grids.queries import centres
 from geo.reports import taxonomy
 from geo.reports.bulk import TIMELINE, BulkResult, load
 from geo.settings import ReportSettings
+
+ZONE = ZoneInfo("Asia/Shanghai")
 
 SEED = 20240822  # 创安十号's start date
 
@@ -115,7 +118,8 @@ def generate(engine: Engine, seed: int = SEED) -> pd.DataFrame:
         )
         lon, lat = _jitter(rng, grid["lon"].to_numpy()[idx], grid["lat"].to_numpy()[idx], sigma)
         cats = [cat.code for cat in taxonomy.THEME_BY_CODE[theme].categories]
-        start = datetime.combine(c["starts_on"], datetime.min.time(), tzinfo=UTC)
+        # A campaign's days are Daqing's: from local midnight of its first to the end of its last.
+        start = datetime.combine(c["starts_on"], datetime.min.time(), tzinfo=ZONE)
         span_s = ((c["ends_on"] - c["starts_on"]).days + 1) * 86400
         reported = [start + timedelta(seconds=float(s)) for s in rng.uniform(0, span_s, n)]
         frames.append(

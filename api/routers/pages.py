@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 
 from api.deps import ConnDep, PagePrincipalDep, SettingsDep, VersionsDep, credentials, csrf_token
 from api.security_headers import csp_nonce, permissions_policy
+from geo.campaigns.visits import VISIT_ROLES
 from geo.identity.scope import ReportScope, report_scope
 from geo.reports import notify
 from geo.vocabulary import Role
@@ -85,6 +86,18 @@ def report_page(conn: ConnDep, v: VersionsDep, page: PageDep) -> HTMLResponse:
     # that may locate the phone.
     policy = {"Permissions-Policy": permissions_policy("geolocation")}
     return html(phone.report(conn, v, page), headers=policy)
+
+
+@router.get(
+    phone.VISIT_PATH, response_class=HTMLResponse, summary="走访: a worker's campaign visits"
+)
+def visit_page(conn: ConnDep, who: PagePrincipalDep, page: PageDep) -> HTMLResponse:
+    # Visits are made at the door by those who may send them (geo.campaigns.visits); like
+    # the report form, it may locate the phone.
+    if who.role not in VISIT_ROLES:
+        return html(phone.forbidden(page, "visit_message"), 403)
+    policy = {"Permissions-Policy": permissions_policy("geolocation")}
+    return html(phone.visit(conn, page, who), headers=policy)
 
 
 @router.get(phone.MINE_PATH, response_class=HTMLResponse, summary="我的上报: a worker's reports")

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, text
 
 from geo.campaigns import checklist, targets
 from geo.campaigns.lifecycle import CampaignStatus
-from geo.campaigns.store import get_row
+from geo.campaigns.store import get_row, list_campaigns
 from geo.coords import SourceCRS, to_wgs84
 from geo.errors import Conflict, Forbidden, InvalidInput
 from geo.grids.assignment import Assignment, assign_point
@@ -60,6 +60,25 @@ class NewVisit:
         data = {**asdict(self), "user_id": user_id}
         raw = json.dumps(data, sort_keys=True, default=str, ensure_ascii=False)
         return hashlib.sha256(raw.encode()).hexdigest()
+
+
+_GRID_DISTRICTS = text(
+    "SELECT DISTINCT district_code FROM grids "
+    "WHERE code = ANY(:grids) AND district_code IS NOT NULL"
+)
+
+
+def campaigns_for(conn: Connection, who: Principal) -> list[dict]:
+    """Return the launched campaigns `who` may record visits for, oldest first: for a grid
+    worker those whose districts hold one of their grids, for an admin every one, for the
+    other roles none."""
+    if who.role not in VISIT_ROLES:
+        return []
+    launched = list_campaigns(conn, CampaignStatus.LAUNCHED.value)
+    if who.role == Role.ADMIN:
+        return launched
+    mine = set(conn.execute(_GRID_DISTRICTS, {"grids": list(who.grids)}).scalars())
+    return [c for c in launched if mine.intersection(c["districts"])]
 
 
 _SELECT = text(

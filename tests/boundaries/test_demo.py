@@ -182,10 +182,19 @@ def test_demo_reports_echo_the_campaign_figures(demo_engine):
         ).scalar()
         flood_days = conn.execute(
             text(
-                "SELECT max(reported_at)::date - min(reported_at)::date + 1 FROM reports "
-                "WHERE campaign_code = 'CA04'"
+                "SELECT max(local)::date - min(local)::date + 1 FROM (SELECT reported_at AT "
+                "TIME ZONE 'Asia/Shanghai' AS local FROM reports WHERE campaign_code = 'CA04') s"
             )
         ).scalar()
+        # A campaign's reports and visits fall on its days, in Daqing's time.
+        outside = conn.execute(
+            text(
+                "SELECT x.code, count(*) FROM (SELECT campaign_code AS code, reported_at AS at "
+                "FROM reports UNION ALL SELECT campaign_code, visited_at FROM visits) x "
+                "JOIN campaigns c ON c.code = x.code WHERE (x.at AT TIME ZONE 'Asia/Shanghai')"
+                "::date NOT BETWEEN c.starts_on AND c.ends_on GROUP BY 1"
+            )
+        ).all()
         disputes = conn.execute(
             text(
                 "SELECT count(*), count(*) FILTER (WHERE status IN ('resolved', 'verified')), "
@@ -194,7 +203,8 @@ def test_demo_reports_echo_the_campaign_figures(demo_engine):
                 "FROM reports WHERE theme = 'dispute'"
             )
         ).one()
-    assert per["CA04"] == 3139 and flood_days <= 5
+    assert per["CA04"] == 3139 and flood_days == 5
+    assert outside == []
     assert per["CA10"] == 3247 and hazards == 21782
     assert disputes[0] == 3211 and disputes[1] == 3200 and disputes[2] > 0.9
 

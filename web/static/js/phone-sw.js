@@ -1,16 +1,21 @@
 // The phone pages' service worker (served at /report-sw.js, scope /report): a page reloaded
-// with no network is its last copy, not the browser's error page. Pages and the taxonomy
-// (/api/v1/themes) are asked of the network first and kept when answered 200; the versioned
-// static files (their address holds their hash) are answered from the copy first.
+// with no network is its last copy, not the browser's error page. Pages, the taxonomy
+// (/api/v1/themes) and a campaign's targets as the visit page asks for them
+// (/api/v1/campaigns/{code}/targets) are asked of the network first and kept when answered
+// 200; the versioned static files (their address holds their hash) are answered from the copy
+// first.
 const CACHE = "riskgrid.phone.v1";
 
 self.addEventListener("install", () => self.skipWaiting());
 self.addEventListener("activate", (event) => event.waitUntil(self.clients.claim()));
 
+const TARGETS = /^\/api\/v1\/campaigns\/[^/]+\/targets$/;
+
 function keeps(request, url) {
   if (request.method !== "GET" || url.origin !== self.location.origin) return null;
   if (url.pathname.startsWith("/static/")) return "copy-first";
   if (request.mode === "navigate" || url.pathname === "/api/v1/themes") return "network-first";
+  if (TARGETS.test(url.pathname)) return "network-first";
   return null;
 }
 

@@ -1,4 +1,4 @@
-// Photos waiting on the phone (the report page and 核查任务): kept as Blobs in IndexedDB, which
+// Photos waiting on the phone (the report and visit pages, 核查任务): kept as Blobs in IndexedDB, which
 // survives a reload and a closed browser as localStorage does but holds megabytes of binary
 // (localStorage takes ~5 MB of strings: one phone photo as base64). One record a photo:
 // {id, owner, report_id, kind, blob, name, check_id?}. A report's photo goes out once its report

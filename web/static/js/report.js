@@ -1,7 +1,8 @@
 // The grid worker's phone page (web/templates/report.html).
 // Reports are sent with a client UUID as their id and Idempotency-Key: resending after a
-// dropped connection stores nothing twice. Unsent reports wait in localStorage, one outbox per
-// user, and go out as one batch when the phone is back online. Photos wait in IndexedDB
+// dropped connection stores nothing twice. Unsent reports wait in the phone's outbox
+// (js/phone-offline.js: localStorage, one per user, shared with the visit page), and go out as
+// one batch when the phone is back online, with the visits waiting. Photos wait in IndexedDB
 // (js/photo-queue.js) under their report's id and go out once that report is stored.
 //
 // Who sends: the user the page was served to. It sends with that session (the cookie, and the
@@ -16,7 +17,7 @@
   const W = JSON.parse($("report-words").textContent);
   const lang = page.lang === "en" ? "en" : "zh";
   const me = page.username;
-  const OUTBOX = "riskgrid.outbox." + me;
+  const OUTBOX = riskgridOutbox.key("report", me);
   const LEGACY_OUTBOX = "riskgrid.outbox";  // before logins: one outbox for the phone
   const TOKEN = riskgridSession.keptTokenKey;  // logging out revokes it (js/session.js)
   let themes = [];
@@ -24,7 +25,7 @@
   let flushing = false;
   let chosen = [];  // photos picked for the report being written, shown as previews
 
-  class LoginNeeded extends Error {}
+  class LoginNeeded extends riskgridOutbox.LoginNeeded {}
 
   // The page's words with {name} filled in; `html` values are inserted as they are.
   function say(key, values, html) {
@@ -34,7 +35,7 @@
     });
   }
   function read(key) { try { return JSON.parse(localStorage.getItem(key) || "[]"); } catch (e) { return []; } }
-  function outbox() { return read(OUTBOX); }
+  function outbox() { return riskgridOutbox.items("report", me); }
   function saveOutbox(items) { localStorage.setItem(OUTBOX, JSON.stringify(items)); showOutbox(); }
   // Reports kept before logins carried the reporter's name: the API now takes the user's.
   function adoptLegacyOutbox() {
@@ -180,43 +181,26 @@
   // Send the kept photos whose report is stored (not waiting in the outbox any more); stops
   // at the first network failure, the rest kept. Resolves with how many went out.
   async function flushPhotos() {
-    const waiting = new Set(outbox().map((item) => item.id));
-    let sent = 0;
-    try {
-      for (const rec of await riskgridPhotos.list(me)) {
-        if (rec.check_id || waiting.has(rec.report_id)) continue;  // 核查 photos: js/checks.js
-        if ((await riskgridPhotos.send(rec, api)) === "done") sent += 1;
-      }
-    } finally { await showPhotos(); }
-    return sent;
+    try { return await riskgridOutbox.flushPhotos(me, api); } finally { await showPhotos(); }
   }
 
+  // The outbox (reports, and the visits of the visit page) and the photos of what is stored.
   async function flush() {
     if (!navigator.onLine || flushing) return;
     flushing = true;
     try {
-      const photosKept = (await riskgridPhotos.list(me).catch(() => [])).some((p) => !p.check_id);
-      if (!outbox().length && !photosKept) return;
+      if (!(await riskgridOutbox.pending(me))) return;
       if (!(await sessionIsMine())) { askLogin(); return; }
-      const items = outbox();
-      let said = "";
-      if (items.length) {
-        const resp = await api("/api/v1/reports:batch", {
-          method: "POST", headers: {"Content-Type": "application/json"},
-          body: JSON.stringify({reports: items}),
-        });
-        if (!resp.ok) return;
-        const body = await resp.json();
-        // Keep only what failed for a network-independent reason worth retrying: nothing.
-        saveOutbox(outbox().slice(items.length));
-        said = say("flushed", {n: body.created + body.replayed}) + (body.failed ? say("refused", {n: body.failed}) : "");
-      }
-      const photos = await flushPhotos();
-      if (photos) said += (said ? "<br>" : "") + say("photos_sent", {n: photos});
-      if (said) show("ok", said);
+      const out = await riskgridOutbox.flush(me, api);
+      const said = [];
+      if (out.batch) said.push(say("flushed", {n: out.reports}) + (out.reports_refused ? say("refused", {n: out.reports_refused}) : ""));
+      if (out.visits.length) said.push(say("visits_sent", {n: out.visits.length}));
+      if (out.visits_refused) said.push(say("visits_refused", {n: out.visits_refused}));
+      if (out.photos) said.push(say("photos_sent", {n: out.photos}));
+      if (said.length) show(out.visits_refused ? "warn" : "ok", said.join("<br>"));
     } catch (e) {
       /* LoginNeeded: the form is shown and the outbox kept; offline: tried again later */
-    } finally { flushing = false; }
+    } finally { flushing = false; await showPhotos(); }
   }
 
   async function send() {
@@ -330,6 +314,7 @@
   $("send").addEventListener("click", send);
   $("login-form").addEventListener("submit", logIn);
   window.addEventListener("online", flush);
+  window.addEventListener(riskgridOutbox.CHANGED, showOutbox);
 
   async function loadThemes() {
     try {
