@@ -49,6 +49,7 @@ from api.routers import (
 from api.security_headers import SecurityHeaders
 from geo.analytics import stats_process
 from geo.db.engine import make_engine
+from geo.letters import notices as letter_notices
 from geo.reports.escalation import Sweeper
 from geo.reports.webhook import Deliverer
 from geo.settings import Settings, get_settings
@@ -98,10 +99,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         deliverer = None
         if settings.webhook.url is not None:
             deliverer = Deliverer(app.state.engine, settings.webhook).start()
-        # Overdue notices and escalation, from every process (each report is claimed once).
+        # Overdue notices and escalation, from every process (each report is claimed once),
+        # and the letters' overdue replies (each told once).
         sweeper = None
         if settings.reports.sweep_overdue:
-            sweeper = Sweeper(app.state.engine, settings.reports).start()
+            also = (("letter reply", letter_notices.sweep),)
+            sweeper = Sweeper(app.state.engine, settings.reports, also).start()
         try:
             yield
         finally:

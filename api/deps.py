@@ -8,7 +8,7 @@ import hmac
 import ipaddress
 import math
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
@@ -198,14 +198,26 @@ def parse_bbox(raw: str | None, max_area_deg2: float) -> tuple[float, float, flo
     return minx, miny, maxx, maxy
 
 
+# The times a query may name: riskgrid keeps nothing older, and year 1 at +14:00 or 9999 at
+# -12:00 is no time in UTC (an overflow, not an answer).
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+
 def check_window(since: datetime | None, until: datetime | None) -> None:
-    if since is not None and until is not None and since >= until:
-        raise InvalidInput("since must be before until")
-    for t in (since, until):
-        if t is not None and t.tzinfo is None:
+    for name, t in (("since", since), ("until", until)):
+        if t is None:
+            continue
+        if t.tzinfo is None:
             raise InvalidInput(
                 "since/until need a time zone offset, e.g. 2024-08-22T00:00:00+08:00"
             )
+        if not EARLIEST <= t <= LATEST:
+            raise InvalidInput(
+                f"{name} must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC)"
+            )
+    if since is not None and until is not None and since >= until:
+        raise InvalidInput("since must be before until")
 
 
 def report_filter(

@@ -44,7 +44,8 @@ class PhotoKind(StrEnum):
 
 
 class NotificationKind(StrEnum):
-    """What a notification (and the webhook event it goes out as) tells about a report."""
+    """What a notification (and the webhook event it goes out as) tells about a report or a
+    risk letter (风险提示函, the `letter_` kinds)."""
 
     DISPATCHED = "dispatched"  # 派遣 to your department
     ASSIGNED = "assigned"  # you are named its handler
@@ -54,6 +55,15 @@ class NotificationKind(StrEnum):
     SUPERVISED = "supervised"  # 督办
     RESOLVED = "resolved"  # 处置完成: the report you sent is dealt with
     ESCALATED = "escalated"  # overdue past the second limit: to the district's dispatchers
+    LETTER_ISSUED = "letter_issued"  # 印发: a letter to your department
+    LETTER_ACKNOWLEDGED = "letter_acknowledged"  # 签收 by the department
+    LETTER_REPLIED = "letter_replied"  # 回复: the department's 整改情况, to be closed (办结)
+    LETTER_CLOSED = "letter_closed"  # 办结 by the sender
+    LETTER_OVERDUE = "letter_overdue"  # no reply by its due time
+
+
+# The kinds that tell about a letter (notifications.letter_id); the others about a report.
+LETTER_KINDS = tuple(k for k in NotificationKind if k.startswith("letter_"))
 
 
 class ResolutionLevel(StrEnum):

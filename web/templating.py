@@ -103,6 +103,7 @@ SESSION_WORDS = {
 NOTIFICATIONS_PATH = "/notifications"
 BADGE_CAP = 100  # the badge counts this many unread at most and shows "99+"
 REPORT_PAGE = "/console/reports/{id}"  # a report's page: map, photos, history, actions
+LETTER_PAGE = "/api/v1/letters/{id}?format=html"  # a letter as printed (its reply, its moves)
 
 
 # What each notification kind says (geo.vocabulary.NotificationKind), on the notifications page.
@@ -116,6 +117,11 @@ NOTIFICATION_KINDS = {
         NotificationKind.SUPERVISED: "督办",
         NotificationKind.RESOLVED: "已处置",
         NotificationKind.ESCALATED: "超期升级",
+        NotificationKind.LETTER_ISSUED: "风险提示函已印发",
+        NotificationKind.LETTER_ACKNOWLEDGED: "风险提示函已签收",
+        NotificationKind.LETTER_REPLIED: "风险提示函已回复，待办结",
+        NotificationKind.LETTER_CLOSED: "风险提示函已办结",
+        NotificationKind.LETTER_OVERDUE: "风险提示函逾期未回复",
     },
     "en": {
         NotificationKind.DISPATCHED: "Dispatched to your department",
@@ -126,6 +132,11 @@ NOTIFICATION_KINDS = {
         NotificationKind.SUPERVISED: "Under supervision (督办)",
         NotificationKind.RESOLVED: "Resolved",
         NotificationKind.ESCALATED: "Escalated: overdue past the second limit",
+        NotificationKind.LETTER_ISSUED: "Risk letter issued to your department",
+        NotificationKind.LETTER_ACKNOWLEDGED: "Risk letter acknowledged",
+        NotificationKind.LETTER_REPLIED: "Risk letter replied: to close",
+        NotificationKind.LETTER_CLOSED: "Risk letter closed",
+        NotificationKind.LETTER_OVERDUE: "Risk letter: reply overdue",
     },
 }
 
@@ -138,7 +149,9 @@ NOTIFICATION_WORDS = {
         "mark_all": "全部标为已读",
         "mark": "标为已读",
         "none": "暂无通知",
-        "report": "事件",
+        "report": "事件 / 提示函",
+        "due": "回复期限",
+        "late": "逾期回复",
         "when": "时间",
         "what": "内容",
         "read": "已读",
@@ -152,7 +165,9 @@ NOTIFICATION_WORDS = {
         "mark_all": "Mark all as read",
         "mark": "Mark read",
         "none": "No notifications",
-        "report": "Report",
+        "report": "Report / letter",
+        "due": "reply due",
+        "late": "replied late",
         "when": "When",
         "what": "What",
         "read": "read",
@@ -162,26 +177,54 @@ NOTIFICATION_WORDS = {
 }
 
 
+def _letter_row(n: dict, lang: str, zone: ZoneInfo) -> dict:
+    """A letter's notification: its number linking to the letter as printed, its subject and
+    department, the reply's due time (when waiting for it) or a late reply."""
+    data, words = n["data"], NOTIFICATION_WORDS[lang]
+    what = [str(data.get(k) or "") for k in ("subject", "department")]
+    if n["kind"] in (NotificationKind.LETTER_ISSUED, NotificationKind.LETTER_OVERDUE):
+        if data.get("reply_due"):
+            due = datetime.fromisoformat(data["reply_due"]).astimezone(zone)
+            what.append(f"{words['due']} {due:%Y-%m-%d %H:%M}")
+    if data.get("on_time") is False:
+        what.append(words["late"])
+    return {
+        "report": data.get("number") or n["letter_id"][:8],
+        "href": LETTER_PAGE.format(id=n["letter_id"]),
+        "what": what,
+    }
+
+
+def _report_row(n: dict, lang: str) -> dict:
+    """A report's notification: its id linking to its page, its category, grid, reason, note."""
+    data = n["data"]
+    cat = taxonomy.category(data.get("theme") or "", data.get("category") or "")
+    what = [cat.zh if lang == "zh" else cat.en] if cat else [str(data.get("category") or "")]
+    what += [str(data[k]) for k in ("grid", "reason", "note") if data.get(k)]
+    return {
+        "report": (n["report_id"] or "")[:8],
+        "href": lang_url(REPORT_PAGE.format(id=n["report_id"]), "", lang)
+        if n["report_id"]
+        else None,
+        "what": what,
+    }
+
+
 def notification_rows(found: dict, lang: str, timezone: str) -> list[dict]:
     """Return the notifications of `geo.reports.notify.notifications` as the page lists them:
-    what happened, to which report (a link to its page), when (in `timezone`), read or not."""
+    what happened, to which report or letter (a link to its page), when (in `timezone`), read
+    or not."""
     zone = ZoneInfo(timezone)
     rows = []
     for n in found["notifications"]:
-        data = n["data"]
-        cat = taxonomy.category(data.get("theme") or "", data.get("category") or "")
-        what = [cat.zh if lang == "zh" else cat.en] if cat else [str(data.get("category") or "")]
-        what += [str(data[k]) for k in ("grid", "reason", "note") if data.get(k)]
+        about = _letter_row(n, lang, zone) if n.get("letter_id") else _report_row(n, lang)
         at = datetime.fromisoformat(n["created_at"]).astimezone(zone)
         rows.append(
             {
                 "id": n["id"],
                 "kind": NOTIFICATION_KINDS[lang].get(n["kind"], n["kind"]),
-                "report": (n["report_id"] or "")[:8],
-                "href": lang_url(REPORT_PAGE.format(id=n["report_id"]), "", lang)
-                if n["report_id"]
-                else None,
-                "what": " · ".join(w for w in what if w),
+                **about,
+                "what": " · ".join(w for w in about["what"] if w),
                 "when": f"{at:%Y-%m-%d %H:%M}",
                 "read": n["read_at"] is not None,
             }

@@ -316,7 +316,8 @@ def campaign_progress(
         "Imported targets (workshops, venues) are shown to every logged-in role. Household "
         "targets are personal data: admins, coordinators (their districts) and workers (their "
         "grids) get the households, each read audited as `personal_data.read`; other roles "
-        "get the counts alone (`targets: null`)."
+        "get the counts alone (`targets: null`), those from 1 to k-1 (auth.k_anonymity) "
+        "null with `suppressed: true`."
     ),
     responses=error_responses(404),
 )
@@ -331,7 +332,8 @@ def campaign_targets(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict:
     found = store.get_row(conn, code)
-    listed = targets.listing(conn, who, found, todo == "mine", limit, offset)
+    k = settings.auth.k_anonymity
+    listed = targets.listing(conn, who, found, todo == "mine", limit, offset, k)
     if listed["register"] == targets.HOUSEHOLDS and listed["targets"] is not None:
         conn.commit()  # the audit entry of the read
         response.headers.update(NO_STORE)

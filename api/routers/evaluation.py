@@ -26,6 +26,7 @@ from api.deps import (
 from api.routers.pages import PageDep, html
 from api.schemas import CSV, XLSX, files
 from geo import exports
+from geo.campaigns import store as campaigns_store
 from geo.errors import Forbidden, InvalidInput
 from geo.evaluation import periods, scorecard
 from geo.evaluation.indicators import COUNTS
@@ -128,6 +129,7 @@ def evaluation_query(
 
 
 def checked_query(
+    conn: ConnDep,
     settings: SettingsDep,
     by: By = By.DEPARTMENT,
     period: Period = None,
@@ -136,7 +138,10 @@ def checked_query(
     theme: Theme = None,
     campaign: OptionalCode = None,
 ) -> EvaluationQuery:
-    """The query parameters the evaluation and its trend share, checked."""
+    """The query parameters the evaluation and its trend share, checked (a campaign that
+    does not exist is a typo, not a campaign without reports)."""
+    if campaign is not None and not campaigns_store.exists(conn, campaign):
+        raise InvalidInput(f"campaign {campaign!r}: no such campaign (see GET /api/v1/campaigns)")
     return evaluation_query(settings, by, period, since, until, theme, campaign)
 
 

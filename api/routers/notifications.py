@@ -16,13 +16,20 @@ NotificationId = Annotated[int, Strict(), Field(ge=1, le=2**63 - 1)]
 
 
 class NotificationPublic(BaseModel):
-    """One notification: what happened to which report, when, and whether it was read."""
+    """One notification: what happened to which report or risk letter, when, and whether it
+    was read."""
 
     id: int
     kind: NotificationKind
-    report_id: str | None
+    report_id: str | None = Field(description="the report it tells about (a report's kinds)")
+    letter_id: str | None = Field(
+        description="the risk letter it tells about (the `letter_` kinds); read it at `data.url`"
+    )
     event_id: str
-    data: dict[str, Any] = Field(description="the report's codes then, and the move's reason")
+    data: dict[str, Any] = Field(
+        description="a report's codes then and the move's reason; a letter's number, department, "
+        "status, reply due, issue time, subject and `url` (with a reply, `on_time`)"
+    )
     created_at: str
     read_at: str | None
 

@@ -13,8 +13,8 @@ Per local day (the configured zone, Asia/Shanghai by default) and district:
   into resolved (a report reworked and resolved again counts once, on the later day).
 
 Every district of the campaign gets one row per day from its start (or its first activity,
-if earlier) to its last activity or today, whichever is later, within its end; `cumulative`
-holds each district's running totals.
+if earlier) to its last activity or today, whichever is later, within its end, the last
+MAX_DAYS days at most; `cumulative` holds each district's running totals.
 """
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ FIGURES = (
     "stickers",
 )
 NOT_HAZARDS = (ReportStatus.DUPLICATE,)  # the same hazard again
+# Days listed per district: a campaign runs a year at most (geo.campaigns.store.MAX_DAYS), and
+# its visits and reports come from a little before and after; the days before are summed.
+MAX_DAYS = 1100
 
 # Read from the counts the database keeps per quarter hour (migration 0008's trigger on
 # visits): a quarter hour lies within one local day in every zone in use.
@@ -131,11 +134,16 @@ def _days(
 ) -> list[dict]:
     """Return the rows per day and district, zeros filled in, with running totals."""
     seen = [d for d, _ in cells]
-    start = min([campaign["starts_on"], *seen])
     end = max([min(campaign["ends_on"], today), *seen])
+    # At most MAX_DAYS rows per district, the latest: earlier days count in the running totals.
+    start = max(min([campaign["starts_on"], *seen]), end - timedelta(days=MAX_DAYS - 1))
     names: list[str | None] = list(districts)
     names += sorted({d for _, d in cells if d not in districts}, key=lambda d: d or "")
     running = {d: _zero() for d in names}
+    for (day, d), cell in cells.items():
+        if day < start:
+            for f in FIGURES:
+                running[d][f] += cell[f]
     out = []
     day = start
     while day <= end:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
 from typing import Any
 
@@ -38,6 +39,11 @@ REGISTERS = (HOUSEHOLDS, *POINT_REGISTERS)
 MAX_IMPORT = 20_000
 MAX_REF = 64
 MAX_NAME = 200
+MAX_ATTRIBUTES = 50
+MAX_ATTRIBUTE_TEXT = 500
+# As the API's plain text (api.schemas), and half surrogate pairs: PostgreSQL refuses a NUL
+# or a lone surrogate in jsonb and text (a 500), a bidi override turns a name around.
+_REFUSED = re.compile("[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 # The household register's filter: key → (type, condition on `households h`).
 HOUSEHOLD_FILTERS: dict[str, tuple[type, str]] = {
@@ -113,25 +119,76 @@ def take_households(conn: Connection, campaign: dict) -> int:
     return result.rowcount
 
 
-def find(conn: Connection, campaign: str, target: str) -> dict:
-    """Return the campaign's target named by id or ref (id, ref); InvalidInput when none."""
+def find(conn: Connection, who: Principal, campaign: str, target: str) -> dict:
+    """Return the campaign's target named by id or ref (id, ref) that `who` may visit: a
+    household only within their households' scope (a worker's grids), so that a visit tells
+    nothing of the households elsewhere; InvalidInput, the same for all, when none."""
     try:
-        where, value = "id = :t", uuid.UUID(target)
+        where, value = "t.id = :t", uuid.UUID(target)
     except ValueError:
-        where, value = "ref = :t", target  # type: ignore[assignment]
+        where, value = "t.ref = :t", target  # type: ignore[assignment]
+    scoped, params = households.scope_condition(who)
     row = (
         conn.execute(
-            text(f"SELECT id, ref FROM campaign_targets WHERE campaign_code = :c AND {where}"),
-            {"c": campaign, "t": value},
+            text(
+                f"SELECT t.id, t.ref FROM campaign_targets t {_HOUSEHOLD_ANY_JOIN} "
+                f"WHERE t.campaign_code = :c AND {where} "
+                f"AND (t.register <> '{HOUSEHOLDS}' OR {scoped})"
+            ),
+            {**params, "c": campaign, "t": value},
         )
         .mappings()
         .first()
     )
     if row is None:
         raise InvalidInput(
-            f"target {target!r} is not on the target list of {campaign}; send its id or ref"
+            f"target {target!r} is not on the target list of {campaign} (the targets you may "
+            "visit: a household of your grids, or an imported place); send the id or ref of one"
         )
     return dict(row)
+
+
+def _text_refused(value: str) -> str | None:
+    """Return why `value` is not plain text (a control character, a bidi control, half a
+    surrogate pair), or None when it is."""
+    found = _REFUSED.search(value)
+    if found is None:
+        return None
+    return f"must not contain U+{ord(found.group()):04X} (at character {found.start()})"
+
+
+def _text(where: str, value: Any, most: int, required: bool = False) -> str | None:
+    """Return `value` checked as plain text of at most `most` characters (None if allowed)."""
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not (1 if required else 0) <= len(value) <= most:
+        size = f"1 to {most}" if required else f"at most {most}"
+        raise InvalidInput(f"{where} must be text of {size} characters")
+    if (why := _text_refused(value)) is not None:
+        raise InvalidInput(f"{where} {why}; remove it")
+    return value
+
+
+def _attributes(where: str, props: dict) -> dict:
+    """Return the properties kept besides ref and name: a few flat values (a GIS table's
+    columns), checked: they are stored as JSON and listed back."""
+    others = {k: v for k, v in props.items() if k not in ("ref", "name")}
+    if len(others) > MAX_ATTRIBUTES:
+        raise InvalidInput(f"{where}: at most {MAX_ATTRIBUTES} properties besides ref and name")
+    for key, value in others.items():
+        _text(f"{where}: a property name", key, MAX_REF, required=True)
+        at = f"{where}: properties.{key}"
+        if isinstance(value, str):
+            _text(at, value, MAX_ATTRIBUTE_TEXT)
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise InvalidInput(f"{at} must be a finite number (got {value})")
+        elif value is not None and not isinstance(value, bool | int | float):
+            raise InvalidInput(
+                f"{at} must be text, a number, true/false or null (got {type(value).__name__})"
+            )
+        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
+            raise InvalidInput(f"{at}: {value} is past the numbers kept exactly (2^53)")
+    return others
 
 
 def _point(i: int, feature: Any) -> tuple[float, float, str, str | None, dict]:
@@ -141,7 +198,9 @@ def _point(i: int, feature: Any) -> tuple[float, float, str, str | None, dict]:
         raise InvalidInput(f"{where}: not a GeoJSON Feature")
     geom = feature.get("geometry") or {}
     xy = geom.get("coordinates") if isinstance(geom, dict) else None
-    if geom.get("type") != "Point" or not isinstance(xy, list) or len(xy) not in (2, 3):
+    if not isinstance(geom, dict) or geom.get("type") != "Point":
+        raise InvalidInput(f"{where}: the geometry must be a Point [lon, lat]")
+    if not isinstance(xy, list) or len(xy) not in (2, 3):
         raise InvalidInput(f"{where}: the geometry must be a Point [lon, lat]")
     try:
         if any(isinstance(v, bool) or not isinstance(v, int | float) for v in xy):
@@ -156,13 +215,9 @@ def _point(i: int, feature: Any) -> tuple[float, float, str, str | None, dict]:
     props = feature.get("properties") or {}
     if not isinstance(props, dict):
         raise InvalidInput(f"{where}: properties must be an object")
-    ref, name = props.get("ref"), props.get("name")
-    if not isinstance(ref, str) or not 0 < len(ref) <= MAX_REF or "\x00" in ref:
-        raise InvalidInput(f"{where}: properties.ref must be text of 1 to {MAX_REF} characters")
-    if name is not None and (not isinstance(name, str) or len(name) > MAX_NAME or "\x00" in name):
-        raise InvalidInput(f"{where}: properties.name must be text of at most {MAX_NAME}")
-    others = {k: v for k, v in props.items() if k not in ("ref", "name")}
-    return x, y, ref, name, others
+    ref = _text(f"{where}: properties.ref", props.get("ref"), MAX_REF, required=True)
+    name = _text(f"{where}: properties.name", props.get("name"), MAX_NAME)
+    return x, y, str(ref), name, _attributes(where, props)
 
 
 def _refs_unique(points: list[tuple]) -> None:
@@ -313,11 +368,13 @@ def listing(
     todo_mine: bool,
     limit: int,
     offset: int,
+    k: int,
 ) -> dict:
     """Return the campaign's targets as `who` may see them, with their visits: the whole list,
     or (`todo_mine`) a grid worker's targets in their grids not yet visited. Household targets
     show the household (audited, with the people shown) to the roles that see households,
-    within their scope; other roles get the counts alone (`targets` is null)."""
+    within their scope; other roles get the counts alone (`targets` is null), those from 1 to
+    k-1 withheld as the coverage's totals are."""
     if todo_mine and who.role != Role.WORKER:
         raise InvalidInput("todo=mine is a grid worker's list of their grids' targets to visit")
     register = (campaign["targets"] or {}).get("register")
@@ -328,7 +385,7 @@ def listing(
         params["mine"] = list(who.grids)
     households_shown = register == HOUSEHOLDS and who.sees_households
     if register == HOUSEHOLDS and not who.sees_households:
-        return _counts_only(conn, campaign, register)
+        return _counts_only(conn, campaign, register, k)
     if households_shown:
         scoped, scope_params = households.scope_condition(who)
         where.append(scoped)
@@ -376,6 +433,8 @@ _HOUSEHOLD_COLUMNS = """t.id, t.ref, t.register, h.head_name, h.phone, h.address
     round(ST_Y(h.geom)::numeric, 7)::float8 AS lat"""
 _HOUSEHOLD_JOIN = """JOIN households h ON h.id = t.household_id
     LEFT JOIN grids g ON g.code = h.grid_code"""
+_HOUSEHOLD_ANY_JOIN = """LEFT JOIN households h ON h.id = t.household_id
+    LEFT JOIN grids g ON g.code = h.grid_code"""
 
 
 def _count(conn: Connection, where: str, params: dict, households_shown: bool) -> int:
@@ -390,7 +449,7 @@ def _count(conn: Connection, where: str, params: dict, households_shown: bool) -
     )
 
 
-def _counts_only(conn: Connection, campaign: dict, register: str) -> dict:
+def _counts_only(conn: Connection, campaign: dict, register: str, k: int) -> dict:
     row = conn.execute(
         text(
             f"""
@@ -400,12 +459,16 @@ def _counts_only(conn: Connection, campaign: dict, register: str) -> dict:
         ),
         {"code": campaign["code"]},
     ).one()
+    # One household alone over 85 in a district is a person: small counts are withheld.
+    counts = {"total": int(row.total), "visited": int(row.visited)}
+    households.withhold([counts], k, ("total", "visited"))
     return {
         "campaign": campaign["code"],
         "register": register,
         "todo": None,
-        "total": int(row.total),
-        "visited": int(row.visited),
+        "total": counts["total"],
+        "visited": counts["visited"],
+        "suppressed": counts.get("suppressed", False),
         "targets": None,
         "withheld": "household targets are personal data: shown to admins, coordinators and "
         "workers within their scope; the coverage gives the counts per grid",

@@ -238,7 +238,7 @@ def create(
         conn, lon, lat, item.accuracy_m, rules.snap_tolerance_m, rules.service_area_margin_m
     )
     _check_place(c, a, lon, lat)
-    target = targets.find(conn, c["code"], item.target) if item.target else None
+    target = targets.find(conn, who, c["code"], item.target) if item.target else None
     converted = item.crs != SourceCRS.WGS84
     params = {
         "id": item.id,

@@ -30,6 +30,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, INET, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from geo.vocabulary import (
+    LETTER_KINDS,
     OPEN_STATUSES,
     AreaLevel,
     AssignmentMethod,
@@ -387,18 +388,33 @@ class ReportPhoto(Base):
 
 
 class Notification(Base):
-    """Something a user should know about (dispatched to them, returned, overdue, 督办, ...)."""
+    """Something a user should know about a report (dispatched to them, returned, overdue,
+    督办, ...) or a risk letter (issued to their department, replied, overdue, ...)."""
 
     __tablename__ = "notifications"
     __table_args__ = (
         CheckConstraint(_in("kind", NotificationKind), name="kind"),
+        # A letter's kind names its letter, any other kind its report; one, never both.
+        CheckConstraint(
+            f"(letter_id IS NOT NULL) = ({_in('kind', LETTER_KINDS)}) "
+            "AND num_nonnulls(report_id, letter_id) = 1",
+            name="about",
+        ),
         UniqueConstraint("user_id", "event_id", name="uq_notifications_event"),
+        Index(
+            "ix_notifications_letter_id",
+            "letter_id",
+            postgresql_where=text("letter_id IS NOT NULL"),
+        ),
     )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(32))
     report_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("reports.id", ondelete="CASCADE")
+    )
+    letter_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("letters.id", ondelete="CASCADE")
     )
     event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     data: Mapped[dict] = mapped_column(JSONB, default=dict)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, text
 
+from geo.errors import InvalidInput
 from geo.evaluation import access, indicators, periods, ranking
 from geo.evaluation import trend as monthly
 from geo.evaluation.indicators import AREA_AND_WORKER_ONLY, COUNTS
@@ -57,6 +58,8 @@ NOT_FOR_DEPARTMENTS = ("checks_on_time", "visit_coverage")
 DEFAULT_RANK_BY = "on_time_closure_rate"
 READ = "personal_data.read"  # a grid worker's evaluation names them
 TREND_MONTHS = 12
+# The longest trend asked for: ten years of months (each month is one evaluation).
+MAX_TREND_MONTHS = 120
 
 
 def _now(conn: Connection) -> datetime:
@@ -208,6 +211,12 @@ def trend(
         end = min(until, latest) if latest is not None else until
         since = periods.months_back(end, TREND_MONTHS, zone)
         until = min(until, periods.months_back(end, 0, zone))
+    months = periods.months(since, until, zone)
+    if len(months) > MAX_TREND_MONTHS:
+        raise InvalidInput(
+            f"the trend spans {len(months)} months; ask for at most {MAX_TREND_MONTHS} "
+            "(narrow since and until)"
+        )
     found = monthly.trend(
         conn,
         Query(q.by, since, q.until, q.theme, q.campaign),
@@ -219,7 +228,7 @@ def trend(
     if q.by == By.WORKER:
         found = {k: v for k, v in found.items() if k in _names(conn, q.by, list(found))}
     out = []
-    for start, _ in periods.months(since, until, zone):
+    for start, _ in months:
         month = start.strftime("%Y-%m")
         cells = [m[month] for key, m in found.items() if month in m and seen.only in (None, key)]
         totals = {c: sum(x[c] for x in cells) for c in ("due_to_close", "closed", "closed_on_time")}

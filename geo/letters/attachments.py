@@ -28,6 +28,8 @@ SIGNATURES = (
     (b"\xff\xd8\xff", "image/jpeg", "jpg"),
     (b"\x89PNG\r\n\x1a\n", "image/png", "png"),
 )
+# A PDF's last line is %%EOF; writers may add a little after it (the standard: 1,024 bytes).
+PDF_TAIL = 1024
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\\u202a-\u202e\u2066-\u2069]")
 
 
@@ -75,9 +77,36 @@ def _safe_name(name: str, ext: str, n: int) -> str:
     return base if base.lower().endswith("." + ext) else f"{base}.{ext}"
 
 
-def check(files: list[Upload], rules: LetterSettings) -> list[Checked]:
+def _check_content(f: Upload, n: int, media: str, max_pixels: int) -> None:
+    """Raise UnsupportedType unless the file is whole: a PDF ends with its %%EOF marker (an
+    HTML page behind a PDF signature does not), an image's header reads and its pixels are
+    within `max_pixels` (a 12,000 x 12,000 PNG of 0.4 MB decodes to 576 MB in a browser)."""
+    name = f.filename or f"file {n}"
+    if media == "application/pdf":
+        if b"%%EOF" not in f.data[-PDF_TAIL:]:
+            raise UnsupportedType(
+                f"{name} starts like a PDF but does not end like one (no %%EOF): send the "
+                "whole file as saved"
+            )
+        return
+    try:
+        with Image.open(io.BytesIO(f.data)) as im:
+            size = im.width * im.height
+            im.verify()
+    except Image.DecompressionBombError:
+        size = max_pixels + 1
+    except Exception:  # Pillow raises many kinds on a damaged file
+        raise UnsupportedType(f"{name} starts like an image but cannot be read") from None
+    if size > max_pixels:
+        raise UnsupportedType(
+            f"{name} has more than {max_pixels:,} pixels: send a smaller image or a PDF"
+        )
+
+
+def check(files: list[Upload], rules: LetterSettings, max_pixels: int) -> list[Checked]:
     """Return the files checked: InvalidInput past the count, TooLarge past the size,
-    UnsupportedType for anything but a readable PDF, JPEG or PNG."""
+    UnsupportedType for anything but a whole PDF, or a readable JPEG or PNG of at most
+    `max_pixels`."""
     if len(files) > rules.max_attachments:
         raise InvalidInput(
             f"a reply takes at most {rules.max_attachments} attachments; {len(files)} were sent"
@@ -95,14 +124,7 @@ def check(files: list[Upload], rules: LetterSettings) -> list[Checked]:
                 f"{f.filename or f'file {n}'} is not a PDF, JPEG or PNG (judged by its "
                 "content): convert it to PDF"
             )
-        if kind[0] != "application/pdf":
-            try:
-                with Image.open(io.BytesIO(f.data)) as im:
-                    im.verify()
-            except Exception:  # Pillow raises many kinds on a damaged file
-                raise UnsupportedType(
-                    f"{f.filename or f'file {n}'} starts like an image but cannot be read"
-                ) from None
+        _check_content(f, n, kind[0], max_pixels)
         out.append(Checked(_safe_name(f.filename, kind[1], n), kind[0], f.data))
     return out
 

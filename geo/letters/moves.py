@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, text
 from geo.errors import InvalidInput
 from geo.identity import audit
 from geo.identity.principal import Principal
-from geo.letters import attachments, numbering, store
+from geo.letters import attachments, notices, numbering, store
 from geo.letters.status import LetterMove, check_move
 from geo.photo_store import PhotoStore
 from geo.reports.deadlines import calendar
@@ -57,6 +57,7 @@ def issue(engine: Engine, letter_id: uuid.UUID, who: Principal, settings: Settin
         audit.record(
             conn, who, "letter.issue", "letter", letter_id, {"number": shown, "reply_due": due}
         )
+        notices.moved(conn, letter_id, M.ISSUE, who)
         return store.get(conn, letter_id, who)
 
 
@@ -80,6 +81,7 @@ def _advance(
         ),
         {"to": str(step.to), "by": who.user_id, "reply": reply_text, "id": letter_id},
     )
+    notices.moved(conn, letter_id, move, who)
 
 
 def acknowledge(engine: Engine, letter_id: uuid.UUID, who: Principal) -> dict:
@@ -102,7 +104,8 @@ def reply(
     """The department's reply (整改情况) with its attachments; on time when by `reply_due`."""
     if not reply_text.strip():
         raise InvalidInput("text: say what was done about the letter (整改情况); it is empty")
-    checked = attachments.check(files, settings.letters)
+    store.check_lines("text", reply_text)
+    checked = attachments.check(files, settings.letters, settings.photos.max_pixels)
     with engine.begin() as conn:
         _advance(conn, letter_id, who, M.REPLY, "replied", reply_text)
         kept = attachments.save(conn, files_store, letter_id, checked, who)

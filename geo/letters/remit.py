@@ -23,6 +23,8 @@ from geo.reports.queries import ReportFilter
 from geo.settings import Settings
 from geo.vocabulary import Role
 
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+
 
 @dataclass(frozen=True)
 class LetterScope:
@@ -119,6 +121,13 @@ def _period(conn: Connection, asked: LetterScope, settings: Settings) -> tuple[d
     for name, t in (("since", since), ("until", until)):
         if t is not None and t.tzinfo is None:
             raise InvalidInput(f"{name} needs a time zone offset, e.g. 2024-08-22T00:00:00+08:00")
+        # Year 1 at +14:00 is no time in UTC (OverflowError); nothing is recorded before 2000.
+        if t is not None and t < EARLIEST:
+            raise InvalidInput(
+                f"{name} {t.isoformat()} is before {EARLIEST:%Y-%m-%d}: no reports are kept "
+                f"from then; send a later {name}, or none (the last "
+                f"{settings.letters.default_days} days)"
+            )
     if asked.campaign is not None:
         row = conn.execute(
             text("SELECT starts_on, ends_on FROM campaigns WHERE code = :c"), {"c": asked.campaign}
@@ -126,8 +135,10 @@ def _period(conn: Connection, asked: LetterScope, settings: Settings) -> tuple[d
         if row is None:
             raise InvalidInput(f"campaign: no campaign {asked.campaign!r} is stored")
         zone = ZoneInfo(settings.worktime.timezone)
-        since = since or datetime.combine(row.starts_on, time(), zone)
-        until = until or datetime.combine(row.ends_on + timedelta(days=1), time(), zone)
+        today = now.astimezone(zone).date()
+        first = max(row.starts_on, EARLIEST.date())
+        since = since or datetime.combine(first, time(), zone)
+        until = until or datetime.combine(min(row.ends_on, today) + timedelta(days=1), time(), zone)
     until = min(until or now, now)
     since = since or until - timedelta(days=settings.letters.default_days)
     if since >= until:

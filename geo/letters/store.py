@@ -49,6 +49,19 @@ _ATTACHMENTS = text(
     "WHERE a.letter_id = :id ORDER BY a.created_at, a.filename"
 )
 URL = "/api/v1/letters/{id}"
+# Each line of a text is a paragraph of the HTML and the PDF: 6,666 lines of recommendations
+# took WeasyPrint 5 s per PDF read. A letter's part has a few paragraphs; 200 is plenty.
+MAX_LINES = 200
+
+
+def check_lines(name: str, value: str) -> None:
+    """Raise InvalidInput when a letter's text has more than MAX_LINES lines."""
+    lines = len(value.splitlines())  # as the template splits them (U+2028 too)
+    if lines > MAX_LINES:
+        raise InvalidInput(
+            f"{name} has {lines:,} lines; a letter's text has at most {MAX_LINES} (each line is "
+            "a paragraph): join the lines of one point"
+        )
 
 
 def get_row(conn: Connection, letter_id: uuid.UUID, who: Principal, lock: bool = False) -> dict:
@@ -151,6 +164,9 @@ def edit(engine: Engine, letter_id: uuid.UUID, who: Principal, fields: dict[str,
     unknown = sorted(set(fields) - set(EDITABLE))
     if unknown:
         raise InvalidInput(f"{', '.join(unknown)}: not editable; a draft edits {EDITABLE}")
+    for name, value in fields.items():
+        if value is not None:
+            check_lines(name, value)
     with engine.begin() as conn:
         row = get_row(conn, letter_id, who, lock=True)
         check_editable(who, row["status"], row["department"])

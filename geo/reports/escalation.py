@@ -4,12 +4,15 @@ dispatchers (and the 督办 queue) when it stays passed for `reports.escalate_af
 Every server process runs the same sweep (`Sweeper`); rows are claimed with FOR UPDATE SKIP
 LOCKED and stamped in the same statement, so each report is noticed and escalated once per
 stage however many processes sweep. A move clears both stamps: the next stage starts afresh.
+The same thread runs the sweeps of layers above (the letters' overdue replies,
+`geo.letters.notices.sweep`), each in its own transaction.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import Connection, Engine, text
 
@@ -25,6 +28,8 @@ BATCH = 500
 # Whose turn it is in each open stage: the department's while it holds the task, else the desk's.
 _DEPARTMENT_STAGES = (S.DISPATCHED, S.IN_PROGRESS)
 log = logging.getLogger("riskgrid.escalation")
+# A sweep: one transaction's work, and how many of each thing it did (BATCH: more to do).
+Sweep = Callable[[Connection], dict[str, int]]
 
 _NOTICE = text(
     f"""
@@ -82,11 +87,18 @@ def sweep(conn: Connection, rules: ReportSettings) -> dict[str, int]:
 
 
 class Sweeper:
-    """A thread that sweeps every `reports.overdue_check_s` until stopped."""
+    """A thread that sweeps every `reports.overdue_check_s` until stopped: the reports' sweep,
+    then each of `also` (named, for the log)."""
 
-    def __init__(self, engine: Engine, rules: ReportSettings) -> None:
+    def __init__(
+        self, engine: Engine, rules: ReportSettings, also: Sequence[tuple[str, Sweep]] = ()
+    ) -> None:
         self.engine = engine
         self.rules = rules
+        self.sweeps: tuple[tuple[str, Sweep], ...] = (
+            ("overdue", lambda conn: sweep(conn, rules)),
+            *also,
+        )
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self.run, name="riskgrid-overdue", daemon=True)
 
@@ -104,11 +116,14 @@ class Sweeper:
     def run(self) -> None:
         """Sweep until stopped; a full batch sweeps again at once."""
         while not self._stop.is_set():
-            try:
-                with self.engine.begin() as conn:
-                    done = sweep(conn, self.rules)
-            except Exception as exc:  # the database away: try again at the next tick
-                log.warning("overdue sweep failed: %s", type(exc).__name__)
-                done = {"noticed": 0, "escalated": 0}
-            if max(done.values()) < BATCH:
+            full = False
+            for name, one in self.sweeps:
+                try:
+                    with self.engine.begin() as conn:
+                        done = one(conn)
+                except Exception as exc:  # the database away: try again at the next tick
+                    log.warning("%s sweep failed: %s", name, type(exc).__name__)
+                    done = {}
+                full = full or max(done.values(), default=0) >= BATCH
+            if not full:
                 self._stop.wait(self.rules.overdue_check_s)

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, text
 from geo.db.copy import copy_out
 from geo.db.engine import driver_sql
 from geo.errors import InvalidInput
+from geo.exports import inert_sql
 from geo.geojson import collection
 from geo.identity.scope import EVERYTHING, ReportScope, scope_condition
 from geo.reports.fragments import (
@@ -181,13 +182,14 @@ def _csv_columns(scope: ReportScope) -> str:
   r.id, r.reported_at, r.theme, r.category, r.severity, r.status,
   round(ST_X(s.pt)::numeric, 7) AS lon, round(ST_Y(s.pt)::numeric, 7) AS lat,
   CASE WHEN {hide} THEN NULL ELSE r.accuracy_m END AS accuracy_m,
-  r.grid_code, g.name AS grid_name, r.district_code, r.assignment_method,
+  r.grid_code, {inert_sql("g.name")} AS grid_name, r.district_code, r.assignment_method,
   CASE WHEN {hide} THEN NULL ELSE round(r.assignment_distance_m::numeric, 1) END
     AS assignment_distance_m,
   r.department, r.resolution_level, r.campaign_code,
-  CASE WHEN {hide} THEN NULL ELSE r.reporter END AS reporter, r.due_at,
+  CASE WHEN {hide} THEN NULL ELSE {inert_sql("r.reporter")} END AS reporter, r.due_at,
   {OVERDUE} AS overdue,
-  r.possible_duplicate_of, CASE WHEN {hide} THEN NULL ELSE r.description END AS description,
+  r.possible_duplicate_of,
+  CASE WHEN {hide} THEN NULL ELSE {inert_sql("r.description")} END AS description,
   {hide} AS masked
 """
 

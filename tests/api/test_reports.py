@@ -533,6 +533,20 @@ def test_csv_export_holds_every_matching_row(client, grids):
     assert sorted(r["description"] for r in rows)[0] == "第0处, 含逗号"
 
 
+def test_csv_export_keeps_text_that_would_run_as_a_formula_inert(client, grids):
+    # A spreadsheet runs a cell starting with = + - @ (OWASP's CSV injection).
+    for text_ in ('=HYPERLINK("http://evil","看")', "-2+3", "@SUM(1)", "a=b"):
+        post(client, report(100, 50, description=text_))
+    r = client.get("/api/v1/reports", params={"format": "csv"})
+    rows = csv.DictReader(io.StringIO(r.content.decode("utf-8-sig")))
+    assert sorted(x["description"] for x in rows) == [
+        "'-2+3",
+        '\'=HYPERLINK("http://evil","看")',
+        "'@SUM(1)",
+        "a=b",
+    ]
+
+
 def test_stats_count_resolution_at_street_level_or_below(client, grids):
     ids = [post(client, report(100 + 60 * i, 50)).json()["id"] for i in range(4)]
     for rid, level in zip(ids[:3], ["grid", "street", "district"], strict=True):
