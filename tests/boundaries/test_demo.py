@@ -483,3 +483,23 @@ def test_demo_handlers_are_users_of_the_reports_department(demo_database, users_
     assert per > 20000 and wrong == 0 and named == per
     assert states == {"dispatched", "in_progress", "resolved", "verified"} and returned_held == 0
     assert by == ["dispatcher"]
+
+
+def test_the_planner_knows_the_demo_reports_once_loaded(demo_engine):
+    # A demo evaluated with the empty tables' statistics took 1.26 s; after ANALYZE, 81 ms.
+    with demo_engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT c.relname, c.reltuples, s.n_live_tup, s.last_analyze FROM pg_class c "
+                "JOIN pg_stat_user_tables s ON s.relid = c.oid "
+                "WHERE c.relname IN ('reports', 'report_events', 'report_loops')"
+            )
+        ).all()
+        counts = {
+            t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()  # noqa: S608
+            for t in ("reports", "report_events", "report_loops")
+        }
+    assert len(rows) == 3
+    for name, estimated, _, analyzed in rows:
+        assert analyzed is not None, name
+        assert abs(estimated - counts[name]) <= 0.05 * counts[name], (name, estimated)
