@@ -56,6 +56,10 @@ from geo.settings import Settings, get_settings
 from web import assets as web_assets
 from web import maps as web_maps
 
+# What the overdue sweep runs after the reports' own (geo.reports.escalation): the layers above
+# it; `riskgrid sweep` runs the same once.
+LAYER_SWEEPS = (("letter reply", letter_notices.sweep),)
+
 
 class StaticAssets(StaticFiles):
     """`/static`: an address that carries its content's hash (`?v=`, `web.assets.static_url`)
@@ -103,8 +107,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         # and the letters' overdue replies (each told once).
         sweeper = None
         if settings.reports.sweep_overdue:
-            also = (("letter reply", letter_notices.sweep),)
-            sweeper = Sweeper(app.state.engine, settings.reports, also).start()
+            sweeper = Sweeper(app.state.engine, settings.reports, LAYER_SWEEPS).start()
         try:
             yield
         finally:

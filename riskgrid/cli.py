@@ -19,6 +19,7 @@ from riskgrid import (
     outbox,
     reports,
     serve,
+    sweep,
     tokens,
     users,
 )
@@ -50,6 +51,7 @@ app.add_typer(outbox.app, name="outbox")
 app.command("audit")(audit.audit)
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
+app.command("sweep")(sweep.sweep)
 
 
 if __name__ == "__main__":

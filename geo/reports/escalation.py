@@ -86,6 +86,13 @@ def sweep(conn: Connection, rules: ReportSettings) -> dict[str, int]:
     return {"noticed": len(noticed), "escalated": len(escalated)}
 
 
+def sweeps(
+    rules: ReportSettings, also: Sequence[tuple[str, Sweep]] = ()
+) -> tuple[tuple[str, Sweep], ...]:
+    """The named sweeps of a round: the reports' own, then each of `also`."""
+    return (("overdue", lambda conn: sweep(conn, rules)), *also)
+
+
 class Sweeper:
     """A thread that sweeps every `reports.overdue_check_s` until stopped: the reports' sweep,
     then each of `also` (named, for the log)."""
@@ -95,10 +102,7 @@ class Sweeper:
     ) -> None:
         self.engine = engine
         self.rules = rules
-        self.sweeps: tuple[tuple[str, Sweep], ...] = (
-            ("overdue", lambda conn: sweep(conn, rules)),
-            *also,
-        )
+        self.sweeps = sweeps(rules, also)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self.run, name="riskgrid-overdue", daemon=True)
 
@@ -116,14 +120,25 @@ class Sweeper:
     def run(self) -> None:
         """Sweep until stopped; a full batch sweeps again at once."""
         while not self._stop.is_set():
-            full = False
-            for name, one in self.sweeps:
-                try:
-                    with self.engine.begin() as conn:
-                        done = one(conn)
-                except Exception as exc:  # the database away: try again at the next tick
-                    log.warning("%s sweep failed: %s", name, type(exc).__name__)
-                    done = {}
-                full = full or max(done.values(), default=0) >= BATCH
+            _, full = sweep_round(self.engine, self.sweeps)
             if not full:
                 self._stop.wait(self.rules.overdue_check_s)
+
+
+def sweep_round(
+    engine: Engine, sweeps: Sequence[tuple[str, Sweep]], strict: bool = False
+) -> tuple[dict[str, dict[str, int]], bool]:
+    """Run each sweep once, each in its own transaction; return what each did and whether one
+    took a full batch (more is waiting). A sweep that fails is logged and the next one runs
+    (the database away: the next tick tries again), or with `strict` raises."""
+    found: dict[str, dict[str, int]] = {}
+    for name, one in sweeps:
+        try:
+            with engine.begin() as conn:
+                found[name] = one(conn)
+        except Exception as exc:
+            if strict:
+                raise
+            log.warning("%s sweep failed: %s", name, type(exc).__name__)
+    full = any(n >= BATCH for done in found.values() for n in done.values())
+    return found, full

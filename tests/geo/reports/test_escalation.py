@@ -119,3 +119,30 @@ def test_the_sweeper_thread_runs_and_stops(grids):  # noqa: F811
     finally:
         sweeper.stop()
     assert _kinds(db, "desk-city") == ["overdue"]
+
+
+def test_riskgrid_sweep_runs_every_sweep_once_from_the_command_line(grids, settings, cli_env):  # noqa: F811
+    import json
+
+    from typer.testing import CliRunner
+
+    from riskgrid.cli import app
+
+    db = grids
+    login_as(db, "dispatcher", "desk-city")
+    worker = login_as(db, "worker", "wgy")
+    with TestClient(create_app(settings, engine=db)) as c:
+        c.headers["Authorization"] = f"Bearer {worker}"
+        rid = c.post("/api/v1/reports", json=report()).json()["id"]
+    _late(db, rid, 30)  # past the second limit too
+    runner = CliRunner()
+    first = runner.invoke(app, ["sweep", "--json"])
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout) == {
+        "overdue": {"noticed": 1, "escalated": 1},
+        "letter reply": {"letters_overdue": 0},
+    }
+    again = runner.invoke(app, ["sweep"])
+    assert again.exit_code == 0
+    assert "overdue: 0 noticed, 0 escalated" in again.stdout
+    assert _kinds(db, "desk-city") == ["overdue", "escalated"]
