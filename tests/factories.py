@@ -199,3 +199,23 @@ def after_photo(engine, report_id) -> None:
             ),
             {"id": uuid.uuid4(), "r": report_id, "d": digest},
         )
+
+
+def at_once(fn, args, catch: tuple[type[BaseException], ...] = ()) -> list:
+    """Run fn(arg) for every arg in its own thread, all released together by a barrier;
+    return the results in the order of `args` (an exception of `catch` as the result)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    args = list(args)
+    gate = threading.Barrier(len(args))
+
+    def run(arg):
+        gate.wait()
+        try:
+            return fn(arg)
+        except catch as exc:
+            return exc
+
+    with ThreadPoolExecutor(len(args)) as pool:
+        return list(pool.map(run, args))

@@ -7,7 +7,6 @@ pages. Each test says what must hold; the place and helpers are the rights matri
 from __future__ import annotations
 
 import io
-import threading
 import uuid
 
 import pytest
@@ -34,7 +33,7 @@ from tests.api.test_rights import (
     move,
     send,
 )
-from tests.factories import login_as
+from tests.factories import at_once, login_as
 
 # The rights matrix's place (two districts, two grids in each), emptied per test, and client.
 place, world, api = rights.place, rights.world, rights.api
@@ -351,18 +350,7 @@ def test_the_same_file_sent_four_times_at_once_is_stored_once(world, api):
     rid = at(api, "reported", body(A1))
     wrk = as_(world, "wrk")
     data = jpeg(3)
-    start = threading.Barrier(4)
-    statuses: list[int] = []
-
-    def upload() -> None:
-        start.wait()
-        statuses.append(add_photo(api, rid, wrk, data).status_code)
-
-    threads = [threading.Thread(target=upload) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    statuses = at_once(lambda _: add_photo(api, rid, wrk, data).status_code, range(4))
     assert sorted(statuses) == [200, 200, 200, 201]
     with world.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM report_photos")).scalar_one() == 1

@@ -28,7 +28,7 @@ from geo.reports import notify
 from geo.reports.escalation import Sweeper
 from geo.settings import LetterSettings, ReportSettings
 from geo.vocabulary import NotificationKind
-from tests.factories import login_as
+from tests.factories import at_once, login_as
 
 K = NotificationKind
 GAS = "燃气公司"
@@ -277,18 +277,7 @@ def test_the_overdue_sweep_run_twice_tells_once(db, settings, people, tmp_path):
 
 def test_two_sweeps_at_once_tell_each_letter_once(db, settings, people, tmp_path):
     _letters(db, settings, people, tmp_path)
-    results: list[dict] = []
-    gate = threading.Barrier(2)
-
-    def run() -> None:
-        gate.wait()
-        results.append(_sweep(db))
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    results = at_once(lambda _: _sweep(db), range(2))
     assert sum(r["letters_overdue"] for r in results) == 2
     assert [e.kind for e in events(db)].count("letter_overdue") == 2
 

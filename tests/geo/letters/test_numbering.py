@@ -4,8 +4,6 @@ number taken by a transaction that rolls back is given to the next letter."""
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -15,6 +13,7 @@ from sqlalchemy import text
 from geo.errors import Conflict
 from geo.identity.principal import SYSTEM
 from geo.letters import moves, numbering, store
+from tests.factories import at_once
 
 N = 8
 
@@ -26,24 +25,9 @@ def _drafts(db, n: int) -> list:
         return [store.insert(conn, SYSTEM, scope, {}, texts) for _ in range(n)]
 
 
-def _at_once(fn, args: list) -> list:
-    """Run fn(arg) for every arg in its own thread, all released together."""
-    gate = threading.Barrier(len(args))
-
-    def run(arg):
-        gate.wait()
-        try:
-            return fn(arg)
-        except Conflict as exc:
-            return exc
-
-    with ThreadPoolExecutor(len(args)) as pool:
-        return list(pool.map(run, args))
-
-
 def test_eight_letters_issued_at_once_get_one_to_eight(db, settings):
     ids = _drafts(db, N)
-    issued = _at_once(lambda i: moves.issue(db, i, SYSTEM, settings), ids)
+    issued = at_once(lambda i: moves.issue(db, i, SYSTEM, settings), ids, catch=(Conflict,))
     year = datetime.now(ZoneInfo(settings.worktime.timezone)).year
     assert sorted(a["sequence"] for a in issued) == list(range(1, N + 1))
     assert {a["number"] for a in issued} == {f"〔{year}〕第{k}号" for k in range(1, N + 1)}
@@ -56,7 +40,9 @@ def test_eight_letters_issued_at_once_get_one_to_eight(db, settings):
 
 def test_one_letter_issued_twice_at_once_is_numbered_once(db, settings):
     (letter,) = _drafts(db, 1)
-    answers = _at_once(lambda _: moves.issue(db, letter, SYSTEM, settings), [0, 1, 2])
+    answers = at_once(
+        lambda _: moves.issue(db, letter, SYSTEM, settings), range(3), catch=(Conflict,)
+    )
     done = [a for a in answers if isinstance(a, dict)]
     refused = [a for a in answers if isinstance(a, Conflict)]
     assert len(done) == 1 and len(refused) == 2 and done[0]["sequence"] == 1

@@ -12,7 +12,7 @@ from api.app import create_app
 from geo.reports.escalation import Sweeper, sweep
 from geo.settings import ReportSettings
 from tests.api.test_reports import grids, report  # noqa: F401 - the grids fixture
-from tests.factories import login_as
+from tests.factories import at_once, login_as
 
 RULES = ReportSettings(escalate_after_h=24)
 
@@ -81,18 +81,7 @@ def test_two_sweepers_at_once_notice_each_report_once(grids, settings):  # noqa:
         ids = [c.post("/api/v1/reports", json=report(x=60 + 20 * i)).json()["id"] for i in range(8)]
     for rid in ids:
         _late(db, rid, 2)
-    results: list[dict] = []
-    gate = threading.Barrier(2)
-
-    def run() -> None:
-        gate.wait()
-        results.append(_sweep(db))
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    results = at_once(lambda _: _sweep(db), range(2))
     assert sum(r["noticed"] for r in results) == 8
     assert _kinds(db, "desk-city").count("overdue") == 8
 
