@@ -78,6 +78,7 @@ bench: setup
 	$(BIN)/python -m bench.case_handling
 	$(BIN)/python -m bench.campaigns
 	$(BIN)/python -m bench.letters
+	$(BIN)/python -m bench.evaluation
 
 clean:
 	-$(BIN)/riskgrid db down
