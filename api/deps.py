@@ -8,7 +8,7 @@ import hmac
 import ipaddress
 import math
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
@@ -199,12 +199,16 @@ def parse_bbox(raw: str | None, max_area_deg2: float) -> tuple[float, float, flo
 
 
 # The times a query may name: riskgrid keeps nothing older, and year 1 at +14:00 or 9999 at
-# -12:00 is no time in UTC (an overflow, not an answer).
-EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
-LATEST = datetime(2100, 12, 31, 23, 59, 59, tzinfo=UTC)
+# -12:00 is no time in UTC (an overflow, not an answer). Read on the clock of the offset sent:
+# 2000-01-01T00:00+08:00 (1999-12-31 in UTC) starts the range, and 2101-01-01T00:00 ends it
+# (an `until` is exclusive), whatever the offset.
+EARLIEST = datetime(2000, 1, 1)
+LATEST = datetime(2101, 1, 1)
 
 
 def check_window(since: datetime | None, until: datetime | None) -> None:
+    """Refuse (InvalidInput) a time without an offset, outside the years 2000-2100 on its own
+    clock, or a `since` not before `until`."""
     for name, t in (("since", since), ("until", until)):
         if t is None:
             continue
@@ -212,9 +216,10 @@ def check_window(since: datetime | None, until: datetime | None) -> None:
             raise InvalidInput(
                 "since/until need a time zone offset, e.g. 2024-08-22T00:00:00+08:00"
             )
-        if not EARLIEST <= t <= LATEST:
+        if not EARLIEST <= t.replace(tzinfo=None) <= LATEST:
             raise InvalidInput(
-                f"{name} must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC)"
+                f"{name} must lie between {EARLIEST:%Y-%m-%d} and 2100-12-31 (an until may "
+                f"be {LATEST:%Y-%m-%d}T00:00, the end of 2100), e.g. 2024-08-22T00:00:00+08:00"
             )
     if since is not None and until is not None and since >= until:
         raise InvalidInput("since must be before until")

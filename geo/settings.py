@@ -7,7 +7,14 @@ from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from geo.vocabulary import OPEN_STATUSES
@@ -406,6 +413,11 @@ class Settings(BaseSettings):
         validation_alias="DATABASE_URL",
         description="postgresql+psycopg://… ; unset means the project-managed cluster",
     )
+    migration_url: str | None = Field(
+        None,
+        description="DATABASE_URL's server only: the owner's URL for migrations, backups and "
+        "restores, when DATABASE_URL logs in as a member of riskgrid_app",
+    )
     db: DatabaseSettings = DatabaseSettings()
     cluster: ClusterSettings = ClusterSettings()
     limits: LimitSettings = LimitSettings()
@@ -431,17 +443,27 @@ class Settings(BaseSettings):
         description="server processes; one per core",
     )
 
-    @field_validator("database_url")
+    @field_validator("database_url", "migration_url")
     @classmethod
-    def _postgres_only(cls, url: str | None) -> str | None:
+    def _postgres_only(cls, url: str | None, info: ValidationInfo) -> str | None:
         if url is None or url == "":
             return None
         if url.startswith("postgresql://") or url.startswith("postgres://"):
             # Plain libpq URLs name no driver; riskgrid speaks psycopg 3.
             return "postgresql+psycopg://" + url.split("://", 1)[1]
         if not url.startswith("postgresql+psycopg://"):
-            raise ValueError("DATABASE_URL must be a PostgreSQL URL (postgresql+psycopg://…)")
+            name = "DATABASE_URL" if info.field_name == "database_url" else "RISKGRID_MIGRATION_URL"
+            raise ValueError(f"{name} must be a PostgreSQL URL (postgresql+psycopg://…)")
         return url
+
+    @model_validator(mode="after")
+    def _migration_url_with_database_url(self) -> Settings:
+        if self.migration_url and not self.database_url:
+            raise ValueError(
+                "RISKGRID_MIGRATION_URL is for a DATABASE_URL server: the project's own cluster "
+                "migrates as its superuser; unset it, or set DATABASE_URL too"
+            )
+        return self
 
 
 @lru_cache

@@ -20,16 +20,37 @@ from geo.settings import get_settings
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
 
+    from geo.settings import Settings
+
 FAILED = 1  # an error the message explains
 REFUSED = 2  # a file refused: nothing in it may be stored (or --strict and findings)
 UNREACHABLE = 3  # the database is not running or does not answer
 
 
 def get_engine() -> Engine:
-    """Return an engine on the configured database (imported here: `--help` stays fast)."""
-    from geo.db.engine import make_engine
+    """Return an engine on the configured database as the service's login (imported here:
+    `--help` stays fast)."""
+    from geo.db.engine import database_url, make_engine
 
-    return make_engine(get_settings())
+    settings = get_settings()
+    return make_engine(settings, _resolved(database_url, settings))
+
+
+def get_owner_engine() -> Engine:
+    """Return an engine on the configured database as its owner: migrations, backups and
+    restores only (the project cluster's superuser, or RISKGRID_MIGRATION_URL)."""
+    from geo.db.engine import make_engine, owner_url
+
+    settings = get_settings()
+    return make_engine(settings, _resolved(owner_url, settings))
+
+
+def _resolved(url_of: Callable[[Settings], str], settings: Settings) -> str:
+    """Return the URL; a cluster or login not set up yet ends the command, saying so."""
+    try:
+        return url_of(settings)
+    except RiskgridError as exc:
+        fail(exc, UNREACHABLE)
 
 
 @contextmanager

@@ -9,7 +9,7 @@ import typer
 
 from geo.errors import InvalidInput
 from geo.settings import get_settings
-from riskgrid.common import fail
+from riskgrid.common import fail, get_engine
 
 Host = Annotated[str | None, typer.Option(help="address to listen on")]
 Port = Annotated[int | None, typer.Option(help="port to listen on")]
@@ -61,6 +61,7 @@ def serve(
         trusted = trusted_proxies(door.trusted_proxies) if proxy_headers else []
     except InvalidInput as exc:
         fail(exc)
+    get_engine().dispose()  # the service's login is set up, before any server process starts
     config = ServeConfig(
         "api.app:app",
         door=door,

@@ -34,6 +34,7 @@ TABLES = (
     "outbox",
     "notifications",
     "report_photos",
+    "visit_photos",
     "audit_log",
     "auth_tokens",
     "user_grids",

@@ -15,6 +15,7 @@ from api.deps import (
     QueryTime,
     SettingsDep,
     VersionsDep,
+    check_window,
 )
 from api.errors import error_response, error_responses
 from api.schemas import (
@@ -27,7 +28,7 @@ from api.schemas import (
     files,
 )
 from geo import exports
-from geo.errors import Forbidden, InvalidInput
+from geo.errors import Forbidden
 from geo.risk import area_query as areas
 from geo.risk import layers as risk_layers
 from geo.risk import ranking
@@ -82,8 +83,7 @@ def ranked_grids(
     limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
     format: Format = "geojson",
 ) -> Response:
-    if since is not None and since.tzinfo is None:
-        raise InvalidInput("since needs a time zone offset, e.g. 2024-07-01T00:00:00+08:00")
+    check_window(since, None)
     spec = ranking.RankSpec(theme, min_level, buffer_m, since, district)
     frame = ranking.ranking(conn, spec, settings.risk, v)
     exact = ranking.exact_grids(frame, who)

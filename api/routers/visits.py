@@ -1,5 +1,9 @@
 """Visits (走访排查): a grid worker's visit for a campaign, with the checklist's answers, the
-outreach handed out and the hazards found (each a report linked to the visit)."""
+outreach handed out and the hazards found (each a report linked to the visit), and its photos.
+
+Who reads a visit and its photos: geo.campaigns.visits.scope_condition, and for a visit to a
+household the roles that see that household (its reads audited, never cached).
+"""
 
 from __future__ import annotations
 
@@ -9,16 +13,39 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, File, Header, Response, UploadFile
+from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 
-from api.deps import CODE_PATTERN, EngineDep, PrincipalDep, SettingsDep
-from api.errors import error_response
+from api.deps import CODE_PATTERN, ConnDep, EngineDep, PrincipalDep, SettingsDep
+from api.errors import error_response, error_responses
 from api.schemas import Coordinate, IsoTime, Number, PlainText, ReportCreate
-from geo.campaigns import visits
+from geo.campaigns import visit_photos, visits
 from geo.coords import SourceCRS
+from geo.photo_store import store_for
+from geo.reports import photos
 
 router = APIRouter(prefix="/api/v1/visits", tags=["visits"])
+# As report photos (api/routers/photos.py): private, an hour, revalidated by the ETag. A
+# household visit's photo is personal data: never kept, each read audited.
+CACHE = "private, max-age=3600"
+NO_STORE = {"Cache-Control": "no-store"}
+_PERSONAL = (
+    "a visit to a household target is personal data (shown to its visitor and the roles that "
+    "see the household)"
+)
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+_IMAGE = {
+    200: {
+        "description": "the image, EXIF-free",
+        "content": {t: _BINARY for t in ("image/jpeg", "image/png", "image/webp")},
+    },
+    304: {"description": "unchanged since the ETag sent in If-None-Match"},
+    403: error_response(403, _PERSONAL),
+    **error_responses(404),
+}
+_PHOTO = {"schema": {"type": "object", "required": ["id", "url", "thumb_url", "flags"]}}
+_REFUSED: dict[type[Exception], int] = {photos.TooLarge: 413, photos.UnsupportedType: 415}
 
 ItemCode = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_]*$")]
 AnswerText = Annotated[str, Field(max_length=500), PlainText]
@@ -132,3 +159,129 @@ def create_visit(
     return Response(
         orjson.dumps(found), status_code=201 if created else 200, media_type="application/json"
     )
+
+
+def _json(body: object, status: int, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
+    )
+
+
+@router.get(
+    "/{visit_id}",
+    summary="A visit with its grid, answers, reports and photos (whoever may read it)",
+    description=(
+        "Admins and planners read every visit, dispatchers and coordinators their districts' "
+        "(all when unbound), a department the visits of the campaigns it is a partner in, a "
+        "worker their own and their grids'; another visit answers 404. A visit to a household "
+        "target is personal data: its visitor, admins, coordinators (their districts) and "
+        "workers (their grids) read it, each read audited as `personal_data.read` and answered "
+        "`Cache-Control: no-store`; other roles get 403."
+    ),
+    responses={403: error_response(403, _PERSONAL), **error_responses(404)},
+)
+def get_visit(conn: ConnDep, who: PrincipalDep, visit_id: uuid.UUID) -> Response:
+    found, personal = visits.read(conn, who, visit_id)
+    if personal:
+        conn.commit()  # the audit entry of the read
+    return _json(found, 200, NO_STORE if personal else None)
+
+
+@router.post(
+    "/{visit_id}/photos",
+    status_code=201,
+    summary="Add a photo to a visit (JPEG, PNG or WebP; its visitor or an admin)",
+    description=(
+        "Checked and stored as a report's photo: the type by content, the size and pixel "
+        "limits, EXIF read then dropped, re-encoded, stored by content hash. Set against the "
+        "visit: `exif_distance_m` from its point, `exif_time_diff_h` from its `visited_at`; "
+        "`flags`: `no_exif`, `far_from_visit`, `time_off`, `reused` (the same picture on "
+        f"another visit). At most {visit_photos.MAX_PER_VISIT} photos a visit."
+    ),
+    responses={
+        201: {"description": "stored", "content": {"application/json": _PHOTO}},
+        200: {
+            "description": "the same file was sent to this visit before: that photo",
+            "content": {"application/json": _PHOTO},
+        },
+        400: error_response(400, "the body is not valid multipart/form-data"),
+        403: error_response(403, "not the visit's visitor nor an admin"),
+        **error_responses(404),
+        409: error_response(409, "the visit has the most photos it takes"),
+        413: error_response(413, "the file is over the photo size limit"),
+        415: error_response(415, "not a JPEG, PNG or WebP image (judged by its content)"),
+    },
+)
+def upload_visit_photo(
+    engine: EngineDep,
+    settings: SettingsDep,
+    who: PrincipalDep,
+    visit_id: uuid.UUID,
+    file: Annotated[UploadFile, File(description="the photo: JPEG, PNG or WebP")],
+) -> Response:
+    # One byte over the limit is enough to refuse; the body limit at the door bounds the rest.
+    data = file.file.read(settings.photos.max_bytes + 1)
+    try:
+        answer, created = visit_photos.upload(
+            engine, store_for(settings), visit_id, data, who, settings
+        )
+    except (photos.TooLarge, photos.UnsupportedType) as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=_REFUSED[type(exc)])
+    return _json(answer, 201 if created else 200)
+
+
+IfNoneMatch = Annotated[str | None, Header(max_length=1000)]
+
+
+def _serve(
+    conn: ConnDep,
+    settings: SettingsDep,
+    who: PrincipalDep,
+    visit_id: uuid.UUID,
+    photo_id: uuid.UUID,
+    thumb: bool,
+    if_none_match: str | None,
+) -> Response:
+    store = store_for(settings)
+    path, media, digest, personal = visit_photos.served(conn, store, who, visit_id, photo_id, thumb)
+    if personal:  # every read of it is audited, so none is answered from a cache
+        conn.commit()
+        return FileResponse(path, media_type=media, headers=NO_STORE)
+    headers = {"Cache-Control": CACHE, "ETag": f'"{digest}"'}
+    if if_none_match and digest in if_none_match:
+        return Response(status_code=304, headers=headers)
+    return FileResponse(path, media_type=media, headers=headers)
+
+
+@router.get(
+    "/{visit_id}/photos/{photo_id}",
+    summary="A visit's photo as served: re-encoded, turned upright, no EXIF",
+    response_class=Response,
+    responses=_IMAGE,
+)
+def get_visit_photo(
+    conn: ConnDep,
+    settings: SettingsDep,
+    who: PrincipalDep,
+    visit_id: uuid.UUID,
+    photo_id: uuid.UUID,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    return _serve(conn, settings, who, visit_id, photo_id, False, if_none_match)
+
+
+@router.get(
+    "/{visit_id}/photos/{photo_id}/thumb",
+    summary="A visit's photo's thumbnail (WebP)",
+    response_class=Response,
+    responses=_IMAGE,
+)
+def get_visit_thumb(
+    conn: ConnDep,
+    settings: SettingsDep,
+    who: PrincipalDep,
+    visit_id: uuid.UUID,
+    photo_id: uuid.UUID,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    return _serve(conn, settings, who, visit_id, photo_id, True, if_none_match)

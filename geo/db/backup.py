@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import subprocess
 import tempfile
@@ -22,6 +23,7 @@ from sqlalchemy.engine import make_url
 
 from geo.db import migrate
 from geo.db.local_cluster import Cluster, find_bin_dir
+from geo.db.privileges import APP_ROLE, ensure_app_role
 from geo.errors import Conflict, InvalidInput, SetupError
 
 # Every table of the schema, parents first; `row_counts` reports those that exist.
@@ -47,6 +49,7 @@ TABLES = (
     "webhook_deliveries",
     "campaign_targets",
     "visits",
+    "visit_photos",
 )
 # A row in any of these means the database holds someone's data: restore wants --force.
 HOLDING = ("reports", "grids", "users", "households", "audit_log")
@@ -260,14 +263,53 @@ def _pg_restore(tools: Path, url: str, path: Path, listing: str) -> None:
     try:
         with engine.connect() as conn:
             conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+            ensure_app_role(conn)  # the backup's grants name it; roles are the server's
     finally:
         engine.dispose()
-    keep = "\n".join(ln for ln in listing.splitlines() if " EXTENSION " not in ln)
+    lines = listing.splitlines()
+    keep = "\n".join(ln for ln in lines if " EXTENSION " not in ln and " DEFAULT ACL " not in ln)
+    defaults = "\n".join(ln for ln in lines if " DEFAULT ACL " in ln)
     conninfo, env = _libpq(url)
     with _temporary_beside(path.resolve()) as items:
         items.write_text(keep + "\n")
         args = ["--clean", "--if-exists", "--no-owner", "-1", "-w", "-L", str(items)]
         _run(tools / "pg_restore", [*args, "-d", conninfo, str(path)], env)
+        if defaults:
+            items.write_text(defaults + "\n")
+            script = _run(tools / "pg_restore", ["-L", str(items), "-f", "-", str(path)], env)
+            _default_privileges_for_restorer(url, script)
+
+
+# pg_dump writes default privileges FOR ROLE their dumper (postgres in the project cluster):
+# with --no-owner the restoring user owns every object, and the defaults must be its own.
+_FOR_ROLE = re.compile(r'^ALTER DEFAULT PRIVILEGES FOR ROLE (?:"(?:[^"]|"")+"|\S+) (.*;)$')
+
+
+def _default_privileges_for_restorer(url: str, script: str) -> None:
+    """Apply the backup's default privileges (later tables' grants) for the restoring user.
+
+    `script` is pg_restore's SQL of its DEFAULT ACL entries: one statement a line.
+    """
+    statements = [
+        f"ALTER DEFAULT PRIVILEGES {m.group(1)}"
+        for m in map(_FOR_ROLE.match, script.splitlines())
+        if m
+    ]
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            for statement in statements:
+                conn.exec_driver_sql(statement)
+    except Exception as exc:
+        raise SetupError(
+            f"restored, but not the default rights of {APP_ROLE} on tables later migrations "
+            f"add ({type(exc).__name__}): have the owner run `ALTER DEFAULT PRIVILEGES IN "
+            f"SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {APP_ROLE};` "
+            f"and `ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES "
+            f"TO {APP_ROLE};`"
+        ) from exc
+    finally:
+        engine.dispose()
 
 
 def _restore_by_swap(

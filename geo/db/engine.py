@@ -21,9 +21,18 @@ def project_cluster(settings: Settings) -> Cluster:
 
 
 def database_url(settings: Settings) -> str:
-    """Return the URL to use: DATABASE_URL, or the project cluster's (with its password)."""
+    """Return the URL the service and the everyday commands use: DATABASE_URL, or the project
+    cluster's login riskgrid_web (a member of riskgrid_app, with its password)."""
     if settings.database_url:
         return settings.database_url
+    return project_cluster(settings).app_url()
+
+
+def owner_url(settings: Settings) -> str:
+    """Return the URL migrations, backups and restores use: RISKGRID_MIGRATION_URL, else
+    DATABASE_URL, or the project cluster's superuser (with its password)."""
+    if settings.database_url:
+        return settings.migration_url or settings.database_url
     return project_cluster(settings).url()
 
 

@@ -7,6 +7,11 @@ server runs as the `postgres` OS user, which must own the folders it writes.
 It is not open to the machine: every connection (socket and 127.0.0.1) needs the superuser's
 password (scram-sha-256), generated at the first `init` and kept in `<home>/password` (mode 0600,
 readable by the user running riskgrid only), and the socket folder only its owner may enter.
+
+The superuser migrates, backs up and restores. The service and the everyday commands log in as
+`riskgrid_web`, a member of the group role `riskgrid_app` (migration 0012) and nothing more,
+with its own password in `<home>/app-password`: a bug or an injected statement in the service
+cannot rewrite the audit log, alter a table or read the server's files.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import psycopg
 from psycopg import pq, sql
 from psycopg.conninfo import make_conninfo
 
+from geo.db.privileges import APP_ROLE, WEB_LOGIN
 from geo.errors import SetupError
 
 SERVER_USER = "postgres"
@@ -88,6 +94,13 @@ def _share_dir(bin_dir: Path) -> Path:
     return Path("/usr/share/postgresql") / bin_dir.parent.name
 
 
+def _read_secret(path: Path) -> str | None:
+    try:
+        return path.read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -132,7 +145,9 @@ class ClusterStatus:
     socket_dir: Path
     data_dir: Path
     password_file: Path
-    url: str | None  # carries the password: mask it before printing
+    url: str | None  # the superuser's; carries the password: mask it before printing
+    app_password_file: Path
+    app_url: str | None  # riskgrid_web's, None before `riskgrid db up` made it
 
 
 class Cluster:
@@ -166,6 +181,7 @@ class Cluster:
         self.state_file = self.home / "cluster.json"
         # Owned by whoever runs riskgrid, mode 0600; as root the postgres user cannot read it.
         self.password_file = self.home / "password"
+        self.app_password_file = self.home / "app-password"  # riskgrid_web's, the same way
 
     # -- helpers -------------------------------------------------------------------------
     @property
@@ -231,20 +247,31 @@ class Cluster:
 
     def password(self) -> str | None:
         """Return the superuser's password (None before the first `init`)."""
-        try:
-            return self.password_file.read_text().strip() or None
-        except FileNotFoundError:
-            return None
+        return _read_secret(self.password_file)
 
-    def url(self, database: str | None = None) -> str:
-        """Return the SQLAlchemy URL of a database in this cluster (unix socket, password)."""
+    def app_password(self) -> str | None:
+        """Return riskgrid_web's password (None before `riskgrid db up` made the login)."""
+        return _read_secret(self.app_password_file)
+
+    def _url(self, user: str, password: str | None, database: str | None) -> str:
         port = self.port
         if port is None:
             raise SetupError("the riskgrid database is not set up: run `riskgrid db up`")
         db = database or self.database
-        password = self.password()
-        user = SERVER_USER if password is None else f"{SERVER_USER}:{quote(password, safe='')}"
-        return f"postgresql+psycopg://{user}@/{db}?host={self.socket_dir}&port={port}"
+        login = user if password is None else f"{user}:{quote(password, safe='')}"
+        return f"postgresql+psycopg://{login}@/{db}?host={self.socket_dir}&port={port}"
+
+    def url(self, database: str | None = None) -> str:
+        """Return the superuser's SQLAlchemy URL of a database in this cluster (unix socket,
+        password): for migrations, backups and restores."""
+        return self._url(SERVER_USER, self.password(), database)
+
+    def app_url(self, database: str | None = None) -> str:
+        """Return riskgrid_web's SQLAlchemy URL of a database in this cluster: the service's."""
+        password = self.app_password()
+        if password is None:
+            raise SetupError(f"the service's login {WEB_LOGIN} is not set up: run `riskgrid db up`")
+        return self._url(WEB_LOGIN, password, database)
 
     def _connect(self, database: str = "postgres") -> psycopg.Connection:
         return psycopg.connect(
@@ -258,21 +285,32 @@ class Cluster:
 
     # -- the password and pg_hba.conf -----------------------------------------------------
     def _ensure_password(self) -> str:
-        """Return the password, generating its file (mode 0600) on first use."""
-        if (found := self.password()) is not None:
+        """Return the superuser's password, generating its file (mode 0600) on first use."""
+        return self._ensure_secret(self.password_file)
+
+    def _ensure_secret(self, path: Path) -> str:
+        """Return the password in `path`, generating the file (mode 0600) on first use."""
+        if (found := _read_secret(path)) is not None:
             return found
         self.home.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.home, prefix=".password.")  # mode 0600
+        fd, tmp = tempfile.mkstemp(dir=self.home, prefix=f".{path.name}.")  # mode 0600
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_urlsafe(32) + "\n")
         # A link is atomic and fails when the file exists: two processes agree on one password.
         with contextlib.suppress(FileExistsError):
-            os.link(tmp, self.password_file)
+            os.link(tmp, path)
         os.unlink(tmp)
-        found = self.password()
+        found = _read_secret(path)
         if found is None:
-            raise SetupError(f"{self.password_file} is empty: remove it and run `riskgrid db up`")
+            raise SetupError(f"{path} is empty: remove it and run `riskgrid db up`")
         return found
+
+    def _verifier(self, conn: psycopg.Connection, user: str, password: str) -> sql.Literal:
+        # Only the SCRAM verifier leaves this process (and could reach a server log).
+        verifier = conn.pgconn.encrypt_password(
+            password.encode(), user.encode(), AUTH_METHOD.encode()
+        )
+        return sql.Literal(verifier.decode())
 
     @contextlib.contextmanager
     def _pwfile_for_initdb(self, password: str) -> Iterator[Path]:
@@ -369,13 +407,9 @@ class Cluster:
         self._reload()
         self._wait(self._connects, "socket only")
         with self._connect() as conn:
-            # Only the SCRAM verifier leaves this process (and could reach a server log).
-            verifier = conn.pgconn.encrypt_password(
-                password.encode(), SERVER_USER.encode(), AUTH_METHOD.encode()
-            )
             conn.execute(
                 sql.SQL("ALTER ROLE {} PASSWORD {}").format(
-                    sql.Identifier(SERVER_USER), sql.Literal(verifier.decode())
+                    sql.Identifier(SERVER_USER), self._verifier(conn, SERVER_USER, password)
                 )
             )
             conn.execute(f"ALTER SYSTEM SET password_encryption = '{AUTH_METHOD}'")
@@ -516,6 +550,43 @@ class Cluster:
                     raise
                 time.sleep(0.1)
 
+    def ensure_app_login(self, database: str | None = None) -> str:
+        """Make `riskgrid_web` a login in riskgrid_app with app-password's password (made on
+        first use); return its URL of the database. Run after the migrations, which make the
+        group role: its rights are the login's only ones, and every call sets them again."""
+        password = self._ensure_secret(self.app_password_file)
+        with self._connect(database or self.database) as conn:
+            if not conn.execute(
+                "SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_ROLE,)
+            ).fetchone():
+                raise SetupError(
+                    f"the role {APP_ROLE} does not exist yet: run `riskgrid db upgrade`"
+                )
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (WEB_LOGIN,))
+            verb = "ALTER" if exists.fetchone() else "CREATE"
+            conn.execute(
+                sql.SQL(
+                    "{} ROLE {} LOGIN INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+                    "NOBYPASSRLS PASSWORD {}"
+                ).format(
+                    sql.SQL(verb),
+                    sql.Identifier(WEB_LOGIN),
+                    self._verifier(conn, WEB_LOGIN, password),
+                )
+            )
+            member = conn.execute(
+                "SELECT 1 FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid "
+                "JOIN pg_roles u ON u.oid = m.member WHERE g.rolname = %s AND u.rolname = %s",
+                (APP_ROLE, WEB_LOGIN),
+            ).fetchone()
+            if not member:
+                conn.execute(
+                    sql.SQL("GRANT {} TO {}").format(
+                        sql.Identifier(APP_ROLE), sql.Identifier(WEB_LOGIN)
+                    )
+                )
+        return self.app_url(database)
+
     def down(self) -> bool:
         """Stop the server; return False when it was not running."""
         if not self.running():
@@ -538,4 +609,6 @@ class Cluster:
             data_dir=self.data_dir,
             password_file=self.password_file,
             url=self.url() if running else None,
+            app_password_file=self.app_password_file,
+            app_url=self.app_url() if running and self.app_password() else None,
         )

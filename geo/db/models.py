@@ -210,6 +210,44 @@ class Visit(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
 
 
+class VisitPhoto(Base):
+    """A photo of a visit, stored EXIF-free by content hash, with what its EXIF said
+    (geo.campaigns.visit_photos; the same columns as a report's photo, without a kind)."""
+
+    __tablename__ = "visit_photos"
+    __table_args__ = (
+        UniqueConstraint("visit_id", "upload_sha256", name="uq_visit_photos_upload"),
+        Index(
+            "ix_visit_photos_phash_bands",
+            text(
+                "(ARRAY["
+                + ", ".join(f"'{i}' || substr(phash, {2 * i + 1}, 2)" for i in range(8))
+                + "])"
+            ),
+            postgresql_using="gin",
+        ),
+    )
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    visit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("visits.id", ondelete="CASCADE"))
+    sha256: Mapped[str] = mapped_column(String(64))
+    upload_sha256: Mapped[str] = mapped_column(String(64))
+    thumb_sha256: Mapped[str] = mapped_column(String(64))
+    phash: Mapped[str] = mapped_column(String(16))
+    content_type: Mapped[str] = mapped_column(String(32))
+    bytes: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    taken_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    exif_lon: Mapped[float | None] = mapped_column(Float)
+    exif_lat: Mapped[float | None] = mapped_column(Float)
+    exif_distance_m: Mapped[float | None] = mapped_column(Float)
+    exif_time_diff_h: Mapped[float | None] = mapped_column(Float)
+    flags: Mapped[list[str]] = mapped_column(ARRAY(String(32)), default=list)
+    reused_from: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class VisitCount(Base):
     """Visits counted per campaign, quarter hour (UTC) and district ('' for none), kept by a
     trigger on `visits` (migration 0008) for the campaigns' progress."""

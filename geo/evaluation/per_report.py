@@ -29,9 +29,9 @@ def _events(bounded: bool, worker: bool) -> str:
     and the conditions are left out)."""
     u = " AND e.at < :until" if bounded else ""
     first_check = (
-        # The actor of the first check: the earliest (UTC text sorts by time) with its actor.
-        f",\n    (min(ARRAY[(e.at AT TIME ZONE 'UTC')::text, e.actor_id::text]) FILTER (WHERE "
-        f"e.from_status = '{S.RESOLVED}'{u}))[2]::int AS first_checker"
+        # The actor of the first check.
+        f",\n    (array_agg(e.actor_id ORDER BY e.at, e.id) FILTER (WHERE "
+        f"e.from_status = '{S.RESOLVED}'{u}))[1] AS first_checker"
         if worker
         else ",\n    NULL::int AS first_checker"
     )

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from geo.db.copy import copy_rows
+from geo.db.privileges import refresh_statistics
 
 # Per layer: the attribute columns copied and compared (geometry comes on top).
 LAYER_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -114,7 +115,7 @@ def apply_layer(
     # Fresh statistics now, not when autovacuum gets to it: the set-based assignment that
     # follows (reports, households) is planned from them, and a fresh table's guesses made
     # it quadratic (an anti join by nested loop over 40,000 rows).
-    conn.execute(text(f"ANALYZE {layer}"))
+    refresh_statistics(conn, layer)
     return result
 
 

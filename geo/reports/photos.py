@@ -213,14 +213,20 @@ def _text(value: Any) -> str:
 
 
 def flags_for(
-    p: Prepared, kind: str, distance_m: float | None, hours: float | None, rules: PhotoSettings
+    p: Prepared,
+    kind: str,
+    distance_m: float | None,
+    hours: float | None,
+    rules: PhotoSettings,
+    far: str = "far_from_report",
 ) -> list[str]:
-    """Return the flags of a photo set against its report (all but `reused`)."""
+    """Return the flags of a photo set against its report, or what `far` names (a visit),
+    all but `reused`."""
     flags = []
     if p.taken_at is None and p.lon is None:
         flags.append("no_exif")  # stripped by the phone or a chat app (FixMyStreet mobile #174)
     if distance_m is not None and distance_m > rules.flag_distance_m:
-        flags.append("far_from_report")
+        flags.append(far)
     if hours is not None and _time_off(kind, p.taken_at, hours, rules.flag_time_h):
         flags.append("time_off")
     return flags
@@ -391,12 +397,18 @@ def _insert(
 
 def _against(p: Prepared, report: Any) -> tuple[float | None, float | None]:
     """Return (metres, hours) from the report's point and time to the photo's EXIF."""
+    return against(p, report.lon, report.lat, report.reported_at)
+
+
+def against(p: Prepared, lon: float, lat: float, at: datetime) -> tuple[float | None, float | None]:
+    """Return (metres, hours) from a point and time (a report's, a visit's) to the photo's
+    EXIF, each None when the EXIF has none: metres on the WGS-84 ellipsoid."""
     distance = None
     if p.lon is not None and p.lat is not None:
-        distance = float(_GEOD.inv(report.lon, report.lat, p.lon, p.lat)[2])
+        distance = float(_GEOD.inv(lon, lat, p.lon, p.lat)[2])
     hours = None
     if p.taken_at is not None:
-        hours = (p.taken_at - report.reported_at).total_seconds() / 3600
+        hours = (p.taken_at - at).total_seconds() / 3600
     return distance, hours
 
 
@@ -404,28 +416,30 @@ def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
 
 
-def answer(row: Any) -> dict:
-    """Return the JSON shape of a stored photo (its EXIF position is not shown)."""
-    return _shape(row._mapping)
+def answer(row: Any, url: str = URL) -> dict:
+    """Return the JSON shape of a stored photo (its EXIF position is not shown), served at
+    `url` filled from its columns (a visit's photo: geo.campaigns.visits.PHOTO_URL)."""
+    return _shape(row._mapping, url)
 
 
-def answer_from_json(m: dict) -> dict:
+def answer_from_json(m: dict, url: str = URL) -> dict:
     """Return the JSON shape of a photo read as a JSON row (`json_agg` of COLUMNS)."""
     at = {k: None if m[k] is None else datetime.fromisoformat(m[k]) for k in _TIMES}
-    return _shape({**m, **at})
+    return _shape({**m, **at}, url)
 
 
 _TIMES = ("taken_at", "created_at")
 
 
-def _shape(m: Any) -> dict:
+def _shape(m: Any, url: str) -> dict:
     pid = str(m["id"])
     dist, hours = m["exif_distance_m"], m["exif_time_diff_h"]
+    served = url.format_map(m)
     return {
         "id": pid,
-        "kind": m["kind"],
-        "url": URL.format(id=pid),
-        "thumb_url": URL.format(id=pid) + "/thumb",
+        **({"kind": m["kind"]} if "kind" in m else {}),  # a visit's photos have no kind
+        "url": served,
+        "thumb_url": served + "/thumb",
         "content_type": m["content_type"],
         "bytes": m["bytes"],
         "width": m["width"],
@@ -530,6 +544,14 @@ def served(
     ).one_or_none()
     if row is None:
         raise NotFound(f"no photo with id {photo_id}")
+    return stored_file(store, row, photo_id, thumb)
+
+
+def stored_file(
+    store: PhotoStore, row: Any, photo_id: uuid.UUID, thumb: bool
+) -> tuple[Any, str, str]:
+    """Return (file path, content type, SHA-256) of a photo row (`sha256, thumb_sha256,
+    content_type`) or its thumbnail; NotFound when its file is missing from the store."""
     digest, media = (row.thumb_sha256, THUMB_TYPE) if thumb else (row.sha256, row.content_type)
     path = store.path(digest)
     if not path.is_file():

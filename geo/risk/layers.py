@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from geo.db.copy import copy_rows
+from geo.db.privileges import refresh_statistics
 
 KINDS = ("flood_zone", "river", "reservoir", "low_lying")
 LEVELLED = ("flood_zone", "low_lying")  # kinds whose features carry a level 1-3
@@ -147,7 +148,7 @@ def rebuild_parts(conn: Connection, kind: str) -> int:
         ),
         {"kind": kind},
     )
-    conn.execute(text("ANALYZE risk_parts"))
+    refresh_statistics(conn, "risk_parts")
     return count_parts(conn, kind)
 
 

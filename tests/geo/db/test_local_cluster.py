@@ -7,11 +7,14 @@ import subprocess
 
 import psycopg
 import pytest
+from alembic import command
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
 
 from geo.db import migrate
-from geo.db.engine import make_engine
+from geo.db.engine import database_url, make_engine, owner_url
 from geo.db.local_cluster import Cluster, _free_port
 from geo.errors import SetupError
 from geo.settings import Settings, get_settings
@@ -207,10 +210,113 @@ def test_db_up_and_status_never_print_the_password(cluster, monkeypatch):
         runner = CliRunner()
         up = runner.invoke(app, ["db", "up"])
         status = runner.invoke(app, ["db", "status"])
+        settings = get_settings()
+        service, owner = database_url(settings), owner_url(settings)
     finally:
         get_settings.cache_clear()
     assert up.exit_code == 0 and status.exit_code == 0, up.output + status.output
-    password = cluster.password() or "?"
-    assert password not in up.output + status.output
+    said = up.output + status.output
+    for password in (cluster.password() or "?", cluster.app_password() or "?"):
+        assert password not in said
     assert "postgres:***@" in up.output and "postgres:***@" in status.output
+    assert "riskgrid_web:***@" in up.output and "riskgrid_web:***@" in status.output
     assert f"password: {cluster.password_file}" in status.output
+    assert f"app password: {cluster.app_password_file}" in status.output
+    assert "role postgres: superuser (migrations, backup, restore)" in status.output
+    assert "role riskgrid_web: member of riskgrid_app (the service and the commands)" in said
+    # What the service and the commands use by default; migrations keep the superuser.
+    assert make_url(service).username == "riskgrid_web" and service == cluster.app_url()
+    assert make_url(owner).username == "postgres" and owner == cluster.url()
+
+
+def _login(url: str) -> tuple:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return tuple(
+                conn.execute(
+                    text(
+                        "SELECT current_user, rolsuper, pg_has_role(current_user, "
+                        "'riskgrid_app', 'MEMBER') FROM pg_roles WHERE rolname = current_user"
+                    )
+                ).one()
+            )
+    finally:
+        engine.dispose()
+
+
+def _downgraded_roles(engine) -> set[str]:
+    """Downgrade below 0012; return the riskgrid roles the cluster has then."""
+    cfg = migrate.alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0011")
+    with engine.connect() as conn:
+        found = "SELECT rolname FROM pg_roles WHERE rolname LIKE 'riskgrid%'"
+        return set(conn.execute(text(found)).scalars())
+
+
+def test_the_service_login_has_its_own_password_and_is_no_superuser(cluster):
+    url = cluster.up()
+    engine = make_engine(Settings(), url)
+    migrate.upgrade(engine)
+    with pytest.raises(SetupError, match="riskgrid db up"):
+        cluster.app_url()  # before the login is made: the command that makes it
+    app_url = cluster.ensure_app_login()
+    info = cluster.app_password_file.stat()
+    assert stat.S_IMODE(info.st_mode) == 0o600 and info.st_uid == os.geteuid()
+    password = cluster.app_password() or ""
+    assert len(password) >= 40 and password != cluster.password()
+    assert app_url == cluster.app_url() and make_url(app_url).password == password
+    assert _login(app_url) == ("riskgrid_web", False, True)
+    assert cluster.status().app_url == app_url
+    # The superuser's password does not open the service's login, nor the other way round.
+    wrong = make_url(app_url).set(password=cluster.password()).render_as_string(False)
+    with pytest.raises(OperationalError, match="password authentication failed"):
+        _login(wrong)
+    # Made again (every `riskgrid db up`): the same password; a lost file gets a new one.
+    assert cluster.ensure_app_login() == app_url
+    cluster.app_password_file.unlink()
+    renewed = cluster.ensure_app_login()
+    assert renewed != app_url and _login(renewed)[0] == "riskgrid_web"
+    with pytest.raises(OperationalError, match="password authentication failed"):
+        _login(app_url)
+    # Downgrading below 0012 keeps riskgrid_app while riskgrid_web is its member, and drops it
+    # once nothing uses it (this cluster has no other database).
+    assert _downgraded_roles(engine) == {"riskgrid_app", "riskgrid_web"}
+    assert migrate.upgrade(engine) == migrate.head()
+    with engine.begin() as conn:
+        conn.execute(text("DROP ROLE riskgrid_web"))
+    assert _downgraded_roles(engine) == set()
+    engine.dispose()
+
+
+def test_a_migrating_owner_who_may_not_create_roles_is_told_what_the_dba_runs(cluster):
+    """A managed PostgreSQL: the tables' owner is no superuser and may not create roles."""
+    cluster.up()
+    owner, password = "rg_owner", "owner-password-1234"
+    with cluster._connect() as conn:
+        conn.execute(f"CREATE ROLE {owner} LOGIN PASSWORD '{password}'")
+        conn.execute(f"CREATE DATABASE managed OWNER {owner}")
+    with cluster._connect("managed") as conn:
+        conn.execute("CREATE EXTENSION postgis")
+    url = make_url(cluster.url("managed")).set(username=owner, password=password)
+    engine = make_engine(Settings(), url.render_as_string(hide_password=False))
+    assert migrate.upgrade(engine, "0011") == "0011"
+    with pytest.raises(SetupError, match="run `CREATE ROLE riskgrid_app NOLOGIN;`"):
+        migrate.upgrade(engine)
+    assert migrate.current(engine) == "0011"  # nothing of 0012 applied
+    with cluster._connect() as conn:
+        conn.execute("CREATE ROLE riskgrid_app NOLOGIN")
+    assert migrate.upgrade(engine) == migrate.head()
+    with engine.connect() as conn:
+        granted = conn.execute(
+            text(
+                "SELECT has_table_privilege('riskgrid_app', 'audit_log', 'INSERT'), "
+                "has_table_privilege('riskgrid_app', 'audit_log', 'UPDATE'), "
+                "(SELECT r.rolname FROM pg_default_acl d JOIN pg_roles r "
+                " ON r.oid = d.defaclrole WHERE d.defaclobjtype = 'r')"
+            )
+        ).one()
+    engine.dispose()
+    assert tuple(granted) == (True, False, owner)

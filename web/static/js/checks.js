@@ -7,10 +7,9 @@
   const me = $("phone-page").dataset.username;
   const W = JSON.parse($("check-words").textContent);
   const QUEUE = "riskgrid.checks." + me;
-  const TOKEN = riskgridSession.keptTokenKey;  // the report page's own login, when it has one
   let flushing = false;
 
-  class LoginNeeded extends Error {}
+  const LoginNeeded = riskgridOutbox.LoginNeeded;
 
   function queue() { try { return JSON.parse(localStorage.getItem(QUEUE) || "[]"); } catch (e) { return []; } }
   function saveQueue(items) { localStorage.setItem(QUEUE, JSON.stringify(items)); showQueue(); }
@@ -40,22 +39,7 @@
 
   // The report page's kept token while it is this user's, else the session cookie (with the
   // CSRF token); a 401 means the login has ended: LoginNeeded, the queue kept.
-  async function api(url, options) {
-    const o = Object.assign({}, options || {});
-    let kept = null;
-    try { kept = JSON.parse(localStorage.getItem(TOKEN) || "null"); } catch (e) { kept = null; }
-    if (kept && kept.username === me && kept.expires_at > Date.now()) {
-      o.credentials = "omit";
-      o.headers = new Headers(o.headers || {});
-      o.headers.set("Authorization", "Bearer " + kept.token);
-    } else {
-      o.credentials = "same-origin";
-      o.headers = riskgridSession.headers(o.method, o.headers);
-    }
-    const resp = await fetch(url, o);
-    if (resp.status === 401) throw new LoginNeeded();
-    return resp;
-  }
+  const api = riskgridOutbox.api(me);
 
   async function move(item) {
     const body = {to: item.to};

@@ -88,17 +88,24 @@ window.riskgridOutbox = (function () {
     return sent;
   }
 
+  // Reports go BATCH a request: a phone long offline may keep more than the API takes at once
+  // (reports.max_batch, 1,000 by default), and a batch it refuses whole would be sent again
+  // and again. A batch that fails waits, with those after it, for the next try.
+  const BATCH = 100;
   async function sendReports(owner, api, out) {
-    const list = items("report", owner);
-    if (!list.length) return;
-    const resp = await api("/api/v1/reports:batch", {
-      method: "POST", headers: {"Content-Type": "application/json"},
-      body: JSON.stringify({reports: list}),
-    });
-    if (!resp.ok) return;  // the whole batch waits for the next try
-    const body = await resp.json();
-    save("report", owner, items("report", owner).slice(list.length));
-    Object.assign(out, {batch: true, reports: body.created + body.replayed, reports_refused: body.failed});
+    for (let list = items("report", owner); list.length; list = items("report", owner)) {
+      const chunk = list.slice(0, BATCH);
+      const resp = await api("/api/v1/reports:batch", {
+        method: "POST", headers: {"Content-Type": "application/json"},
+        body: JSON.stringify({reports: chunk}),
+      });
+      if (!resp.ok) return;
+      const body = await resp.json();
+      save("report", owner, items("report", owner).slice(chunk.length));
+      out.batch = true;
+      out.reports += body.created + body.replayed;
+      out.reports_refused += body.failed;
+    }
   }
 
   // Resolves false when the rest should wait (the network or the server failed).
@@ -137,17 +144,32 @@ window.riskgridOutbox = (function () {
     return out;
   }
 
+  // The forms' 定位 button: the phone's position into the lon, lat and accuracy fields,
+  // `show(kind, html)` saying what came of it in the page's words (`say`).
+  function locateButton(show, say) {
+    const $ = (id) => document.getElementById(id);
+    $("gps").addEventListener("click", () => {
+      if (!navigator.geolocation) { show("err", say("no_gps")); return; }
+      navigator.geolocation.getCurrentPosition((pos) => {
+        $("lon").value = pos.coords.longitude.toFixed(7);
+        $("lat").value = pos.coords.latitude.toFixed(7);
+        $("accuracy").value = pos.coords.accuracy ? pos.coords.accuracy.toFixed(1) : "";
+        show("ok", say("located", {m: Math.round(pos.coords.accuracy || 0)}));
+      }, (err) => show("err", say("gps_failed", {error: err.message})), {enableHighAccuracy: true, timeout: 15000});
+    });
+  }
+
   return {
     CHANGED, LoginNeeded, key, items, add, drop, waiting, refused, refuse, unsent, pending,
-    api, sessionIsMine, flush, flushPhotos,
+    api, sessionIsMine, flush, flushPhotos, locateButton,
   };
 })();
 
 // The phone pages offline (上报, 走访, 我的上报, 核查任务): registers the service worker that keeps
-// their last copies (js/phone-sw.js, served at /report-sw.js so that it may control /report),
-// says when a page shown is such a copy, and forgets the copies on logout (they name the user).
+// their last copies (js/phone-sw.js, served at /report-sw.js so that it may control /report)
+// and says when a page shown is such a copy. The copies name their user: js/session.js drops
+// them on logout and before another user's page keeps anything (riskgridSession.copiesReady).
 (function () {
-  const CACHE = "riskgrid.phone.v1";  // the service worker's cache (js/phone-sw.js)
   if ("serviceWorker" in navigator) {
     navigator.serviceWorker.register("/report-sw.js", {scope: "/report"})
       .catch(() => { /* offline on the first visit, or not allowed: the page works online */ });
@@ -156,7 +178,8 @@ window.riskgridOutbox = (function () {
     const tabs = document.querySelector(".phone-tabs");
     if (tabs && navigator.onLine) {
       const keep = JSON.parse(tabs.dataset.keep || "[]");
-      navigator.serviceWorker.ready.then((reg) => reg.active && reg.active.postMessage({keep}));
+      Promise.all([navigator.serviceWorker.ready, riskgridSession.copiesReady])
+        .then(([reg]) => reg.active && reg.active.postMessage({keep}));
     }
   }
   // For tests and the page: the copies are kept (the worker answers {kept: n}).
@@ -172,7 +195,4 @@ window.riskgridOutbox = (function () {
     note.textContent = note.dataset.words.replace("{at}", at);
     note.hidden = false;
   }
-  document.addEventListener("submit", (e) => {
-    if (e.target.matches && e.target.matches("form.logout") && window.caches) caches.delete(CACHE);
-  });
 })();

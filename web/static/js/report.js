@@ -246,15 +246,7 @@
     }
   }
 
-  $("gps").addEventListener("click", () => {
-    if (!navigator.geolocation) { show("err", say("no_gps")); return; }
-    navigator.geolocation.getCurrentPosition((pos) => {
-      $("lon").value = pos.coords.longitude.toFixed(7);
-      $("lat").value = pos.coords.latitude.toFixed(7);
-      $("accuracy").value = pos.coords.accuracy ? pos.coords.accuracy.toFixed(1) : "";
-      show("ok", say("located", {m: Math.round(pos.coords.accuracy || 0)}));
-    }, (err) => show("err", say("gps_failed", {error: err.message})), {enableHighAccuracy: true, timeout: 15000});
-  });
+  riskgridOutbox.locateButton(show, say);
   // Tap a point on a small map (Leaflet, served by riskgrid itself, loaded only when asked
   // for: a phone on a weak network does not pay for it otherwise). Grid outlines show where
   // one grid ends and the next begins.

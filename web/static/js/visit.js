@@ -106,6 +106,7 @@
     select.replaceChildren(none);
     note.hidden = true;
     if (!c || page.targets !== "mine" || !c.targets) { markTargets(c, 0); return; }
+    await riskgridSession.copiesReady;  // another user's copies gone before this list is kept
     let listed;
     try {
       const resp = await api(`/api/v1/campaigns/${encodeURIComponent(c.code)}/targets?todo=mine&limit=500`);
@@ -365,15 +366,7 @@
       showChecklist();
       loadTargets();
     });
-    $("gps").addEventListener("click", () => {
-      if (!navigator.geolocation) { show("err", say("no_gps")); return; }
-      navigator.geolocation.getCurrentPosition((pos) => {
-        $("lon").value = pos.coords.longitude.toFixed(7);
-        $("lat").value = pos.coords.latitude.toFixed(7);
-        $("accuracy").value = pos.coords.accuracy ? pos.coords.accuracy.toFixed(1) : "";
-        show("ok", say("located", {m: Math.round(pos.coords.accuracy || 0)}));
-      }, (err) => show("err", say("gps_failed", {error: err.message})), {enableHighAccuracy: true, timeout: 15000});
-    });
+    box.locateButton(show, say);
     $("add-hazard").addEventListener("click", addHazard);
     $("send").addEventListener("click", send);
     // On the first visit the page was loaded before the service worker ran: the targets are

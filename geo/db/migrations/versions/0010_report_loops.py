@@ -45,8 +45,8 @@ SELECT e.report_id,
   min(e.at) FILTER (WHERE e.from_status = 'resolved') AS first_checked_at,
   max(e.at) FILTER (WHERE e.from_status = 'resolved') AS last_checked_at,
   count(*) FILTER (WHERE e.from_status = 'resolved') AS checks,
-  (min(ARRAY[(e.at AT TIME ZONE 'UTC')::text, e.actor_id::text])
-    FILTER (WHERE e.from_status = 'resolved'))[2]::int AS first_checker,
+  (array_agg(e.actor_id ORDER BY e.at, e.id) FILTER (WHERE e.from_status = 'resolved'))[1]
+    AS first_checker,
   bool_and(e.level IN {LOW}) FILTER (WHERE e.to_status = 'resolved') AS low
 FROM {{source}} e WHERE e.kind = 'transition'
 GROUP BY e.report_id"""
