@@ -172,6 +172,8 @@ def test_a_visit_recorded_offline_is_sent_once_back_online_and_a_refused_one_is_
     target = next(t for t in todo if t["ref"] == "HH001")
     jpeg = tmp_path / "hazard.jpg"
     jpeg.write_bytes(photo(seed=7, at=at(A1)))
+    home = tmp_path / "home.jpg"
+    home.write_bytes(photo(seed=8, at=at(A1)))
     statuses: list[int] = []
     lost: list[int] = []
 
@@ -214,6 +216,7 @@ def test_a_visit_recorded_offline_is_sent_once_back_online_and_a_refused_one_is_
         page.select_option(".hazard .hazard-category", "waterlogging")
         page.fill(".hazard .hazard-description", "地下室入口低洼积水")
         page.set_input_files(".hazard .hazard-photo", str(jpeg))
+        page.set_input_files("#visit-photo", str(home))  # the visit's own evidence
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "phone_visit_form.png"), full_page=True)
         page.click("#send")
@@ -271,12 +274,12 @@ def test_a_visit_recorded_offline_is_sent_once_back_online_and_a_refused_one_is_
     )
     assert "请回答必答项：低洼易涝" in unanswered
     assert target["id"] not in left_to_pick  # visited: not offered again
-    assert kept == ["2", "1"]
+    assert kept == ["2", "2"]
     # The first send was stored (201) and its answer lost; the resend replayed it (200).
     # Then the visit sent from the report form (201), nothing more: the refused one not resent.
     assert lost == [201] and statuses == [200, 422, 201]
     assert "已发送 1 条走访记录" in said
-    assert "1 条走访未被接受" in said and "已发送照片 1 张" in said
+    assert "1 条走访未被接受" in said and "已发送照片 2 张" in said
     assert "HTTP 422" in refused and "outside campaign CA11's districts" in refused
     assert still_refused == "1"
     stored, later = sorted(_visits(world), key=lambda v: v["visited_at"])
@@ -292,6 +295,11 @@ def test_a_visit_recorded_offline_is_sent_once_back_online_and_a_refused_one_is_
     assert (hazard["category"], hazard["description"]) == ("waterlogging", "地下室入口低洼积水")
     assert hazard["campaign_code"] == "CA11" and hazard["reporter"] == "li-wgy"
     assert hazard["photos"] == 1
+    with world.connect() as conn:
+        own = conn.execute(
+            text("SELECT count(*) FROM visit_photos WHERE visit_id = :v"), {"v": stored["id"]}
+        ).scalar_one()
+    assert own == 1
     left = worker.get("/api/v1/campaigns/CA11/targets", params={"todo": "mine"}).json()
     assert target["id"] not in [t["id"] for t in left["targets"]] and left["total"] == 2
     assert isinstance(stored["id"], uuid.UUID)

@@ -34,7 +34,10 @@ window.riskgridOutbox = (function () {
   // (waiting or refused). Their photos wait with them.
   function unsent(owner) {
     const ids = new Set(items("report", owner).map((r) => r.id));
-    for (const v of items("visit", owner)) for (const r of v.reports || []) ids.add(r.id);
+    for (const v of items("visit", owner)) {
+      ids.add(v.id);  // the visit's own photos wait for it too
+      for (const r of v.reports || []) ids.add(r.id);
+    }
     return ids;
   }
   async function photos(owner) {
@@ -82,7 +85,7 @@ window.riskgridOutbox = (function () {
     const held = unsent(owner);
     let sent = 0;
     for (const rec of await photos(owner)) {
-      if (held.has(rec.report_id)) continue;
+      if (held.has(rec.report_id || rec.visit_id)) continue;
       if ((await riskgridPhotos.send(rec, api)) === "done") sent += 1;
     }
     return sent;

@@ -81,11 +81,13 @@
       return li;
     }));
   }
-  // A refused visit removed by the worker: its hazards' photos go with it.
+  // A refused visit removed by the worker: its photos and its hazards' go with it.
   async function dismiss(item) {
     const ids = new Set((item.reports || []).map((r) => r.id));
     try {
-      for (const rec of await riskgridPhotos.list(me)) if (ids.has(rec.report_id)) await riskgridPhotos.remove(rec.id);
+      for (const rec of await riskgridPhotos.list(me)) {
+        if (ids.has(rec.report_id) || rec.visit_id === item.id) await riskgridPhotos.remove(rec.id);
+      }
     } catch (e) { /* no IndexedDB: nothing kept */ }
     box.drop("visit", me, item.id);
     await showPhotos();
@@ -247,6 +249,8 @@
     $("leaflets").value = "0";
     $("stickers").value = "0";
     $("target").value = "";
+    $("visit-photos").files = [];
+    showPreviews($("visit-photos"));
     for (const h of $("hazards").querySelectorAll("fieldset.hazard")) { h.files = []; showPreviews(h); }
     $("hazards").replaceChildren();
     numberHazards();
@@ -277,6 +281,7 @@
     // The photos are kept before the visit: a dropped connection loses neither.
     const kept = [];
     try {
+      for (const file of $("visit-photos").files) kept.push(await riskgridPhotos.addForVisit(me, item.id, file));
       for (const h of hazardsFound) {
         for (const file of h.files) kept.push(await riskgridPhotos.add(me, h.report.id, "site", file));
       }
@@ -368,6 +373,12 @@
     });
     box.locateButton(show, say);
     $("add-hazard").addEventListener("click", addHazard);
+    const own = $("visit-photos");
+    own.files = [];
+    $("visit-photo").addEventListener("change", () => {
+      own.files = own.files.concat(Array.from($("visit-photo").files || []));
+      showPreviews(own);
+    });
     $("send").addEventListener("click", send);
     // On the first visit the page was loaded before the service worker ran: the targets are
     // asked for again through it once it controls the page, so that it keeps them.
