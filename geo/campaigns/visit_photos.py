@@ -136,26 +136,7 @@ def _insert(
     ).scalar()
     if reused is not None:
         flags.append("reused")
-    values = {
-        "id": uuid.uuid4(),
-        "vid": visit_id,
-        "sha": store.put(p.clean),
-        "up": p.upload_sha256,
-        "thumb": store.put(p.thumb),
-        "phash": p.phash,
-        "ct": p.content_type,
-        "bytes": len(p.clean),
-        "w": p.width,
-        "h": p.height,
-        "taken": p.taken_at,
-        "lon": p.lon,
-        "lat": p.lat,
-        "dist": distance,
-        "hours": hours,
-        "flags": flags,
-        "reused": reused,
-        "by": who.user_id,
-    }
+    values = {**photos.row_values(store, p, distance, hours, flags, reused, who), "vid": visit_id}
     stored = conn.execute(_INSERT, values).one_or_none()
     if stored is None:  # sent twice at once: the other request stored it
         return _answer(conn.execute(_REPLAY, values).one()), False

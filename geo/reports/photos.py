@@ -333,6 +333,39 @@ def _report(
     return row
 
 
+def row_values(
+    store: PhotoStore,
+    p: Prepared,
+    distance: float | None,
+    hours: float | None,
+    flags: list[str],
+    reused: Any,
+    who: Principal,
+) -> dict:
+    """The bind values a stored photo's row has whatever it is a photo of (a report's, a
+    visit's): its files put in the store, what the file said, how it stands against its
+    subject (`distance` metres, `hours`), its flags and the photo it reuses."""
+    return {
+        "id": uuid.uuid4(),
+        "sha": store.put(p.clean),
+        "up": p.upload_sha256,
+        "thumb": store.put(p.thumb),
+        "phash": p.phash,
+        "ct": p.content_type,
+        "bytes": len(p.clean),
+        "w": p.width,
+        "h": p.height,
+        "taken": p.taken_at,
+        "lon": p.lon,
+        "lat": p.lat,
+        "dist": distance,
+        "hours": hours,
+        "flags": flags,
+        "reused": reused,
+        "by": who.user_id,
+    }
+
+
 def _check_open(row: Any) -> None:
     if row.status in CLOSED_STATUSES:
         raise Conflict(f"the report is closed ({row.status}): it takes no more photos")
@@ -367,25 +400,9 @@ def _insert(
     if reused is not None:
         flags.append("reused")
     values = {
-        "id": uuid.uuid4(),
+        **row_values(store, p, distance, hours, flags, reused, who),
         "rid": report_id,
         "kind": str(kind),
-        "sha": store.put(p.clean),
-        "up": p.upload_sha256,
-        "thumb": store.put(p.thumb),
-        "phash": p.phash,
-        "ct": p.content_type,
-        "bytes": len(p.clean),
-        "w": p.width,
-        "h": p.height,
-        "taken": p.taken_at,
-        "lon": p.lon,
-        "lat": p.lat,
-        "dist": distance,
-        "hours": hours,
-        "flags": flags,
-        "reused": reused,
-        "by": who.user_id,
     }
     stored = conn.execute(_INSERT, values).one_or_none()
     if stored is None:  # sent twice at once: the other request stored it
