@@ -26,6 +26,7 @@ from geo.reports import intake, queries, taxonomy
 from geo.reports.queries import ReportFilter
 from geo.settings import Settings
 from geo.vocabulary import AssignmentMethod, ReportStatus
+from geo.windows import check_window
 
 # Grid, area, district and campaign codes: letters, digits, '_' and '-', at most 32.
 CODE_PATTERN = r"^[0-9A-Za-z_-]+$"
@@ -196,33 +197,6 @@ def parse_bbox(raw: str | None, max_area_deg2: float) -> tuple[float, float, flo
             f"bbox covers more than {max_area_deg2:g} square degrees; ask for a smaller area"
         )
     return minx, miny, maxx, maxy
-
-
-# The times a query may name: riskgrid keeps nothing older, and year 1 at +14:00 or 9999 at
-# -12:00 is no time in UTC (an overflow, not an answer). Read on the clock of the offset sent:
-# 2000-01-01T00:00+08:00 (1999-12-31 in UTC) starts the range, and 2101-01-01T00:00 ends it
-# (an `until` is exclusive), whatever the offset.
-EARLIEST = datetime(2000, 1, 1)
-LATEST = datetime(2101, 1, 1)
-
-
-def check_window(since: datetime | None, until: datetime | None) -> None:
-    """Refuse (InvalidInput) a time without an offset, outside the years 2000-2100 on its own
-    clock, or a `since` not before `until`."""
-    for name, t in (("since", since), ("until", until)):
-        if t is None:
-            continue
-        if t.tzinfo is None:
-            raise InvalidInput(
-                "since/until need a time zone offset, e.g. 2024-08-22T00:00:00+08:00"
-            )
-        if not EARLIEST <= t.replace(tzinfo=None) <= LATEST:
-            raise InvalidInput(
-                f"{name} must lie between {EARLIEST:%Y-%m-%d} and 2100-12-31 (an until may "
-                f"be {LATEST:%Y-%m-%d}T00:00, the end of 2100), e.g. 2024-08-22T00:00:00+08:00"
-            )
-    if since is not None and until is not None and since >= until:
-        raise InvalidInput("since must be before until")
 
 
 def report_filter(

@@ -22,8 +22,7 @@ from geo.reports import taxonomy
 from geo.reports.queries import ReportFilter
 from geo.settings import Settings
 from geo.vocabulary import Role
-
-EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+from geo.windows import EARLIEST, check_window
 
 
 @dataclass(frozen=True)
@@ -118,16 +117,7 @@ def _districts(conn: Connection, asked: tuple[str, ...], who: Principal) -> tupl
 def _period(conn: Connection, asked: LetterScope, settings: Settings) -> tuple[datetime, datetime]:
     now = conn.execute(text("SELECT now()")).scalar_one()
     since, until = asked.since, asked.until
-    for name, t in (("since", since), ("until", until)):
-        if t is not None and t.tzinfo is None:
-            raise InvalidInput(f"{name} needs a time zone offset, e.g. 2024-08-22T00:00:00+08:00")
-        # Year 1 at +14:00 is no time in UTC (OverflowError); nothing is recorded before 2000.
-        if t is not None and t < EARLIEST:
-            raise InvalidInput(
-                f"{name} {t.isoformat()} is before {EARLIEST:%Y-%m-%d}: no reports are kept "
-                f"from then; send a later {name}, or none (the last "
-                f"{settings.letters.default_days} days)"
-            )
+    check_window(since, until)
     if asked.campaign is not None:
         row = conn.execute(
             text("SELECT starts_on, ends_on FROM campaigns WHERE code = :c"), {"c": asked.campaign}

@@ -523,16 +523,26 @@ def test_a_letter_of_thousands_of_lines_is_refused(api, world):
 @pytest.mark.parametrize(
     ("body", "words"),
     [
-        ({"since": "0001-01-01T00:00:00+08:00"}, "since 0001-01-01T00:00:00+08:00 is before 2000"),
-        ({"until": "0001-01-01T00:00:00Z"}, "until 0001-01-01T00:00:00+00:00 is before 2000"),
-        ({"since": "1999-12-31T23:59:59+08:00"}, "is before 2000-01-01"),
-        ({"since": "9999-12-31T23:59:59-12:00"}, "since must be before until"),
+        ({"since": "0001-01-01T00:00:00+08:00"}, "since must lie between 2000-01-01"),
+        ({"until": "0001-01-01T00:00:00Z"}, "until must lie between 2000-01-01"),
+        ({"since": "1999-12-31T23:59:59+08:00"}, "since must lie between 2000-01-01"),
+        ({"since": "9999-12-31T23:59:59-12:00"}, "since must lie between 2000-01-01"),
+        ({"since": "2030-01-01T00:00:00+08:00"}, "since must be before until"),
     ],
 )
 def test_a_letter_period_out_of_range_answers_422(api, world, body, words):
     r = api.post("/api/v1/letters", json={"department": WATER, **body}, headers=as_(world, "admin"))
     assert r.status_code == 422 and words in r.json()["detail"], r.text
     assert count(world, "letters") == 0
+
+
+def test_a_letter_period_starts_on_the_first_local_day_of_2000_as_every_query_does(api, world):
+    # 2000-01-01T00:00+08:00 is 1999-12-31 in UTC: the same bound as GET /reports?since=.
+    since = "2000-01-01T00:00:00+08:00"
+    admin = as_(world, "admin")
+    assert api.get("/api/v1/reports", params={"since": since}, headers=admin).status_code == 200
+    r = api.post("/api/v1/letters", json={"department": WATER, "since": since}, headers=admin)
+    assert r.status_code == 201, r.text
 
 
 # --- another department's or district's letter -----------------------------------------------
