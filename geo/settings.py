@@ -332,6 +332,7 @@ class PhotoSettings(BaseModel):
     )
     max_bytes: int = Field(20_000_000, ge=10_000, description="largest photo file")
     max_per_report: int = Field(30, ge=1, le=1000)
+    max_per_visit: int = Field(10, ge=1, le=1000, description="photos a campaign visit takes")
     max_pixels: int = Field(50_000_000, ge=10_000, description="larger images are refused")
     thumb_px: int = Field(320, ge=64, le=2048, description="longest side of a thumbnail")
     flag_distance_m: float = Field(200.0, gt=0, description="EXIF position this far: flagged")

@@ -196,7 +196,7 @@ def get_visit(conn: ConnDep, who: PrincipalDep, visit_id: uuid.UUID) -> Response
         "limits, EXIF read then dropped, re-encoded, stored by content hash. Set against the "
         "visit: `exif_distance_m` from its point, `exif_time_diff_h` from its `visited_at`; "
         "`flags`: `no_exif`, `far_from_visit`, `time_off`, `reused` (the same picture on "
-        f"another visit). At most {visit_photos.MAX_PER_VISIT} photos a visit."
+        "another visit). At most `photos.max_per_visit` photos a visit (10 by default)."
     ),
     responses={
         201: {"description": "stored", "content": {"application/json": _PHOTO}},

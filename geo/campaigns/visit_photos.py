@@ -27,7 +27,6 @@ from geo.settings import Settings
 from geo.vocabulary import PhotoKind, Role
 
 # A visit is one door; ten photos show it. (photos.max_per_report is the reports' limit.)
-MAX_PER_VISIT = 10
 FAR = "far_from_visit"
 COLUMNS = visits.PHOTO_COLUMNS
 _TURN = text("SELECT pg_advisory_xact_lock(hashtextextended('visit_photos:' || :vid, 0))")
@@ -85,7 +84,7 @@ def upload(
 
     The same bytes sent to the same visit again answer the photo stored the first time.
     NotFound unless `who` may read the visit, Forbidden unless they made it or are an admin,
-    Conflict when it has MAX_PER_VISIT photos; TooLarge, UnsupportedType, InvalidInput for the
+    Conflict when it has `photos.max_per_visit`; TooLarge, UnsupportedType, InvalidInput for the
     file (geo.reports.photos)."""
     rules = settings.photos
     photos.check_size(len(data), rules)
@@ -120,7 +119,7 @@ def _insert(
     count = conn.execute(
         text("SELECT count(*) FROM visit_photos WHERE visit_id = :vid"), {"vid": visit_id}
     ).scalar_one()
-    if count >= MAX_PER_VISIT:
+    if count >= settings.photos.max_per_visit:
         raise Conflict(f"the visit has {count} photos, the most it takes")
     distance, hours = photos.against(p, row.lon, row.lat, row.visited_at)
     # Taken at the visit, as a report's site photo is taken at the report.

@@ -18,7 +18,6 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import ProgrammingError
 
 from api.app import create_app
-from geo.campaigns.visit_photos import MAX_PER_VISIT
 from geo.db.engine import make_engine
 from geo.photo_store import PhotoStore
 from geo.settings import PhotoSettings, Settings
@@ -32,6 +31,8 @@ GEOD = Geod(ellps="WGS84")
 # Three hours ago to the second: EXIF times are written to the second, in local time.
 VISITED = (datetime.now(UTC) - timedelta(hours=3)).replace(microsecond=0)
 HOUSEHOLDS = {"register": "households", "filter": {"living_alone_over": 60}}
+
+MAX_PER_VISIT = PhotoSettings().max_per_visit
 
 
 def exif_time(at_: datetime) -> str:
