@@ -296,8 +296,10 @@ def console(
     scope: ReportScope,
     settings: Settings,
     page: PageRequest,
-) -> str:
-    """Return the console: queue tabs with counts, filters, one page of the queue, bulk moves."""
+) -> tuple[str, list[tuple[str, str]]]:
+    """Return the console: queue tabs with counts, filters, one page of the queue, bulk moves;
+    and the (id, theme) of each report it shows (for the audit of sensitive ones:
+    geo.reports.reads)."""
     path, lang = page.path, page.lang
     now = datetime.now(UTC)
     zone = ZoneInfo(settings.worktime.timezone)
@@ -320,7 +322,9 @@ def console(
     ]
     nxt = found["next_cursor"]
     words = WORDS[lang]
-    return render_template(
+    shown = [(str(r["id"]), r["theme"]) for r in found["rows"]]
+    shown += [(str(o["id"]), o["theme"]) for o in originals.values()]
+    body = render_template(
         "console.html",
         lang=lang,
         nav=navigation(path, page.query, lang, page.session),
@@ -352,6 +356,7 @@ def console(
         if q.queue == Queue.UNASSIGNED
         else [],
     )
+    return body, shown
 
 
 FORBIDDEN_WORDS = {

@@ -391,6 +391,7 @@ def _rows(conn: Connection, f: ReportFilter, lang: str, timezone: str) -> list[d
                 "department": p["department"],
                 "level": p["resolution_level"],
                 "description": p["description"],
+                "theme": p["theme"],
                 "at": f"{at:%m-%d %H:%M}",
             }
         )
@@ -399,13 +400,15 @@ def _rows(conn: Connection, f: ReportFilter, lang: str, timezone: str) -> list[d
 
 def my_reports(
     conn: Connection, r: PageRequest, user_id: int, masked: tuple[str, ...], timezone: str
-) -> str:
-    """Return 我的上报: the reports `user_id` sent, newest first, with their statuses."""
+) -> tuple[str, list[tuple[str, str]]]:
+    """Return 我的上报: the reports `user_id` sent, newest first, with their statuses; and the
+    (id, theme) of each report shown (for the audit of sensitive ones: geo.reports.reads)."""
     scope = ReportScope(grids=(), reporter_id=user_id, masked_themes=masked)
     rows = _rows(conn, ReportFilter(scope=scope), r.lang, timezone)
-    return render_template(
+    body = render_template(
         "my_reports.html", rows=rows, words=LIST_WORDS[r.lang], **_phone_context(r)
     )
+    return body, [(row["id"], row["theme"]) for row in rows]
 
 
 def checks(
@@ -414,14 +417,16 @@ def checks(
     grids: tuple[str, ...],
     masked: tuple[str, ...],
     timezone: str,
-) -> str:
-    """Return 核查任务: the resolved reports of `grids` waiting for the worker's check."""
+) -> tuple[str, list[tuple[str, str]]]:
+    """Return 核查任务: the resolved reports of `grids` waiting for the worker's check; and the
+    (id, theme) of each report shown (for the audit of sensitive ones: geo.reports.reads)."""
     # reporter_id -1: a worker's own reports in other grids are not theirs to check.
     scope = ReportScope(grids=grids, reporter_id=-1, masked_themes=masked)
     # A fix made on the spot is checked by the desk, not by a worker (loop.check_move).
     f = ReportFilter(status=(S.RESOLVED.value,), on_site=False, scope=scope)
     rows = _rows(conn, f, r.lang, timezone)
-    return render_template("checks.html", rows=rows, words=LIST_WORDS[r.lang], **_phone_context(r))
+    body = render_template("checks.html", rows=rows, words=LIST_WORDS[r.lang], **_phone_context(r))
+    return body, [(row["id"], row["theme"]) for row in rows]
 
 
 SERVICE_WORKER = WEB / "static" / "js" / "phone-sw.js"

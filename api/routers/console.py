@@ -13,7 +13,7 @@ from api.deps import ConnDep, OptionalCode, PagePrincipalDep, PlainQuery, Settin
 from api.routers.pages import PageDep, ScopeDep, html
 from geo.errors import NotFound
 from geo.identity.scope import report_scope
-from geo.reports import loop, record
+from geo.reports import loop, reads, record
 from geo.reports.queues import Queue
 from web import console as web_console
 from web import console_report
@@ -27,6 +27,7 @@ Code = Annotated[str | None, Query(max_length=64, pattern=r"^[a-z0-9_]+$")]
 def console_page(
     conn: ConnDep,
     settings: SettingsDep,
+    who: PagePrincipalDep,
     page: PageDep,
     scope: ScopeDep,
     queue: Queue = Queue.NEW,
@@ -39,7 +40,11 @@ def console_page(
     if page.session is None or page.session.role not in CONSOLE_ROLES:
         return html(web_console.forbidden(page), 403)
     q = ConsoleQuery(queue, theme, category, district, age, cursor)
-    return html(web_console.console(conn, q, scope, settings, page))
+    body, shown = web_console.console(conn, q, scope, settings, page)
+    # The queues show descriptions: a sensitive one shown unmasked is an audited read.
+    if reads.record_reports(conn, who, scope, settings.auth.sensitive_themes, shown):
+        conn.commit()
+    return html(body)
 
 
 @router.get(
@@ -54,9 +59,13 @@ def report_page(
     page: PageDep,
     report_id: uuid.UUID,
 ) -> HTMLResponse:
+    sensitive = settings.auth.sensitive_themes
+    scope = report_scope(who, sensitive)
     try:
-        report = record.get(conn, report_id, report_scope(who, settings.auth.sensitive_themes))
+        report = record.get(conn, report_id, scope)
     except NotFound:
         return html(console_report.not_found(page), 404)
     report["moves"] = loop.moves_for(who, report)
+    if reads.record_report(conn, who, scope, sensitive, report):
+        conn.commit()  # the audit entry of the read, written in the same transaction
     return html(console_report.report_page(report, settings, page))

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 
 from api.deps import ConnDep, PagePrincipalDep, SettingsDep
 from api.routers.pages import PageDep, ScopeDep, html
-from geo.reports import inbox, queries, taxonomy
+from geo.reports import inbox, queries, reads, taxonomy
 from geo.reports.queries import ReportFilter
 from geo.vocabulary import Role
 from web import inbox as web_inbox
@@ -57,6 +57,10 @@ def inbox_page(
         settings.reports,
         settings.worktime,
     )
+    # The page shows descriptions: a sensitive one shown unmasked is an audited read.
+    shown = [(t["id"], t["theme"]) for t in found[: web_inbox.PAGE_SIZE]]
+    if reads.record_reports(conn, who, scope, settings.auth.sensitive_themes, shown):
+        conn.commit()
     return html(
         web_inbox.inbox_page(
             page,

@@ -13,7 +13,7 @@ from api.deps import ConnDep, PagePrincipalDep, SettingsDep, VersionsDep, creden
 from api.security_headers import csp_nonce, permissions_policy
 from geo.campaigns.visits import VISIT_ROLES
 from geo.identity.scope import ReportScope, report_scope
-from geo.reports import notify
+from geo.reports import notify, reads
 from geo.vocabulary import Role
 from web import pages, phone
 from web.pages import PageRequest
@@ -107,7 +107,11 @@ def my_reports_page(
     if who.role != Role.WORKER or who.user_id is None:
         return html(phone.forbidden(page), 403)
     zone = settings.worktime.timezone
-    return html(phone.my_reports(conn, page, who.user_id, scope.masked_themes, zone))
+    body, shown = phone.my_reports(conn, page, who.user_id, scope.masked_themes, zone)
+    # The list shows descriptions: a sensitive one shown unmasked is an audited read.
+    if reads.record_reports(conn, who, scope, settings.auth.sensitive_themes, shown):
+        conn.commit()
+    return html(body)
 
 
 @router.get(phone.CHECKS_PATH, response_class=HTMLResponse, summary="核查任务: a worker's checks")
@@ -117,7 +121,10 @@ def checks_page(
     if who.role != Role.WORKER:
         return html(phone.forbidden(page), 403)
     zone = settings.worktime.timezone
-    return html(phone.checks(conn, page, who.grids, scope.masked_themes, zone))
+    body, shown = phone.checks(conn, page, who.grids, scope.masked_themes, zone)
+    if reads.record_reports(conn, who, scope, settings.auth.sensitive_themes, shown):
+        conn.commit()
+    return html(body)
 
 
 @router.get(

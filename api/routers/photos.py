@@ -2,7 +2,8 @@
 
 Who may add one: the reporter and the grid's worker, the department the report is dispatched
 to, dispatchers of its district and administrators (`geo.reports.photos.UPLOAD_ROLES` within
-the report scope). Who may see one: whoever sees its report unmasked.
+the report scope). Who may see one: whoever sees its report unmasked; a read of a sensitive
+report's photo is audited (`personal_data.read`) and never cached.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from api.deps import ConnDep, EngineDep, PrincipalDep, SettingsDep
 from api.errors import error_response, error_responses
 from geo.identity.scope import report_scope
 from geo.photo_store import store_for
-from geo.reports import photos
+from geo.reports import photos, reads
 from geo.vocabulary import PhotoKind
 
 router = APIRouter(prefix="/api/v1", tags=["photos"])
@@ -86,8 +87,14 @@ def _serve(
     thumb: bool,
     if_none_match: str | None,
 ) -> Response:
-    scope = report_scope(who, settings.auth.sensitive_themes)
-    path, media, digest = photos.served(conn, store_for(settings), photo_id, scope, thumb)
+    sensitive = settings.auth.sensitive_themes
+    scope = report_scope(who, sensitive)
+    path, media, digest, report = photos.served(conn, store_for(settings), photo_id, scope, thumb)
+    if reads.record_report(conn, who, scope, sensitive, report):
+        # A sensitive report's photo shown to a reader with the right: every read is audited,
+        # so none is answered from a cache.
+        conn.commit()
+        return FileResponse(path, media_type=media, headers={"Cache-Control": "no-store"})
     headers = {"Cache-Control": CACHE, "ETag": f'"{digest}"'}
     if if_none_match and digest in if_none_match:
         return Response(status_code=304, headers=headers)

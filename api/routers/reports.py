@@ -27,9 +27,11 @@ from api.schemas import (
 )
 from geo.errors import Conflict, Forbidden, InvalidInput, NotFound
 from geo.identity.scope import report_scope
-from geo.reports import deadlines, intake, loop, queries, record, taxonomy
+from geo.reports import deadlines, intake, loop, queries, reads, record, taxonomy
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
+# A read of a sensitive report shown unmasked is audited: none is answered from a cache.
+NO_STORE = {"Cache-Control": "no-store"}
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -139,6 +141,11 @@ def create_batch(
 @router.get(
     "/reports",
     summary="Reports as GeoJSON (newest first, cursor paging) or CSV",
+    description=(
+        "A page or an export that shows a report of a sensitive theme unmasked (to the roles "
+        "with the right) is audited as one `personal_data.read` entry listing those reports, "
+        "and answered with `Cache-Control: no-store`."
+    ),
     response_class=GeoJSONResponse,
     responses=answers(FEATURE_COLLECTION, CSV),
 )
@@ -146,35 +153,61 @@ def list_reports(
     conn: ConnDep,
     engine: EngineDep,
     settings: SettingsDep,
+    who: PrincipalDep,
     f: FilterDep,
     limit: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
     cursor: Annotated[str | None, Query(max_length=200), PlainQuery] = None,
     format: Literal["geojson", "csv"] = "geojson",
 ) -> Response:
+    sensitive = settings.auth.sensitive_themes
     if format == "csv":
+        # COPY streams on a connection of its own: the sensitive rows of the same filter are
+        # counted and audited first, committed before the first byte leaves.
+        audited = reads.record_export(conn, who, f, sensitive)
+        conn.commit()
         return StreamingResponse(
             queries.export_csv(engine, f),
             media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": 'attachment; filename="reports.csv"'},
+            headers={
+                "Content-Disposition": 'attachment; filename="reports.csv"',
+                **(NO_STORE if audited else {}),
+            },
         )
     lim = settings.limits
     limit = limit or lim.default_page_size
     if limit > lim.max_page_size:
         raise InvalidInput(f"limit must be at most {lim.max_page_size}; page with cursor")
-    return GeoJSONResponse(queries.page(conn, f, limit, cursor))
+    body, shown = queries.shown_page(conn, f, limit, cursor)
+    if reads.record_reports(conn, who, f.scope, sensitive, shown):
+        conn.commit()  # the audit entry of the read, written in the same transaction
+        return GeoJSONResponse(body, headers=NO_STORE)
+    return GeoJSONResponse(body)
 
 
 @router.get(
     "/reports/{report_id}",
     summary="One report with its history",
+    description=(
+        "A report of a sensitive theme shown unmasked is audited as `personal_data.read` and "
+        "answered with `Cache-Control: no-store`."
+    ),
     responses=error_responses(404),
 )
 def get_report(
-    conn: ConnDep, settings: SettingsDep, who: PrincipalDep, report_id: uuid.UUID
+    conn: ConnDep,
+    settings: SettingsDep,
+    who: PrincipalDep,
+    response: Response,
+    report_id: uuid.UUID,
 ) -> dict:
-    report = record.get(conn, report_id, report_scope(who, settings.auth.sensitive_themes))
+    sensitive = settings.auth.sensitive_themes
+    scope = report_scope(who, sensitive)
+    report = record.get(conn, report_id, scope)
     # What this user may do with it now: screens offer only these.
     report["moves"] = loop.moves_for(who, report)
+    if reads.record_report(conn, who, scope, sensitive, report):
+        conn.commit()  # the audit entry of the read, written in the same transaction
+        response.headers.update(NO_STORE)
     return report
 
 

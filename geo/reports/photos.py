@@ -547,13 +547,14 @@ def check_resolvable(
 
 def served(
     conn: Connection, store: PhotoStore, photo_id: uuid.UUID, scope: ReportScope, thumb: bool
-) -> tuple[Any, str, str]:
-    """Return (file path, content type, SHA-256) of a photo or its thumbnail as served;
-    NotFound unless its report is within the scope and not masked for this reader."""
+) -> tuple[Any, str, str, dict]:
+    """Return (file path, content type, SHA-256, its report's `id` and `theme`) of a photo or
+    its thumbnail as served; NotFound unless its report is within the scope and not masked for
+    this reader."""
     scoped, params = scope_condition(scope)
     row = conn.execute(
         text(
-            "SELECT p.sha256, p.thumb_sha256, p.content_type FROM report_photos p "
+            "SELECT p.sha256, p.thumb_sha256, p.content_type, r.id, r.theme FROM report_photos p "
             f"JOIN reports r ON r.id = p.report_id WHERE p.id = :id AND {scoped} "
             "AND NOT r.theme = ANY(CAST(:masked AS text[]))"
         ),
@@ -561,7 +562,7 @@ def served(
     ).one_or_none()
     if row is None:
         raise NotFound(f"no photo with id {photo_id}")
-    return stored_file(store, row, photo_id, thumb)
+    return (*stored_file(store, row, photo_id, thumb), {"id": row.id, "theme": row.theme})
 
 
 def stored_file(

@@ -149,6 +149,14 @@ def _feature(scope: ReportScope) -> str:
 def page(conn: Connection, f: ReportFilter, limit: int, cursor: str | None) -> bytes:
     """Return one page of reports, newest first, as GeoJSON bytes (`next_cursor` when more);
     reports of the themes the filter's scope masks are shown masked."""
+    return shown_page(conn, f, limit, cursor)[0]
+
+
+def shown_page(
+    conn: Connection, f: ReportFilter, limit: int, cursor: str | None
+) -> tuple[bytes, list[tuple[uuid.UUID, str]]]:
+    """Return `page` and the (id, theme) of each report on it (for the audit of what a reader
+    was shown: geo.reports.reads)."""
     where, params = where_clause(f)
     params.update(masked_binds(f.scope))
     if cursor:
@@ -158,7 +166,7 @@ def page(conn: Connection, f: ReportFilter, limit: int, cursor: str | None) -> b
     rows = conn.execute(
         text(
             f"""
-            SELECT r.reported_at, r.id, {_feature(f.scope)}::text AS feature
+            SELECT r.reported_at, r.id, r.theme, {_feature(f.scope)}::text AS feature
             FROM reports r LEFT JOIN grids g ON g.code = r.grid_code
             WHERE {where}
             ORDER BY r.reported_at DESC, r.id DESC
@@ -172,7 +180,8 @@ def page(conn: Connection, f: ReportFilter, limit: int, cursor: str | None) -> b
     extra: dict[str, object] = {"numberReturned": len(rows)}
     if more:
         extra["next_cursor"] = encode_cursor(rows[-1].reported_at, rows[-1].id)
-    return collection((r.feature.encode() for r in rows), extra)
+    body = collection((r.feature.encode() for r in rows), extra)
+    return body, [(r.id, r.theme) for r in rows]
 
 
 def _csv_columns(scope: ReportScope) -> str:
