@@ -413,7 +413,7 @@ def listing(
     if households_shown:
         people = sum(int(r["members"] or 0) for r in shown)
         audit.record(
-            conn, who, households.READ, "campaign_targets", campaign["code"], people=people
+            conn, who, audit.PERSONAL_DATA_READ, "campaign_targets", campaign["code"], people=people
         )
     return {
         "campaign": campaign["code"],

@@ -436,7 +436,7 @@ def readable(conn: Connection, who: Principal, visit_id: uuid.UUID) -> Any:
 def audit_read(conn: Connection, who: Principal, row: Any, what: str, object_id: object) -> None:
     """Record a read of a visit to a household (`row` from `readable`) or of its photo."""
     if row.personal:
-        audit.record(conn, who, households.READ, what, object_id, people=int(row.people))
+        audit.record(conn, who, audit.PERSONAL_DATA_READ, what, object_id, people=int(row.people))
 
 
 def read(conn: Connection, who: Principal, visit_id: uuid.UUID) -> tuple[dict, bool]:

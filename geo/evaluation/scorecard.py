@@ -56,7 +56,6 @@ RATES: dict[str, Rate] = {
 # Rates about people who send reports and visit grids: none for a department.
 NOT_FOR_DEPARTMENTS = ("checks_on_time", "visit_coverage")
 DEFAULT_RANK_BY = "on_time_closure_rate"
-READ = "personal_data.read"  # a grid worker's evaluation names them
 TREND_MONTHS = 12
 # The longest trend asked for: ten years of months (each month is one evaluation).
 MAX_TREND_MONTHS = 120
@@ -170,7 +169,9 @@ def evaluate(
     units = [_unit(row, q.by) for row in frame.to_dict("records")]
     units.sort(key=lambda u: (u["rank"] is None, u["rank"] or 0, str(u["unit"])))
     if q.by == By.WORKER:
-        audit.record(conn, who, READ, "evaluation", _object_id(q), people=len(units))
+        audit.record(
+            conn, who, audit.PERSONAL_DATA_READ, "evaluation", _object_id(q), people=len(units)
+        )
     return {
         "by": str(q.by),
         "period": _period(q, now, label),

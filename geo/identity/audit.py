@@ -30,6 +30,11 @@ INSERT_SQL = """
 _INSERT = text(INSERT_SQL)
 
 
+# The action of every read of personal data: households, campaign targets, a grid worker's
+# evaluation, reports of sensitive themes shown unmasked.
+PERSONAL_DATA_READ = "personal_data.read"
+
+
 def entry(
     who: Principal,
     action: str,

@@ -18,7 +18,6 @@ from geo.identity.scope import ReportScope
 from geo.reports.fragments import masked_binds
 from geo.reports.queries import ReportFilter, where_clause
 
-READ = "personal_data.read"  # the action of every read of personal data (households alike)
 # The ids an entry lists; the count says how many were shown in all (an export of 25,000).
 MAX_IDS = 500
 
@@ -40,7 +39,7 @@ def record_report(
     return whether an entry was written."""
     if report["theme"] not in unmasked_themes(scope, sensitive):
         return False
-    audit.record(conn, who, READ, "report", report["id"], people=1)
+    audit.record(conn, who, audit.PERSONAL_DATA_READ, "report", report["id"], people=1)
     return True
 
 
@@ -95,4 +94,4 @@ def record_export(
 def _record_many(conn: Connection, who: Principal, ids: list[str], count: int) -> None:
     listed = ids[:MAX_IDS]
     details = {"reports": listed, "count": count, "listed": len(listed)}
-    audit.record(conn, who, READ, "reports", changes=details, people=count)
+    audit.record(conn, who, audit.PERSONAL_DATA_READ, "reports", changes=details, people=count)

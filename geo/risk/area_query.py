@@ -454,7 +454,7 @@ def _relocation(
     listed = relocation_frame(homes[homes["mine"].astype(bool)])
     shown = listed if limit is None else listed.head(limit)
     people = int(shown["members"].sum()) if len(shown) else 0
-    action = households.EXPORT if export else households.READ
+    action = households.EXPORT if export else audit.PERSONAL_DATA_READ
     audit.record(conn, who, action, "area_query", area.label, people=people)
     out = {
         "relocation": shown.replace({np.nan: None}).to_dict("records"),

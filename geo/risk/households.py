@@ -49,7 +49,6 @@ COUNTS = (
     "vulnerable_households",
     "vulnerable_residents",
 )
-READ = "personal_data.read"
 EXPORT = "personal_data.export"
 
 # The comprehensive grid a household counts for: its own, or the one beneath an exclusive grid.
@@ -222,7 +221,14 @@ def listing(
     ).all()
     shown = [dict(r._mapping) for r in rows]
     people = sum(int(h["members"] or 0) for h in shown)
-    audit.record(conn, who, READ, "households", _listing_id(grid, bbox, offset), people=people)
+    audit.record(
+        conn,
+        who,
+        audit.PERSONAL_DATA_READ,
+        "households",
+        _listing_id(grid, bbox, offset),
+        people=people,
+    )
     return {"total": int(total), "households": shown}
 
 
