@@ -33,16 +33,7 @@ _TURN = text("SELECT pg_advisory_xact_lock(hashtextextended('visit_photos:' || :
 _REPLAY = text(
     f"SELECT {COLUMNS} FROM visit_photos p WHERE p.visit_id = :vid AND p.upload_sha256 = :up"
 )
-_REUSED = text(
-    f"""
-    SELECT p.visit_id FROM visit_photos p
-    WHERE {photos.BANDS} && CAST(:bands AS text[]) AND p.visit_id <> :vid
-      AND bit_count(CAST('x' || p.phash AS bit(64)) # CAST('x' || :phash AS bit(64))) <= :bits
-    ORDER BY bit_count(CAST('x' || p.phash AS bit(64)) # CAST('x' || :phash AS bit(64))),
-             p.created_at
-    LIMIT 1
-    """
-)
+_REUSED = photos.reused_query("visit_photos", "visit_id", "vid")
 _INSERT = text(
     f"""
     INSERT INTO visit_photos AS p (id, visit_id, sha256, upload_sha256, thumb_sha256, phash,

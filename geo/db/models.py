@@ -210,29 +210,19 @@ class Visit(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
 
 
-class VisitPhoto(Base):
-    """A photo of a visit, stored EXIF-free by content hash, with what its EXIF said
-    (geo.campaigns.visit_photos; the same columns as a report's photo, without a kind)."""
+def _band_index(name: str) -> Index:
+    """The perceptual hash's eight 8-bit bands (geo.reports.photos: the reuse look-up)."""
+    bands = ", ".join(f"'{i}' || substr(phash, {2 * i + 1}, 2)" for i in range(8))
+    return Index(name, text(f"(ARRAY[{bands}])"), postgresql_using="gin")
 
-    __tablename__ = "visit_photos"
-    __table_args__ = (
-        UniqueConstraint("visit_id", "upload_sha256", name="uq_visit_photos_upload"),
-        Index(
-            "ix_visit_photos_phash_bands",
-            text(
-                "(ARRAY["
-                + ", ".join(f"'{i}' || substr(phash, {2 * i + 1}, 2)" for i in range(8))
-                + "])"
-            ),
-            postgresql_using="gin",
-        ),
-    )
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    visit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("visits.id", ondelete="CASCADE"))
+
+class StoredPhoto:
+    """The columns of a stored photo, a report's or a visit's: its files by content hash and
+    what its EXIF said against its subject."""
+
     sha256: Mapped[str] = mapped_column(String(64))
     upload_sha256: Mapped[str] = mapped_column(String(64))
     thumb_sha256: Mapped[str] = mapped_column(String(64))
-    phash: Mapped[str] = mapped_column(String(16))
     content_type: Mapped[str] = mapped_column(String(32))
     bytes: Mapped[int] = mapped_column(Integer)
     width: Mapped[int] = mapped_column(Integer)
@@ -246,6 +236,20 @@ class VisitPhoto(Base):
     reused_from: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class VisitPhoto(StoredPhoto, Base):
+    """A photo of a visit, stored EXIF-free by content hash, with what its EXIF said
+    (geo.campaigns.visit_photos; the same columns as a report's photo, without a kind)."""
+
+    __tablename__ = "visit_photos"
+    __table_args__ = (
+        UniqueConstraint("visit_id", "upload_sha256", name="uq_visit_photos_upload"),
+        _band_index("ix_visit_photos_phash_bands"),
+    )
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    visit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("visits.id", ondelete="CASCADE"))
+    phash: Mapped[str] = mapped_column(String(16))
 
 
 class VisitCount(Base):
@@ -383,46 +387,21 @@ class ReportLoop(Base):
     low: Mapped[bool | None] = mapped_column(Boolean)  # every resolution at street or below
 
 
-class ReportPhoto(Base):
+class ReportPhoto(StoredPhoto, Base):
     """A photo of a report, stored EXIF-free by content hash, with what its EXIF said."""
 
     __tablename__ = "report_photos"
     __table_args__ = (
         CheckConstraint(_in("kind", PhotoKind), name="kind"),
         UniqueConstraint("report_id", "upload_sha256", name="uq_report_photos_upload"),
-        # The perceptual hash's eight 8-bit bands (geo.reports.photos: the reuse look-up).
-        Index(
-            "ix_report_photos_phash_bands",
-            text(
-                "(ARRAY["
-                + ", ".join(f"'{i}' || substr(phash, {2 * i + 1}, 2)" for i in range(8))
-                + "])"
-            ),
-            postgresql_using="gin",
-        ),
+        _band_index("ix_report_photos_phash_bands"),
     )
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     report_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("reports.id", ondelete="CASCADE"), index=True
     )
     kind: Mapped[str] = mapped_column(String(8))
-    sha256: Mapped[str] = mapped_column(String(64))
-    upload_sha256: Mapped[str] = mapped_column(String(64))
-    thumb_sha256: Mapped[str] = mapped_column(String(64))
     phash: Mapped[str] = mapped_column(String(16), index=True)
-    content_type: Mapped[str] = mapped_column(String(32))
-    bytes: Mapped[int] = mapped_column(Integer)
-    width: Mapped[int] = mapped_column(Integer)
-    height: Mapped[int] = mapped_column(Integer)
-    taken_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    exif_lon: Mapped[float | None] = mapped_column(Float)
-    exif_lat: Mapped[float | None] = mapped_column(Float)
-    exif_distance_m: Mapped[float | None] = mapped_column(Float)
-    exif_time_diff_h: Mapped[float | None] = mapped_column(Float)
-    flags: Mapped[list[str]] = mapped_column(ARRAY(String(32)), default=list)
-    reused_from: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
-    uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class Notification(Base):

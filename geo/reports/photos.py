@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import imagehash
 from PIL import ExifTags, Image, ImageOps
 from pyproj import Geod
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, TextClause, text
 
 from geo.errors import Conflict, Forbidden, InvalidInput, NotFound
 from geo.identity import audit
@@ -255,16 +255,24 @@ _REPORT = (
 _REPLAY = text(
     f"SELECT {COLUMNS} FROM report_photos p WHERE p.report_id = :rid AND p.upload_sha256 = :up"
 )
-_REUSED = text(
-    f"""
-    SELECT p.report_id FROM report_photos p
-    WHERE {BANDS} && CAST(:bands AS text[]) AND p.report_id <> :rid
-      AND bit_count(CAST('x' || p.phash AS bit(64)) # CAST('x' || :phash AS bit(64))) <= :bits
-    ORDER BY bit_count(CAST('x' || p.phash AS bit(64)) # CAST('x' || :phash AS bit(64))),
-             p.created_at
+
+
+def reused_query(table: str, subject: str, own: str) -> TextClause:
+    """The look-up of the nearest earlier photo (within REUSE_BITS of `:phash`, its bands
+    `:bands`) in `table`, of another `subject` than the bind `own`: its subject's id."""
+    distance = "bit_count(CAST('x' || p.phash AS bit(64)) # CAST('x' || :phash AS bit(64)))"
+    return text(
+        f"""
+    SELECT p.{subject} FROM {table} p
+    WHERE {BANDS} && CAST(:bands AS text[]) AND p.{subject} <> :{own}
+      AND {distance} <= :bits
+    ORDER BY {distance}, p.created_at
     LIMIT 1
     """
-)
+    )
+
+
+_REUSED = reused_query("report_photos", "report_id", "rid")
 _INSERT = text(
     f"""
     INSERT INTO report_photos AS p (id, report_id, kind, sha256, upload_sha256, thumb_sha256,
