@@ -13,12 +13,12 @@ from api.deps import (
     QueryText,
     QueryTime,
     SettingsDep,
-    check_window,
 )
 from api.errors import error_response
 from geo.errors import Forbidden
 from geo.identity import audit
 from geo.vocabulary import Role
+from geo.windows import check_window
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
 

@@ -21,7 +21,6 @@ from api.deps import (
     PrincipalDep,
     QueryTime,
     SettingsDep,
-    check_window,
 )
 from api.routers.pages import PageDep, html
 from api.schemas import CSV, XLSX, files
@@ -34,6 +33,7 @@ from geo.evaluation.query import By
 from geo.evaluation.query import Query as EvaluationQuery
 from geo.reports import taxonomy
 from geo.settings import Settings
+from geo.windows import check_window
 from web import evaluation as web_evaluation
 
 router = APIRouter(prefix="/api/v1", tags=["evaluation"])

@@ -15,7 +15,6 @@ from api.deps import (
     QueryTime,
     SettingsDep,
     VersionsDep,
-    check_window,
 )
 from api.errors import error_response, error_responses
 from api.schemas import (
@@ -33,6 +32,7 @@ from geo.risk import area_query as areas
 from geo.risk import layers as risk_layers
 from geo.risk import ranking
 from geo.vocabulary import RiskKind
+from geo.windows import check_window
 
 router = APIRouter(prefix="/api/v1/risk", tags=["risk"])
 Format = Literal["geojson", "csv", "xlsx"]

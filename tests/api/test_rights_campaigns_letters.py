@@ -1,6 +1,7 @@
 """Who may do what with campaigns, visits, risk letters, the evaluation and the quiet grids: a
 rights matrix (each role × each route of issue 15, the status or what is seen), on the small
-place of the campaign tests with one launched campaign and one issued letter."""
+place of the campaign tests with one launched campaign, one issued letter and four visits with
+a photo each (the worker's and an admin's elsewhere, each plain and to a household)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from api.app import create_app
-from geo.settings import Settings
-from tests.geo.campaigns.place import A1, D_A, D_C, as_, at, campaign_body, prepared
+from geo.settings import PhotoSettings, Settings
+from tests.api.test_photos import photo, picture
+from tests.geo.campaigns.place import A1, B1, D_A, D_C, as_, at, campaign_body, prepared
 
 WATER, GAS = "水务局", "燃气公司"  # the letter goes to 水务局; 燃气公司 is another department
 CODE = "CA11"  # the launched campaign every read is about
@@ -34,6 +36,11 @@ ACTORS: dict[str, dict] = {
     "adm": {"role": "admin"},
     "anon": {},
 }
+
+# The visits read: the worker's in A1 and an admin's in B1 (outside the worker's grids and the
+# coordinator's district), each plain and to a household target (HH000 in A1, HH006 in B1).
+VISITS = {"own": ("wrk", A1, None), "oth": ("adm", B1, None)}
+VISITS |= {"hh": ("wrk", A1, "HH000"), "hh-oth": ("adm", B1, "HH006")}
 
 # The place's households alone and over 60 that each role sees: 3 in A1, 1 in A2, 2 in B1.
 SEEN_HOUSEHOLDS = {"worker": 3, "coordinator": 4, "admin": 6}
@@ -59,6 +66,21 @@ quiet          200  200  200  200  200   200  200  200  401
 page-campaigns 200  200  200  200  200   200  200  200  303
 page-campaign  200  200  200  200  200   200  200  200  303
 page-eval      200  200  200  200  200   403  200  200  303
+visit-own      200  200  404  200  404   200  200  200  401
+visit-oth      404  200  404  200  404   404  200  200  401
+visit-hh       200  403  404  403  404   200  403  200  401
+visit-hh-oth   404  403  404  403  404   404  403  200  401
+add-photo      201  403  404  403  404   403  403  201  401
+add-photo-oth  404  403  404  403  404   404  403  201  401
+photo-own      200  200  404  200  404   200  200  200  401
+photo-oth      404  200  404  200  404   404  200  200  401
+photo-hh       200  403  404  403  404   200  403  200  401
+photo-hh-oth   404  403  404  403  404   404  403  200  401
+thumb-own      200  200  404  200  404   200  200  200  401
+thumb-oth      404  200  404  200  404   404  200  200  401
+thumb-hh       200  403  404  403  404   200  403  200  401
+thumb-hh-oth   404  403  404  403  404   404  403  200  401
+page-visit     200  403  403  403  403   403  403  200  303
 """
 
 # Known departures from the documented rule (role, route): the reason, for an xfail.
@@ -99,6 +121,8 @@ class Scene:
         self.campaign(CODE, targets=targets)
         self.ok(api.post(f"/api/v1/campaigns/{CODE}/launch", headers=self.admin))
         self.letter = self.issued_letter()
+        self._seeds = itertools.count(1)
+        self.visits = {name: self.visit(*made) for name, made in VISITS.items()}
 
     @staticmethod
     def ok(r):
@@ -117,6 +141,21 @@ class Scene:
         return self.ok(
             self.api.post("/api/v1/campaigns", json=self.body(code, **over), headers=self.admin)
         )
+
+    def visit(self, actor: str, grid: str, target: str | None) -> tuple[str, str]:
+        """Record a visit to CA11 at `grid` as `actor`, with a photo; return (visit, photo)."""
+        lon, lat = at(grid)
+        body = {"id": str(uuid.uuid4()), "campaign": CODE, "lon": lon, "lat": lat}
+        body |= {"answers": {"low_lying": False}, "target": target}
+        h = self.headers[actor]
+        vid = self.ok(self.api.post("/api/v1/visits", json=body, headers=h))["id"]
+        return vid, self.ok(self.add_photo(vid, h))["id"]
+
+    def add_photo(self, vid: str, h: dict):
+        """Send a new picture (another each time, so none is a replay) to visit `vid`."""
+        data = photo(img=picture(next(self._seeds), (160, 120)), at=None, taken=None)
+        files = {"file": ("p.jpg", data, "image/jpeg")}
+        return self.api.post(f"/api/v1/visits/{vid}/photos", files=files, headers=h)
 
     def issued_letter(self) -> str:
         """Draft and issue a letter to 水务局 over district A, as the admin; return its id."""
@@ -137,6 +176,8 @@ def scene(test_database: tuple[Settings, Engine], tmp_path_factory) -> Iterator[
     letters), so no case sees another's."""
     settings, engine = test_database
     place = prepared(engine, tmp_path_factory.mktemp("rights-campaigns"))
+    folder = tmp_path_factory.mktemp("rights-campaigns-photos")
+    settings = settings.model_copy(update={"photos": PhotoSettings(folder=folder)})
     with TestClient(create_app(settings, engine=place)) as api:
         yield Scene(place, api)
 
@@ -201,6 +242,15 @@ def _get(path: str) -> Callable[[Scene, dict], int]:
     return lambda s, h: s.api.get(path, headers=h, follow_redirects=False).status_code
 
 
+def _visit_get(name: str, tail: str = "") -> Callable[[Scene, dict], int]:
+    def get(s: Scene, h: dict) -> int:
+        vid, pid = s.visits[name]
+        path = f"/api/v1/visits/{vid}" + tail.format(pid=pid)
+        return s.api.get(path, headers=h).status_code
+
+    return get
+
+
 ROUTES: dict[str, Callable[[Scene, dict], object]] = {
     "campaigns": _campaigns,
     "campaign": _get(f"/api/v1/campaigns/{CODE}"),
@@ -221,6 +271,12 @@ ROUTES: dict[str, Callable[[Scene, dict], object]] = {
     "page-campaigns": _get("/campaigns"),
     "page-campaign": _get(f"/campaigns/{CODE}"),
     "page-eval": _get("/evaluation"),
+    **{f"visit-{n}": _visit_get(n) for n in VISITS},
+    "add-photo": lambda s, h: s.add_photo(s.visits["own"][0], h).status_code,
+    "add-photo-oth": lambda s, h: s.add_photo(s.visits["oth"][0], h).status_code,
+    **{f"photo-{n}": _visit_get(n, "/photos/{pid}") for n in VISITS},
+    **{f"thumb-{n}": _visit_get(n, "/photos/{pid}/thumb") for n in VISITS},
+    "page-visit": _get("/report/visit"),
 }
 
 
@@ -230,6 +286,6 @@ def test_rights_matrix(scene: Scene, role: str, route: str, expected: str) -> No
 
 
 def test_anonymous_pages_send_to_the_login(scene: Scene) -> None:
-    for path in ("/campaigns", f"/campaigns/{CODE}", "/evaluation"):
+    for path in ("/campaigns", f"/campaigns/{CODE}", "/evaluation", "/report/visit"):
         r = scene.api.get(path, follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"].startswith("/login?next="), path
