@@ -324,6 +324,8 @@ def themes(settings: SettingsDep) -> dict:
         "statuses": {k: list(v) for k, v in taxonomy.TRANSITIONS.items()},
         "moves": taxonomy.moves_as_dict(),
         "levels": {k: {"zh": zh, "en": en} for k, (zh, en) in taxonomy.LEVELS.items()},
+        # What POST /reports:batch takes at once: the phone's outbox sends no more a request.
+        "max_batch": rules.max_batch,
     }
 
 

@@ -38,8 +38,9 @@ CACHED = """async () => {
 @pytest.fixture(scope="module")
 def app(place, test_database, tmp_path_factory):  # noqa: F811 - the fixture imported above
     rules = PhotoSettings(folder=tmp_path_factory.mktemp("photos"))
-    # A deployment that takes 100 reports a batch (reports.max_batch; 1,000 by default).
-    reports = test_database[0].reports.model_copy(update={"max_batch": 100})
+    # A deployment that takes 40 reports a batch (reports.max_batch; 1,000 by default), fewer
+    # than the phone's own 100: the phone learns it from GET /api/v1/themes.
+    reports = test_database[0].reports.model_copy(update={"max_batch": 40})
     settings = test_database[0].model_copy(update={"photos": rules, "reports": reports})
     return create_app(settings, engine=place)
 

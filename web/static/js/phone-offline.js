@@ -91,13 +91,17 @@ window.riskgridOutbox = (function () {
     return sent;
   }
 
-  // Reports go BATCH a request: a phone long offline may keep more than the API takes at once
-  // (reports.max_batch, 1,000 by default), and a batch it refuses whole would be sent again
-  // and again. A batch that fails waits, with those after it, for the next try.
+  // Reports go at most BATCH a request, and no more than the API takes at once (its
+  // reports.max_batch, told by GET /api/v1/themes and kept for offline use: `learnBatch`): a
+  // phone long offline may keep more, and a batch refused whole would be sent again and again.
+  // A batch that fails waits, with those after it, for the next try.
   const BATCH = 100;
+  const BATCH_KEY = "riskgrid.maxBatch";
+  function learnBatch(n) { if (Number.isInteger(n) && n > 0) localStorage.setItem(BATCH_KEY, String(n)); }
+  function batchSize() { return Math.min(BATCH, parseInt(localStorage.getItem(BATCH_KEY), 10) || BATCH); }
   async function sendReports(owner, api, out) {
     for (let list = items("report", owner); list.length; list = items("report", owner)) {
-      const chunk = list.slice(0, BATCH);
+      const chunk = list.slice(0, batchSize());
       const resp = await api("/api/v1/reports:batch", {
         method: "POST", headers: {"Content-Type": "application/json"},
         body: JSON.stringify({reports: chunk}),
@@ -164,7 +168,7 @@ window.riskgridOutbox = (function () {
 
   return {
     CHANGED, LoginNeeded, key, items, add, drop, waiting, refused, refuse, unsent, pending,
-    api, sessionIsMine, flush, flushPhotos, locateButton,
+    api, sessionIsMine, flush, flushPhotos, locateButton, learnBatch,
   };
 })();
 

@@ -312,6 +312,7 @@
     try {
       const body = await (await api("/api/v1/themes")).json();
       themes = body.themes;
+      riskgridOutbox.learnBatch(body.max_batch);
     } catch (e) { return; }  // the login form is up: loaded once logged in
     $("theme").innerHTML = themes.map((t) => `<option value="${escape(t.code)}">${escape(name(t))}</option>`).join("");
     fillCategories();

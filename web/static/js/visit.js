@@ -350,7 +350,11 @@
   async function loadThemes() {
     try {
       const resp = await api("/api/v1/themes");
-      if (resp.ok) themes = (await resp.json()).themes;
+      if (resp.ok) {
+        const body = await resp.json();
+        themes = body.themes;
+        box.learnBatch(body.max_batch);
+      }
     } catch (e) {
       if (e instanceof box.LoginNeeded) askLogin("login_again");
     }
